@@ -1,0 +1,55 @@
+"""Sentence- and heading-aware chunking with character offsets into the stored text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.text import sentence_spans
+from bot.types import Chunk, Document
+
+
+@dataclass(frozen=True)
+class Chunker:
+    """Groups whole sentences into chunks of about `size` characters.
+
+    A chunk never crosses a heading (or a PDF page), never cuts a sentence (a sentence
+    longer than `size` is a chunk of its own), and starts with the last `overlap`
+    sentences of the previous chunk in the same section.
+    """
+
+    size: int = 800
+    overlap: int = 1
+
+    def __call__(self, doc: Document) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        bounds = [s.start for s in doc.sections if s.start > 0] + [len(doc.text)]
+        start = 0
+        for stop in bounds:
+            chunks.extend(self._chunk_section(doc, start, stop))
+            start = stop
+        return chunks
+
+    def _chunk_section(self, doc: Document, start: int, stop: int) -> list[Chunk]:
+        section = doc.section_at(start)
+        sentences = sentence_spans(doc.text, start, stop)
+        chunks: list[Chunk] = []
+        first = 0
+        while first < len(sentences):
+            last = first
+            while (
+                last + 1 < len(sentences)
+                and sentences[last + 1][1] - sentences[first][0] <= self.size
+            ):
+                last += 1
+            a, b = sentences[first][0], sentences[last][1]
+            chunks.append(Chunk(doc.source, a, b, doc.text[a:b], section.headings, section.page))
+            if last + 1 >= len(sentences):
+                break
+            first = max(first + 1, last + 1 - self.overlap)
+        return chunks
+
+
+def embedding_text(doc_title: str, chunk: Chunk) -> str:
+    """What the model sees: the title and heading path give a passage its context."""
+    context = " > ".join(dict.fromkeys(h for h in (doc_title, *chunk.headings) if h))
+    return f"{context}\n{chunk.text}" if context else chunk.text

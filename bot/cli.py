@@ -1,0 +1,207 @@
+"""Command line: `alliance-bot ingest | ask | search | eval | serve | model`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import textwrap
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from bot.config import Settings
+from bot.errors import IndexUnavailable, QuestionError
+
+USAGE_ERROR = 2
+
+
+class Failure(click.ClickException):
+    """A failure the user can act on: one line on stderr, exit status 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"alliance-bot: {self.message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path),
+    envvar="ALLIANCE_INDEX_DIR", help="Index directory (default: embeddings/).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+@click.version_option(package_name="alliance-bot")
+@click.pass_context
+def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
+    """Alliance Bot: French question answering over your documents, with cited sources."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    overrides = {"index_dir": index_dir} if index_dir else {}
+    ctx.obj = Settings(**overrides)
+
+
+def _settings() -> Settings:
+    return click.get_current_context().find_root().obj
+
+
+def _fail_on_known_errors(func):
+    """Turn the errors a user can fix into one line on stderr and exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except QuestionError as e:
+            click.echo(f"alliance-bot: {e.message_fr}", err=True)
+            sys.exit(USAGE_ERROR)
+        except (IndexUnavailable, OSError, RuntimeError) as e:
+            raise Failure(str(e)) from e
+
+    return wrapper
+
+
+@cli.command("ingest")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True, help="Start from an empty index (after a model change).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_fail_on_known_errors
+def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool) -> None:
+    """Index documents (default: documents/). Unchanged files are not embedded again."""
+    from bot.embedding import load_embedder
+    from bot.ingest import ingest
+
+    settings = _settings()
+    summary = ingest(
+        list(paths) or [settings.documents_dir], settings, lambda: load_embedder(settings),
+        rebuild=rebuild,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"{len(summary.added)} ajouté(s), {len(summary.updated)} mis à jour, "
+        f"{len(summary.removed)} supprimé(s), {len(summary.unchanged)} inchangé(s), "
+        f"{len(summary.skipped)} ignoré(s) ; {summary.chunks} passages ; "
+        f"{summary.seconds:.1f} s ; index {summary.version}"
+    )
+    for skipped in summary.skipped:
+        click.echo(f"  ignoré : {skipped.path} — {skipped.reason}")
+
+
+def _open_assistant():
+    from bot.assistant import Assistant, ensure_index
+    from bot.embedding import load_embedder
+
+    settings = _settings()
+    embedder = None
+
+    def factory():
+        nonlocal embedder
+        embedder = embedder or load_embedder(settings)
+        return embedder
+
+    ensure_index(settings, factory)
+    return Assistant(settings, embedder=factory())
+
+
+@cli.command("ask")
+@click.argument("question")
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer contract as JSON.")
+@_fail_on_known_errors
+def ask_command(question: str, k: int | None, as_json: bool) -> None:
+    """Answer a question from the documents, with numbered sources."""
+    if not question.strip():  # before loading anything: a usage error
+        raise QuestionError("empty_question", "La question est vide : écrivez une question.", "")
+    answer = _open_assistant().ask(question, k)
+    if as_json:
+        click.echo(answer.model_dump_json(indent=2))
+        return
+    click.echo(textwrap.fill(answer.answer, width=100))
+    if answer.status == "no_answer":
+        click.echo("\nPassages les plus proches :")
+        for p in answer.passages[:3]:
+            click.echo(f"  - {p.title} ({_location(p)}) : {_excerpt(p.text)}")
+        return
+    click.echo("\nSources :")
+    for c in answer.citations:
+        click.echo(f"  [{c.n}] {c.title} — {_location(c)}")
+        click.echo(textwrap.indent(textwrap.fill(f"« {c.quote} »", width=96), "      "))
+
+
+@cli.command("search")
+@click.argument("question")
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ranked passages as JSON.")
+@_fail_on_known_errors
+def search_command(question: str, k: int | None, as_json: bool) -> None:
+    """Ranked passages only, with their dense and BM25 evidence."""
+    assistant = _open_assistant()
+    _, _, hits, _ = assistant.search(question, k)
+    passages = assistant.passages(hits)
+    if as_json:
+        click.echo(json.dumps([p.model_dump() for p in passages], ensure_ascii=False, indent=2))
+        return
+    for p in passages:
+        click.echo(
+            f"{p.rank:>2}. {p.score:.3f}  {p.title} ({_location(p)})  "
+            f"dense #{p.dense_rank or '-'} {p.dense_score:.3f} · bm25 #{p.bm25_rank or '-'} "
+            f"{p.bm25_score:.2f}\n    {_excerpt(p.text)}"
+        )
+
+
+@cli.command("eval")
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option("--limit", type=click.IntRange(1), help="Evaluate the first N questions only.")
+@_fail_on_known_errors
+def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
+    """Measure on a question file (.jsonl) or a dataset folder (corpus, queries, qrels)."""
+    from bot import evaluate
+
+    settings = _settings()
+    if target.is_dir():
+        metrics = evaluate.evaluate_dataset(target, settings, limit=limit)
+    else:
+        metrics = evaluate.evaluate_questions(target, _open_assistant(), limit=limit)
+    if as_json:
+        click.echo(json.dumps(metrics, ensure_ascii=False))
+    else:
+        for key, value in metrics.items():
+            click.echo(f"{key:>16}  {value}")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@_fail_on_known_errors
+def serve_command(host: str, port: int) -> None:
+    """Serve the widget, the demo page and the HTTP API (index and model loaded once)."""
+    import uvicorn
+
+    from bot.api.app import create_app
+
+    settings = _settings()
+    assistant = _open_assistant()
+    uvicorn.run(create_app(settings, assistant), host=host, port=port, log_level="info")
+
+
+def _location(item) -> str:
+    where = item.source
+    if getattr(item, "page", None):
+        where += f", p. {item.page}"
+    return f"{where}, car. {item.char_start}–{item.char_end}"
+
+
+def _excerpt(text: str, width: int = 160) -> str:
+    return textwrap.shorten(" ".join(text.split()), width=width, placeholder=" …")
+
+
+def main() -> None:
+    from bot.cli_model import model
+
+    cli.add_command(model)
+    cli(prog_name="alliance-bot")
+
+
+if __name__ == "__main__":
+    main()

