@@ -1,0 +1,131 @@
+"""Incremental and atomic ingest on a real SQLite + FAISS index with the real model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.assistant import Assistant
+from bot.config import Settings
+from bot.errors import IndexUnavailable
+from bot.index import CURRENT, LoadedIndex, current_generation
+from bot.ingest import ingest
+
+DOCS = {
+    "histoire.md": "---\ntitle: Histoire\n---\n# Histoire\n\nLe projet Tilleul a été lancé en 2011 "
+    "par la coopérative Arbres Unis. Il a fêté ses dix ans en 2021.\n",
+    "equipe.md": "---\ntitle: Équipe\n---\n# Équipe\n\nLa coopérative Arbres Unis compte douze "
+    "salariés. Sa présidente s'appelle Jeanne MOREAU.\n",
+}
+
+
+def write_corpus(folder: Path, docs: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+class CountingEmbedder:
+    """The real model, counting what it is asked to embed."""
+
+    def __init__(self, embedder):
+        self.inner = embedder
+        self.dimension = embedder.dimension
+        self.passages = 0
+
+    def encode_passages(self, texts, **kwargs):
+        self.passages += len(texts)
+        return self.inner.encode_passages(texts, **kwargs)
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return write_corpus(tmp_path / "docs", DOCS)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(index_dir=tmp_path / "index")
+
+
+def test_second_ingest_embeds_nothing_and_writes_nothing(corpus, settings, embedder):
+    counting = CountingEmbedder(embedder)
+    first = ingest([corpus], settings, lambda: counting, progress=False)
+    assert sorted(first.added) == ["equipe.md", "histoire.md"] and first.chunks >= 2
+    embedded = counting.passages
+    assert embedded > 0
+
+    def no_model():
+        raise AssertionError("the model must not be loaded when nothing changed")
+
+    second = ingest([corpus], settings, no_model, progress=False)
+    assert not second.changed and sorted(second.unchanged) == ["equipe.md", "histoire.md"]
+    assert second.version == first.version
+    assert counting.passages == embedded
+
+
+def test_changed_document_replaced_and_deleted_one_removed(corpus, settings, embedder):
+    counting = CountingEmbedder(embedder)
+    ingest([corpus], settings, lambda: counting, progress=False)
+    before = counting.passages
+    (corpus / "equipe.md").write_text(
+        "---\ntitle: Équipe\n---\n# Équipe\n\nLa coopérative compte vingt salariés.\n", "utf-8"
+    )
+    (corpus / "histoire.md").unlink()
+    summary = ingest([corpus], settings, lambda: counting, progress=False)
+    assert summary.updated == ["equipe.md"] and summary.removed == ["histoire.md"]
+    assert 0 < counting.passages - before <= 4  # only the changed document was embedded
+    index = LoadedIndex(current_generation(settings.index_dir))
+    assert set(index.documents) == {"equipe.md"}
+    assert "vingt" in index.documents["equipe.md"].text
+    assert all(c.source == "equipe.md" for c in index.chunks)
+    assert index.faiss.ntotal == len(index.chunks) == index.bm25.weights.shape[0]
+
+
+def test_index_built_with_another_model_is_refused(corpus, settings, embedder):
+    ingest([corpus], settings, lambda: embedder, progress=False)
+    other = settings.model_copy(update={"embedding_model": "some/other-model"})
+    with pytest.raises(IndexUnavailable, match="ingest --rebuild"):
+        Assistant(other, embedder=embedder)
+    with pytest.raises(IndexUnavailable, match="ingest --rebuild"):
+        ingest([corpus], other, lambda: embedder, progress=False)
+
+
+def test_missing_index_says_what_to_run(settings, embedder):
+    with pytest.raises(IndexUnavailable, match="alliance-bot ingest"):
+        Assistant(settings, embedder=embedder)
+
+
+def test_killed_ingest_leaves_previous_index_answering(corpus, settings, embedder, tmp_path):
+    ingest([corpus], settings, lambda: embedder, progress=False)
+    pointer = (settings.index_dir / CURRENT).read_text()
+    # A bigger change, so that the second ingest is still running when it is killed.
+    for i in range(40):
+        (corpus / f"ajout-{i}.md").write_text(
+            f"# Ajout {i}\n\n" + "Une phrase de plus sur la coopérative Arbres Unis. " * 30, "utf-8"
+        )
+    env = os.environ | {"ALLIANCE_INDEX_DIR": str(settings.index_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "ingest", str(corpus)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(4)  # model loaded, embedding under way
+    assert proc.poll() is None, "ingest finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    assert (settings.index_dir / CURRENT).read_text() == pointer
+    answer = Assistant(settings, embedder=embedder).ask("Qui préside la coopérative Arbres Unis ?")
+    assert answer.status == "answered" and "MOREAU" in answer.answer
+
+    # The next ingest completes and cleans up whatever the killed one left.
+    summary = ingest([corpus], settings, lambda: embedder, progress=False)
+    assert len(summary.added) == 40
+    leftovers = [p.name for p in settings.index_dir.iterdir() if p.name.startswith(".staging-")]
+    assert leftovers == []
+    assert len([p for p in settings.index_dir.iterdir() if p.name.startswith("gen-")]) == 1
