@@ -109,7 +109,7 @@ class Composer:
             for row, cosine in zip(rows, cosines, strict=True):
                 start, end = index.sentence_spans[row]
                 text = index.documents[index.sentence_source[row]].text[start:end]
-                if _is_heading(text):
+                if _cannot_answer(text):
                     continue
                 found = set(terms(text, index.manifest.language)) & question_terms
                 coverage = sum(weights[t] for t in found) / total
@@ -135,10 +135,14 @@ class Composer:
         return spans
 
 
-def _is_heading(text: str) -> bool:
-    """Titles and headings are not answers: short, without a final full stop."""
+def _cannot_answer(text: str) -> bool:
+    """Titles, headings and questions are not answers."""
     words = len(text.split())
-    return words < 5 or (words < 12 and not re.search(r"[.!?…»)\"”]$", text))
+    return (
+        words < 5
+        or text.rstrip("»\"” ").endswith("?")
+        or (words < 12 and not re.search(r"[.!…»)\"”]$", text))
+    )
 
 
 def _one_line(text: str) -> str:

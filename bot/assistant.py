@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.embedding import load_embedder
 from bot.errors import IndexUnavailable, QuestionError
 from bot.ingest import IngestSummary, check_compatible, ingest
+from bot.llm import LLMWriter
 from bot.retrieval import Hit, Retriever
 from bot.schema import Answer, IndexInfo, Passage, Turn
 from bot.text import terms
@@ -29,6 +30,9 @@ class Assistant:
         self.settings = settings
         self._embedder = embedder
         self._lock = threading.Lock()
+        # One query embedding at a time: on 2 cores, parallel forward passes only
+        # fight over the same cores (torch already uses both for one).
+        self._encode_lock = threading.Lock()
         self.index: store.LoadedIndex | None = None
         self.reload()
 
@@ -99,7 +103,8 @@ class Assistant:
         question = self.check_question(question)
         query = self.retrieval_query(question, history)
         t0 = time.perf_counter()
-        vector = self.embedder.encode_queries([query])[0]
+        with self._encode_lock:
+            vector = self.embedder.encode_queries([query])[0]
         t1 = time.perf_counter()
         hits = self.retriever.search(vector, query, k or self.settings.top_k)
         t2 = time.perf_counter()
@@ -109,10 +114,25 @@ class Assistant:
         began = time.perf_counter()
         query, vector, hits, timings = self.search(question, k, history)
         t = time.perf_counter()
-        composed = self.composer(query, vector, hits)
+        composed = self.compose(query, vector, hits)
         timings["answer"] = _ms(time.perf_counter() - t)
         timings["total"] = _ms(time.perf_counter() - began)
         return self.to_answer(composed, hits, timings)
+
+    def compose(self, query: str, vector, hits: list[Hit]) -> Composed:
+        """The extractive answer, rewritten by the LLM when one is configured. A refusal
+        stays a refusal: the LLM is never asked to answer from weak evidence."""
+        composed = self.composer(query, vector, hits)
+        if composed.status == "answered" and self.llm is not None:
+            written = self.llm(query, self.passages(hits))
+            if written is not None:
+                return Composed("answered", written[0], written[1], composed.confidence)
+        return composed
+
+    @cached_property
+    def llm(self) -> LLMWriter | None:
+        s = self.settings
+        return LLMWriter(s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout) if s.llm_url else None
 
     def to_answer(self, composed: Composed, hits: list[Hit], timings: dict[str, float]) -> Answer:
         return Answer(

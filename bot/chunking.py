@@ -32,6 +32,10 @@ class Chunker:
     def _chunk_section(self, doc: Document, start: int, stop: int) -> list[Chunk]:
         section = doc.section_at(start)
         sentences = sentence_spans(doc.text, start, stop)
+        if len(sentences) == 1 and section.headings and (
+            doc.text[slice(*sentences[0])] == section.headings[-1]
+        ):
+            return []  # a heading straight followed by a sub-heading: nothing to retrieve
         chunks: list[Chunk] = []
         first = 0
         while first < len(sentences):

@@ -28,8 +28,9 @@ class Hit:
 class Retriever:
     """Searches one loaded index.
 
-    `weighted` fusion (the default, chosen on PIAF and SciFact: see README) mixes the
-    min-max normalised scores of both retrievers; `rrf` is reciprocal-rank fusion.
+    `weighted` fusion (the default, chosen on PIAF: see README) mixes the standardised
+    scores (z-scores over the candidates) of both retrievers; `rrf` is reciprocal-rank
+    fusion.
     """
 
     index: LoadedIndex
@@ -59,7 +60,7 @@ class Retriever:
                 [_rrf(dense_rank.get(int(c))) + _rrf(bm25_rank.get(int(c))) for c in candidates]
             )
         else:
-            fused = self.dense_weight * _minmax(dense) + (1 - self.dense_weight) * _minmax(bm25)
+            fused = self.dense_weight * _zscore(dense) + (1 - self.dense_weight) * _zscore(bm25)
         order = np.argsort(-fused, kind="stable")[:k]
         return [
             Hit(
@@ -78,6 +79,7 @@ def _rrf(rank: int | None) -> float:
     return 0.0 if rank is None else 1.0 / (RRF_K + rank)
 
 
-def _minmax(x: np.ndarray) -> np.ndarray:
-    span = float(x.max() - x.min()) if len(x) else 0.0
-    return (x - x.min()) / span if span > 0 else np.zeros_like(x)
+def _zscore(x: np.ndarray) -> np.ndarray:
+    """Scores on one scale whatever the retriever: cosines and BM25 sums differ widely."""
+    spread = float(x.std()) if len(x) > 1 else 0.0
+    return (x - x.mean()) / spread if spread > 0 else np.zeros_like(x)

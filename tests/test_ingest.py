@@ -120,8 +120,8 @@ def test_killed_ingest_leaves_previous_index_answering(corpus, settings, embedde
     proc.wait()
 
     assert (settings.index_dir / CURRENT).read_text() == pointer
-    answer = Assistant(settings, embedder=embedder).ask("Qui préside la coopérative Arbres Unis ?")
-    assert answer.status == "answered" and "MOREAU" in answer.answer
+    answer = Assistant(settings, embedder=embedder).ask("Combien de salariés compte la coopérative ?")
+    assert answer.status == "answered" and "douze" in answer.answer
 
     # The next ingest completes and cleans up whatever the killed one left.
     summary = ingest([corpus], settings, lambda: embedder, progress=False)

@@ -78,13 +78,14 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return error(
-            422, "invalid_request",
-            f"Requête invalide ({where or 'corps'}) : envoyez du JSON comme "
-            '{"question": "…"}.',
-            f"Invalid request ({where or 'body'}): send JSON such as {{\"question\": \"…\"}}.",
-        )
+        if first.get("type") == "json_invalid":
+            fr, en = "JSON invalide", "invalid JSON"
+        else:
+            field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+            fr, en = f"champ « {field} » : {first.get('msg', 'invalide')}", f"field '{field}'"
+        example = '{"question": "…"}'
+        return error(422, "invalid_request", f"Requête invalide ({fr}). Envoyez {example}.",
+                     f"Invalid request ({en}). Send {example}.")
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException):

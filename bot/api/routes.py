@@ -70,7 +70,7 @@ def ask_stream(body: AskRequest, assistant: AssistantDep) -> StreamingResponse:
         passages = assistant.passages(hits)
         yield _sse("passages", {"passages": [p.model_dump() for p in passages]})
         t = time.perf_counter()
-        composed = assistant.composer(query, vector, hits)
+        composed = assistant.compose(query, vector, hits)
         timings["answer"] = round((time.perf_counter() - t) * 1000, 2)
         for piece in re.findall(r"\S+\s*", composed.text):
             yield _sse("delta", {"text": piece})

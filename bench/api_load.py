@@ -1,0 +1,104 @@
+"""Load the HTTP API from another process on loopback, on the default corpus.
+
+    python bench/api_load.py [--seconds 30] [--clients 16]
+
+Starts `alliance-bot serve` on 127.0.0.1 (rate limit off), then: one client asking one
+question after another (p50, p99), and N concurrent clients for S seconds (errors, p99,
+requests per second). Prints a Markdown table. Traffic stays on 127.0.0.1 and stops by
+itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.assistant_speed import QUESTIONS  # noqa: E402
+from tests.servers import start_server, stop_server  # noqa: E402
+
+
+def sequential(url: str, n: int) -> tuple[list[float], list[float]]:
+    latencies, embed = [], []
+    with httpx.Client(timeout=30) as client:
+        for i in range(n):
+            t = time.perf_counter()
+            r = client.post(f"{url}/ask", json={"question": QUESTIONS[i % len(QUESTIONS)]})
+            latencies.append((time.perf_counter() - t) * 1000)
+            r.raise_for_status()
+            embed.append(r.json()["timings_ms"]["embed"])
+    return latencies, embed
+
+
+def concurrent(url: str, clients: int, seconds: float) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def worker(k: int) -> None:
+        nonlocal errors
+        with httpx.Client(timeout=30) as client:
+            i = k
+            while time.monotonic() < stop_at:
+                t = time.perf_counter()
+                try:
+                    ok = client.post(
+                        f"{url}/ask", json={"question": QUESTIONS[i % len(QUESTIONS)]}
+                    ).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                with lock:
+                    latencies.append((time.perf_counter() - t) * 1000)
+                    errors += not ok
+                i += 1
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors, time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--sequential", type=int, default=300)
+    args = parser.parse_args()
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        env = os.environ | {"ALLIANCE_INDEX_DIR": tmp}
+        subprocess.run([sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
+                       env=env, check=True, capture_output=True)
+        proc, url = start_server(Path(tmp), repo / "documents", ALLIANCE_RATE_LIMIT="0")
+        try:
+            sequential(url, 20)  # warm-up
+            seq, embed = sequential(url, args.sequential)
+            conc, errors, elapsed = concurrent(url, args.clients, args.seconds)
+        finally:
+            stop_server(proc)
+    print("| measure | value |\n|---|---|")
+    print(f"| 1 client, POST /ask p50 (n={len(seq)}) | {np.percentile(seq, 50):.1f} ms |")
+    print(f"| 1 client, POST /ask p99 | {np.percentile(seq, 99):.1f} ms |")
+    print(f"| query embedding per request, p50 | {np.percentile(embed, 50):.1f} ms |")
+    print(f"| {args.clients} clients × {args.seconds:.0f} s, requests | {len(conc)} |")
+    print(f"| {args.clients} clients, errors | {errors} |")
+    print(f"| {args.clients} clients, p50 / p99 | {np.percentile(conc, 50):.0f} / "
+          f"{np.percentile(conc, 99):.0f} ms |")
+    print(f"| {args.clients} clients, requests per second | {len(conc) / elapsed:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The CLI as a user runs it: `python -m bot …` in a subprocess, on the session's index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def run(*args: str, index_dir, **env: str) -> subprocess.CompletedProcess:
+    environ = os.environ | {"ALLIANCE_INDEX_DIR": str(index_dir)} | env
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=environ,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_ask_json_follows_the_contract(assistant, settings):
+    r = run("ask", "Quel objectif de développement durable le Groupe veut-il éclairer ?", "--json",
+            index_dir=settings.index_dir)
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    assert answer["status"] == "answered" and "ODD 17" in answer["answer"]
+    texts = {s: d.text for s, d in assistant.index.documents.items()}
+    for c in answer["citations"]:
+        assert f"[{c['n']}]" in answer["answer"]
+        assert texts[c["source"]][c["char_start"] : c["char_end"]] == c["quote"]
+
+
+def test_ask_for_people_prints_answer_then_sources(assistant, settings):
+    r = run("ask", "Qui a lancé l'Alliance Dynamique ?", index_dir=settings.index_dir)
+    assert r.returncode == 0, r.stderr
+    answer, sources = r.stdout.split("\nSources :\n")
+    assert "[1]" in answer and "La Poste" in answer
+    assert sources.lstrip().startswith("[1]") and "«" in sources
+
+
+def test_no_answer_exits_zero(assistant, settings):
+    r = run("ask", "Comment faire une pâte à crêpes ?", "--json", index_dir=settings.index_dir)
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "no_answer"
+
+
+def test_usage_errors_exit_2(assistant, settings):
+    empty = run("ask", "  ", index_dir=settings.index_dir)
+    assert empty.returncode == 2 and "question est vide" in empty.stderr
+    assert run("ask", "x", "-k", "0", index_dir=settings.index_dir).returncode == 2
+
+
+def test_failures_exit_1_with_one_line_reason(assistant, settings):
+    r = run("search", "ESS", index_dir=settings.index_dir,
+            ALLIANCE_EMBEDDING_MODEL="another/model")
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "ingest --rebuild" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_ask_builds_a_missing_index(tmp_path, corpus_dir):
+    index = tmp_path / "fresh"
+    r = run("ask", "En quelle année l'Alliance Dynamique a-t-elle été créée ?", "--json",
+            index_dir=index, ALLIANCE_DOCUMENTS_DIR=str(corpus_dir))
+    assert r.returncode == 0, r.stderr
+    assert "2014" in json.loads(r.stdout)["answer"]
+    assert (index / "CURRENT").is_file()
