@@ -51,7 +51,7 @@ def main() -> None:
         index = LoadedIndex(current_generation(Path(tmp)))
         vectors = embedder.encode_queries([q["text"] for q in queries])
         half = len(queries) // 2
-        print(f"\n| fusion | nDCG@10 first half | nDCG@10 second half | nDCG@10 all |\n|---|---|---|---|")
+        print("\n| fusion | nDCG@10 first half | nDCG@10 second half | nDCG@10 all |\n|---|---|---|---|")
         for label, fusion, weight in FUSIONS:
             retriever = Retriever(index, fusion or "weighted", weight, depth=100)
             scores = []

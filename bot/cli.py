@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from bot.cli_model import model
 from bot.config import Settings
 from bot.errors import IndexUnavailable, QuestionError
 
@@ -196,10 +197,10 @@ def _excerpt(text: str, width: int = 160) -> str:
     return textwrap.shorten(" ".join(text.split()), width=width, placeholder=" …")
 
 
-def main() -> None:
-    from bot.cli_model import model
+cli.add_command(model)
 
-    cli.add_command(model)
+
+def main() -> None:
     cli(prog_name="alliance-bot")
 
 

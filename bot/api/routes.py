@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from bot.assistant import Assistant
 from bot.schema import Answer, IndexInfo, Passage, Turn
 
 router = APIRouter()
+log = logging.getLogger("bot.api")
 
 
 class AskRequest(BaseModel):
@@ -63,21 +65,25 @@ def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
     )}},
 )
 def ask_stream(body: AskRequest, assistant: AssistantDep) -> StreamingResponse:
+    assistant.check_question(body.question)  # bad input is a 4xx before the stream starts
     began = time.perf_counter()
-    query, vector, hits, timings = assistant.search(body.question, body.k, body.history)
 
     def events() -> Iterator[str]:
-        passages = assistant.passages(hits)
-        yield _sse("passages", {"passages": [p.model_dump() for p in passages]})
-        t = time.perf_counter()
-        composed = assistant.compose(query, vector, hits)
-        timings["answer"] = round((time.perf_counter() - t) * 1000, 2)
-        for piece in re.findall(r"\S+\s*", composed.text):
-            yield _sse("delta", {"text": piece})
-        yield _sse("citations", {"citations": [c.model_dump() for c in composed.citations]})
-        timings["total"] = round((time.perf_counter() - began) * 1000, 2)
-        answer = assistant.to_answer(composed, hits, timings)
-        yield _sse("done", answer.model_dump())
+        try:
+            query, vector, hits, timings = assistant.search(body.question, body.k, body.history)
+            yield _sse("passages", {"passages": [p.model_dump() for p in assistant.passages(hits)]})
+            t = time.perf_counter()
+            composed = assistant.compose(query, vector, hits)
+            timings["answer"] = round((time.perf_counter() - t) * 1000, 2)
+            for piece in re.findall(r"\S+\s*", composed.text):
+                yield _sse("delta", {"text": piece})
+            yield _sse("citations", {"citations": [c.model_dump() for c in composed.citations]})
+            timings["total"] = round((time.perf_counter() - began) * 1000, 2)
+            yield _sse("done", assistant.to_answer(composed, hits, timings).model_dump())
+        except Exception:  # the stream has started: report in-band, never a trace
+            log.exception("stream failed")
+            yield _sse("error", {"code": "internal_error", "detail": "Erreur interne : réessayez.",
+                                 "detail_en": "Internal error: try again."})
 
     return StreamingResponse(
         events(), media_type="text/event-stream",

@@ -56,7 +56,8 @@ def test_off_topic_question_gets_no_answer_with_passages(live_server, stored_tex
 
 
 def test_stream_sends_passages_deltas_citations_done(live_server, stored_texts):
-    r = httpx.post(f"{live_server}/ask/stream", json={"question": "En quelle année l'Alliance Dynamique a-t-elle été créée ?"})
+    question = "En quelle année l'Alliance Dynamique a-t-elle été créée ?"
+    r = httpx.post(f"{live_server}/ask/stream", json={"question": question})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = parse_sse(r.text)
     names = [e for e, _ in events]
@@ -120,7 +121,8 @@ def test_malformed_json_is_422_without_trace(live_server):
 
 
 def test_oversized_body_is_413(live_server):
-    r = httpx.post(f"{live_server}/ask", json={"question": "a", "history": [{"role": "user", "content": "x" * 7000}] * 12})
+    history = [{"role": "user", "content": "x" * 7000}] * 12
+    r = httpx.post(f"{live_server}/ask", json={"question": "a", "history": history})
     assert r.status_code == 413
 
 
