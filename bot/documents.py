@@ -97,7 +97,8 @@ def load_document(path: Path, root: Path) -> Document:
 def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[SkippedFile]]:
     """Load files and directories (walked recursively, in sorted order).
 
-    The root of a directory is the directory itself, of a file its parent. Hidden files
+    Sources are named from the folder given: `documents/historique.md` for the folder
+    `documents`, `note.txt` for the file `note.txt`. Hidden files
     and directories are ignored. A bad file is logged, listed as skipped, and never stops
     the others.
     """
@@ -114,7 +115,7 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[SkippedF
         given = Path(given)
         try:
             if given.is_dir():
-                root, files = given, list(_walk(given))
+                root, files = given.resolve().parent, list(_walk(given))
             elif given.exists():
                 root, files = given.parent, [given]
             else:

@@ -117,9 +117,9 @@ def test_markdown_title_falls_back_to_h1_then_file_stem(tmp_path: Path) -> None:
     (tmp_path / "02_mon-fichier.markdown").write_text("Juste du texte.\n", encoding="utf-8")
     docs, skipped = load_documents([tmp_path])
     assert not skipped
-    titles = {d.source: d.title for d in docs}
+    titles = {d.source.split("/", 1)[1]: d.title for d in docs}
     assert titles == {"a.md": "Premier titre", "02_mon-fichier.markdown": "Mon fichier"}
-    first = next(d for d in docs if d.source == "a.md")
+    first = next(d for d in docs if d.source == f"{tmp_path.name}/a.md")
     assert first.text == "Premier titre\n\nTexte."
     assert first.sections[0].start == 0 and first.sections[0].headings == ("Premier titre",)
 
@@ -318,7 +318,7 @@ def test_corrupt_and_encrypted_pdf_are_skipped(tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match="PDF illisible"):
         load_document(tmp_path / "casse.pdf", tmp_path)
     docs, skipped = load_documents([tmp_path])
-    assert [d.source for d in docs] == ["clair.pdf"]
+    assert [d.source for d in docs] == [f"{tmp_path.name}/clair.pdf"]
     assert "corrupt PDF" in skipped_reason(skipped, "casse.pdf")
     assert "mot de passe" in skipped_reason(skipped, "secret.pdf")
 
@@ -386,7 +386,8 @@ def test_load_documents_skips_bad_files_and_keeps_good_ones(
     with caplog.at_level(logging.WARNING, logger="bot.documents"):
         docs, skipped = load_documents([corpus, tmp_path / "absent.md"])
 
-    assert [d.source for d in docs] == ["a.md", "sub/b.txt", "z.html"]
+    # Sources are named from the folder given.
+    assert [d.source for d in docs] == [f"{corpus.name}/{n}" for n in ("a.md", "sub/b.txt", "z.html")]
     assert "vide" in skipped_reason(skipped, "vide.txt")
     assert "vide" in skipped_reason(skipped, "blancs.md")
     assert "binaire" in skipped_reason(skipped, "binaire.txt")
@@ -413,9 +414,9 @@ def test_load_documents_single_file_and_duplicates(tmp_path: Path) -> None:
     (tmp_path / "one" / "a.md").write_text("# Un\n", encoding="utf-8")
     (tmp_path / "two" / "a.md").write_text("# Deux\n", encoding="utf-8")
     docs, skipped = load_documents([tmp_path / "one" / "a.md", tmp_path / "one", tmp_path / "two"])
-    # The same file given twice is loaded once; a second file with the same source is skipped.
-    assert [(d.source, d.title) for d in docs] == [("a.md", "Un")]
-    assert len(skipped) == 1 and "duplicate" in skipped[0].reason
+    # The same file given twice is loaded once; files of the same name in two folders are two.
+    assert [(d.source, d.title) for d in docs] == [("a.md", "Un"), ("two/a.md", "Deux")]
+    assert not skipped
 
 
 def test_source_outside_root_is_the_file_name(tmp_path: Path) -> None:
@@ -451,7 +452,7 @@ def test_default_corpus_loads_cleanly() -> None:
     assert not skipped
     assert 4 <= len(docs) <= 8
     for doc in docs:
-        assert doc.source.endswith(".md") and "/" not in doc.source
+        assert doc.source.startswith("documents/") and doc.source.endswith(".md")
         assert doc.title and doc.title != Path(doc.source).stem
         assert "#" not in doc.text and "**" not in doc.text and "---" not in doc.text
         assert doc.text.rstrip().splitlines()[-1].startswith("Source : ")

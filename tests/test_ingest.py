@@ -58,7 +58,7 @@ def settings(tmp_path) -> Settings:
 def test_second_ingest_embeds_nothing_and_writes_nothing(corpus, settings, embedder):
     counting = CountingEmbedder(embedder)
     first = ingest([corpus], settings, lambda: counting, progress=False)
-    assert sorted(first.added) == ["equipe.md", "histoire.md"] and first.chunks >= 2
+    assert sorted(first.added) == ["docs/equipe.md", "docs/histoire.md"] and first.chunks >= 2
     embedded = counting.passages
     assert embedded > 0
 
@@ -66,7 +66,7 @@ def test_second_ingest_embeds_nothing_and_writes_nothing(corpus, settings, embed
         raise AssertionError("the model must not be loaded when nothing changed")
 
     second = ingest([corpus], settings, no_model, progress=False)
-    assert not second.changed and sorted(second.unchanged) == ["equipe.md", "histoire.md"]
+    assert not second.changed and sorted(second.unchanged) == ["docs/equipe.md", "docs/histoire.md"]
     assert second.version == first.version
     assert counting.passages == embedded
 
@@ -80,12 +80,12 @@ def test_changed_document_replaced_and_deleted_one_removed(corpus, settings, emb
     )
     (corpus / "histoire.md").unlink()
     summary = ingest([corpus], settings, lambda: counting, progress=False)
-    assert summary.updated == ["equipe.md"] and summary.removed == ["histoire.md"]
+    assert summary.updated == ["docs/equipe.md"] and summary.removed == ["docs/histoire.md"]
     assert 0 < counting.passages - before <= 4  # only the changed document was embedded
     index = LoadedIndex(current_generation(settings.index_dir))
-    assert set(index.documents) == {"equipe.md"}
-    assert "vingt" in index.documents["equipe.md"].text
-    assert all(c.source == "equipe.md" for c in index.chunks)
+    assert set(index.documents) == {"docs/equipe.md"}
+    assert "vingt" in index.documents["docs/equipe.md"].text
+    assert all(c.source == "docs/equipe.md" for c in index.chunks)
     assert index.faiss.ntotal == len(index.chunks) == index.bm25.weights.shape[0]
 
 
