@@ -159,15 +159,25 @@ class LoadedIndex:
 
     def __init__(self, generation: Path):
         self.generation = generation
-        self.db = open_database(generation)
-        self.manifest = read_manifest(self.db)
+        db = open_database(generation)
+        try:
+            self._load(db)
+        finally:
+            db.close()
+        self.faiss = faiss.read_index(str(generation / FAISS))
+        vectors = faiss.rev_swig_ptr(self.faiss.get_xb(), self.faiss.ntotal * self.faiss.d)
+        self.vectors = np.asarray(vectors).reshape(self.faiss.ntotal, self.faiss.d)
+        self.bm25 = BM25.load(generation / BM25_FILE)
+
+    def _load(self, db: sqlite3.Connection) -> None:
+        self.manifest = read_manifest(db)
         self.documents = {
             row[0]: StoredDocument(
                 source=row[0], title=row[1], url=row[2], date=row[3], text=row[4],
                 sections=[Section(s[0], tuple(s[1]), s[2]) for s in json.loads(row[5])],
                 content_hash=row[6], ingested_at=row[7],
             )
-            for row in self.db.execute(
+            for row in db.execute(
                 "SELECT source, title, url, date, text, sections, content_hash, ingested_at"
                 " FROM documents ORDER BY source"
             )
@@ -175,19 +185,12 @@ class LoadedIndex:
         self.chunks = [
             StoredChunk(row, source, start, end, tuple(json.loads(headings)), page)
             for row, (source, start, end, headings, page) in enumerate(
-                self.db.execute(
+                db.execute(
                     "SELECT source, char_start, char_end, headings, page FROM chunks ORDER BY id"
                 )
             )
         ]
-        self.faiss = faiss.read_index(str(generation / FAISS))
-        self.vectors = faiss.rev_swig_ptr(self.faiss.get_xb(), self.faiss.ntotal * self.faiss.d)
-        self.vectors = np.asarray(self.vectors).reshape(self.faiss.ntotal, self.faiss.d)
-        self.bm25 = BM25.load(generation / BM25_FILE)
-        self._load_sentences()
-
-    def _load_sentences(self) -> None:
-        rows = self.db.execute(
+        rows = db.execute(
             "SELECT source, char_start, char_end, vector FROM sentences ORDER BY source, char_start"
         ).fetchall()
         self.sentence_source = [r[0] for r in rows]
@@ -209,9 +212,3 @@ class LoadedIndex:
             first = lo + int(np.searchsorted(starts[lo:hi], chunk.char_start, "left"))
             last = lo + int(np.searchsorted(starts[lo:hi], chunk.char_end, "left"))
             self.chunk_sentences.append(range(first, last))
-
-    def document_text(self, chunk: StoredChunk) -> str:
-        return self.documents[chunk.source].text[chunk.char_start : chunk.char_end]
-
-    def close(self) -> None:
-        self.db.close()
