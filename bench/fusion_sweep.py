@@ -18,7 +18,7 @@ import numpy as np
 
 from bot.config import Settings
 from bot.embedding import load_embedder
-from bot.evaluate import _ndcg, _read_qrels, read_jsonl
+from bot.evaluate import ndcg, read_jsonl, read_qrels
 from bot.index import LoadedIndex, current_generation
 from bot.ingest import sync_index
 from bot.retrieval import Retriever
@@ -38,7 +38,7 @@ def main() -> None:
 
     corpus = [Document(str(d["id"]), d.get("title") or "", d["text"])
               for d in read_jsonl(args.dataset / "corpus.jsonl")]
-    qrels = _read_qrels(args.dataset / "qrels.tsv")
+    qrels = read_qrels(args.dataset / "qrels.tsv")
     queries = [q for q in read_jsonl(args.dataset / "queries.jsonl") if str(q["id"]) in qrels]
     queries = queries[: args.limit]
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,10 +58,9 @@ def main() -> None:
             for q, v in zip(queries, vectors, strict=True):
                 hits = retriever.search(v, q["text"], k=100)
                 ranking = list(dict.fromkeys(h.chunk.source for h in hits))[:10]
-                scores.append(_ndcg(ranking, qrels[str(q["id"])]))
+                scores.append(ndcg(ranking, qrels[str(q["id"])]))
             print(f"| {label} | {np.mean(scores[:half]):.4f} | {np.mean(scores[half:]):.4f} "
                   f"| {np.mean(scores):.4f} |")
-        index.close()
 
 
 if __name__ == "__main__":

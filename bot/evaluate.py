@@ -78,7 +78,7 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
         for d in read_jsonl(folder / "corpus.jsonl")
     ]
     queries = read_jsonl(folder / "queries.jsonl")
-    qrels = _read_qrels(folder / "qrels.tsv")
+    qrels = read_qrels(folder / "qrels.tsv")
     queries = [q for q in queries if str(q["id"]) in qrels][:limit]
     embedder = load_embedder(settings)
     with tempfile.TemporaryDirectory(prefix="alliance-eval-") as tmp:
@@ -98,7 +98,7 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
             latencies.append((time.perf_counter() - t) * 1000)
             ranking = list(dict.fromkeys(h.chunk.source for h in hits))
             relevant = qrels[str(q["id"])]
-            ndcg.append(_ndcg(ranking[:10], relevant))
+            ndcg.append(ndcg(ranking[:10], relevant))
             recall.append(len(set(ranking[:100]) & set(relevant)) / len(relevant))
             mrr.append(next((1 / (i + 1) for i, d in enumerate(ranking[:10]) if d in relevant), 0.0))
     return {
@@ -114,7 +114,7 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
     }
 
 
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
     with open(path, encoding="utf-8") as f:
         next(f)  # header
@@ -125,7 +125,7 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def _ndcg(ranking: list[str], relevant: dict[str, int]) -> float:
+def ndcg(ranking: list[str], relevant: dict[str, int]) -> float:
     dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranking))
     ideal = sorted(relevant.values(), reverse=True)[:10]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.evaluate import _ndcg, contains_answer, evaluate_dataset, evaluate_questions
+from bot.evaluate import contains_answer, evaluate_dataset, evaluate_questions, ndcg
 
 
 def write_jsonl(path, rows):
@@ -20,9 +20,9 @@ def test_contains_answer_ignores_case_accents_and_spacing():
 
 
 def test_ndcg():
-    assert _ndcg(["a", "b"], {"a": 1}) == 1.0
-    assert _ndcg(["b", "a"], {"a": 1}) == pytest.approx(1 / 1.5849625)
-    assert _ndcg(["b"], {"a": 1}) == 0.0
+    assert ndcg(["a", "b"], {"a": 1}) == 1.0
+    assert ndcg(["b", "a"], {"a": 1}) == pytest.approx(1 / 1.5849625)
+    assert ndcg(["b"], {"a": 1}) == 0.0
 
 
 def test_question_metrics(assistant, tmp_path):
