@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from bot import index as store
 from bot.answer import Composed, Composer
 from bot.config import Settings
@@ -99,7 +101,7 @@ class Assistant:
 
     def search(
         self, question: str, k: int | None = None, history: Sequence[Turn] = ()
-    ) -> tuple[str, object, list[Hit], dict[str, float]]:
+    ) -> tuple[str, np.ndarray, list[Hit], dict[str, float]]:
         question = self.check_question(question)
         query = self.retrieval_query(question, history)
         t0 = time.perf_counter()
@@ -119,7 +121,7 @@ class Assistant:
         timings["total"] = _ms(time.perf_counter() - began)
         return self.to_answer(composed, hits, timings)
 
-    def compose(self, query: str, vector, hits: list[Hit]) -> Composed:
+    def compose(self, query: str, vector: np.ndarray, hits: list[Hit]) -> Composed:
         """The extractive answer, rewritten by the LLM when one is configured. A refusal
         stays a refusal: the LLM is never asked to answer from weak evidence."""
         composed = self.composer(query, vector, hits)

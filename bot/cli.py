@@ -68,14 +68,16 @@ def _fail_on_known_errors(func):
 @_fail_on_known_errors
 def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool) -> None:
     """Index documents (default: documents/). Unchanged files are not embedded again."""
-    from bot.embedding import load_embedder
     from bot.ingest import ingest
 
     settings = _settings()
-    summary = ingest(
-        list(paths) or [settings.documents_dir], settings, lambda: load_embedder(settings),
-        rebuild=rebuild,
-    )
+
+    def load_model():  # imported here: torch is not even imported when nothing changed
+        from bot.embedding import load_embedder
+
+        return load_embedder(settings)
+
+    summary = ingest(list(paths) or [settings.documents_dir], settings, load_model, rebuild=rebuild)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
         return

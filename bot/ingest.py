@@ -79,12 +79,14 @@ def ingest(
     progress: bool | None = None,
 ) -> IngestSummary:
     """Index the documents under `paths`; documents indexed before and absent now are removed."""
+    began = time.perf_counter()
     roots = [Path(p).resolve() for p in paths]
     docs, skipped = load_documents(roots)
     summary = sync_index(
         docs, settings, embedder_factory, roots=roots, rebuild=rebuild, progress=progress
     )
     summary.skipped = skipped
+    summary.seconds = time.perf_counter() - began
     return summary
 
 
