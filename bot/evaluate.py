@@ -90,7 +90,7 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
         retriever = Retriever(
             assistant.index, settings.fusion, settings.dense_weight, depth=300
         )
-        ndcg, recall, mrr, latencies = [], [], [], []
+        ndcgs, recall, mrr, latencies = [], [], [], []
         for q in queries:
             t = time.perf_counter()
             vector = embedder.encode_queries([q["text"]])[0]
@@ -98,12 +98,12 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
             latencies.append((time.perf_counter() - t) * 1000)
             ranking = list(dict.fromkeys(h.chunk.source for h in hits))
             relevant = qrels[str(q["id"])]
-            ndcg.append(ndcg(ranking[:10], relevant))
+            ndcgs.append(ndcg(ranking[:10], relevant))
             recall.append(len(set(ranking[:100]) & set(relevant)) / len(relevant))
             mrr.append(next((1 / (i + 1) for i, d in enumerate(ranking[:10]) if d in relevant), 0.0))
     return {
         "n": len(queries),
-        "ndcg@10": round(float(np.mean(ndcg)), 4),
+        "ndcg@10": round(float(np.mean(ndcgs)), 4),
         "recall@100": round(float(np.mean(recall)), 4),
         "mrr@10": round(float(np.mean(mrr)), 4),
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
