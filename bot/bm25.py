@@ -18,9 +18,7 @@ class BM25:
     def __init__(self, weights: sparse.csc_matrix, vocabulary: dict[str, int]):
         self.weights = weights  # (documents, terms): BM25 weight of each term in each passage
         self.vocabulary = vocabulary
-        n = weights.shape[0]
-        df = np.diff(weights.indptr).astype(np.float32)
-        self.idf = np.log1p((n - df + 0.5) / (df + 0.5))
+        self.idf = _idf(weights.shape[0], np.diff(weights.indptr).astype(np.float32))
 
     def term_idf(self, term: str) -> float:
         """Rarity of a term in the index; unknown terms count as the rarest."""
@@ -41,8 +39,7 @@ class BM25:
         n = len(documents)
         tf = np.asarray(tfs, dtype=np.float32)
         cols_arr = np.asarray(cols, dtype=np.int64)
-        df = np.bincount(cols_arr, minlength=len(vocabulary)).astype(np.float32)
-        idf = np.log1p((n - df + 0.5) / (df + 0.5))
+        idf = _idf(n, np.bincount(cols_arr, minlength=len(vocabulary)).astype(np.float32))
         avgdl = float(lengths.mean()) if n and lengths.sum() else 1.0
         norm = k1 * (1 - b + b * lengths[np.asarray(rows, dtype=np.int64)] / avgdl)
         weights = idf[cols_arr] * tf * (k1 + 1) / (tf + norm)
@@ -69,3 +66,7 @@ class BM25:
         weights = sparse.load_npz(path.with_suffix(".npz")).tocsc()
         vocabulary = json.loads(path.with_suffix(".vocab.json").read_text(encoding="utf-8"))
         return cls(weights, vocabulary)
+
+
+def _idf(n: int, df: np.ndarray) -> np.ndarray:
+    return np.log1p((n - df + 0.5) / (df + 0.5))

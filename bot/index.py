@@ -19,7 +19,6 @@ import numpy as np
 
 from bot.bm25 import BM25
 from bot.errors import IndexUnavailable
-from bot.types import Section
 
 INDEX_FORMAT = 1
 CURRENT = "CURRENT"
@@ -69,7 +68,6 @@ class StoredDocument:
     url: str | None
     date: str | None
     text: str
-    sections: list[Section]
     content_hash: str
     ingested_at: str
 
@@ -174,11 +172,10 @@ class LoadedIndex:
         self.documents = {
             row[0]: StoredDocument(
                 source=row[0], title=row[1], url=row[2], date=row[3], text=row[4],
-                sections=[Section(s[0], tuple(s[1]), s[2]) for s in json.loads(row[5])],
-                content_hash=row[6], ingested_at=row[7],
+                content_hash=row[5], ingested_at=row[6],
             )
             for row in db.execute(
-                "SELECT source, title, url, date, text, sections, content_hash, ingested_at"
+                "SELECT source, title, url, date, text, content_hash, ingested_at"
                 " FROM documents ORDER BY source"
             )
         }
