@@ -52,7 +52,7 @@ def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> d
     """Runs in a subprocess: load one model, time it, report JSON."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bot.embedding does
     if kind == "build":
-        from bot.e5_convert import ensure_model
+        from bot.model.cache import ensure_model
 
         started = time.perf_counter()
         ensure_model(cache)

@@ -12,6 +12,7 @@ import numpy as np
 
 from bot import index as store
 from bot.answer import Composed, Composer
+from bot.batching import QueryBatcher
 from bot.config import Settings
 from bot.embedding import load_embedder
 from bot.errors import IndexUnavailable, QuestionError
@@ -32,15 +33,27 @@ class Assistant:
         self.settings = settings
         self._embedder = embedder
         self._lock = threading.Lock()
-        # One query embedding at a time: on 2 cores, parallel forward passes only
-        # fight over the same cores (torch already uses both for one).
-        self._encode_lock = threading.Lock()
+        self._batcher_lock = threading.Lock()
+        self._batcher: QueryBatcher | None = None
         self.index: store.LoadedIndex | None = None
         self.reload()
 
     @cached_property
     def embedder(self):
         return self._embedder or load_embedder(self.settings)
+
+    @property
+    def batcher(self) -> QueryBatcher:
+        """One forward pass at a time, shared by the queries that arrive together: on 2
+        cores, parallel passes only fight over the cores the model already uses."""
+        if self._batcher is None:
+            with self._batcher_lock:
+                if self._batcher is None:
+                    embedder = self.embedder
+                    self._batcher = QueryBatcher(
+                        embedder.encode_queries, max_batch=getattr(embedder, "query_batch", 16)
+                    )
+        return self._batcher
 
     def reload(self) -> bool:
         """Load the current generation if it is not the one loaded; True if it changed."""
@@ -105,8 +118,7 @@ class Assistant:
         question = self.check_question(question)
         query = self.retrieval_query(question, history)
         t0 = time.perf_counter()
-        with self._encode_lock:
-            vector = self.embedder.encode_queries([query])[0]
+        vector = self.batcher.encode(query)
         t1 = time.perf_counter()
         hits = self.retriever.search(vector, query, k or self.settings.top_k)
         t2 = time.perf_counter()

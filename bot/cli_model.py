@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from bot.config import DEFAULT_MODEL, Settings
-from bot.e5_convert import ModelBuildError, describe_model, ensure_model
+from bot.model.cache import describe_model, ensure_model
+from bot.model.errors import ModelBuildError
+from bot.model.onnx_export import ONNX_DIR, complete_export, ensure_onnx
 
 
 def _built(force: bool = False) -> Path:
@@ -33,8 +35,15 @@ def model() -> None:
 @model.command()
 @click.option("--force", is_flag=True, help="Rebuild even if a complete copy exists.")
 def install(force: bool) -> None:
-    """Build the model into the cache (ALLIANCE_MODEL_CACHE) and print its directory."""
-    click.echo(_built(force))
+    """Build the model into the cache (ALLIANCE_MODEL_CACHE), export its ONNX variants
+    (float32 and int8, used by ALLIANCE_EMBEDDING_BACKEND=onnx|onnx-int8) and print its
+    directory."""
+    directory = _built(force)
+    try:
+        ensure_onnx(directory, force=force)
+    except ModelBuildError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(directory)
 
 
 @model.command()
@@ -51,6 +60,11 @@ def info(as_json: bool) -> None:
         description = describe_model(_built())
     except ModelBuildError as e:
         raise click.ClickException(str(e)) from e
+    export = complete_export(Path(description["path"]))
+    description["onnx"] = (
+        {backend: f"{ONNX_DIR}/{file}" for backend, file in export["variants"].items()}
+        if export else None
+    )
     if as_json:
         click.echo(json.dumps(description, indent=2))
         return
@@ -60,6 +74,9 @@ def info(as_json: bool) -> None:
     click.echo(f"source:      {description['source_package']} {description['source_version']}")
     click.echo(f"sha256:      {description['weights_sha256']}  (model.safetensors)")
     click.echo(f"path:        {description['path']}")
+    onnx = description["onnx"] or {"onnx": "not exported yet (alliance-bot model install)"}
+    for backend, file in onnx.items():
+        click.echo(f"{backend + ':':<13}{file}")
 
 
 if __name__ == "__main__":

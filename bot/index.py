@@ -59,6 +59,9 @@ class Manifest:
     created_at: str = ""
     documents: int = 0
     chunks: int = 0
+    # How the vectors were computed (torch, onnx, onnx-int8); indexes from before this
+    # field were all built with torch.
+    backend: str = "torch"
 
 
 @dataclass(frozen=True)

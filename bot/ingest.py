@@ -20,6 +20,7 @@ from bot.bm25 import BM25
 from bot.chunking import Chunker, embedding_text
 from bot.config import Settings
 from bot.documents import SkippedFile, load_documents
+from bot.embedding import interchangeable
 from bot.errors import IndexUnavailable
 from bot.text import detect_language, sentence_spans, terms
 from bot.types import Chunk, Document
@@ -61,6 +62,12 @@ def check_compatible(manifest: store.Manifest, settings: Settings) -> None:
         raise IndexUnavailable(
             f"Index construit avec le modèle {manifest.model!r}, la configuration demande "
             f"{settings.embedding_model!r} : lancez `alliance-bot ingest --rebuild`."
+        )
+    if not interchangeable(manifest.model, manifest.backend, settings.backend):
+        raise IndexUnavailable(
+            f"Index construit avec le backend {manifest.backend!r}, dont les vecteurs ne se "
+            f"mélangent pas avec ceux de {settings.backend!r} (ALLIANCE_EMBEDDING_BACKEND) : "
+            "lancez `alliance-bot ingest --rebuild`."
         )
     if (manifest.chunk_size, manifest.chunk_overlap) != (settings.chunk_size, settings.chunk_overlap):
         raise IndexUnavailable(
@@ -153,6 +160,7 @@ def sync_index(
         language=language, roots=tuple(str(r) for r in roots),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         documents=len(indexed), chunks=sum(len(d.chunks) for d in indexed.values()),
+        backend=settings.backend if fresh or manifest is None else manifest.backend,
     )
     staging = settings.index_dir / f".staging-{name}"
     staging.mkdir()
@@ -263,12 +271,20 @@ def sentence_contexts(doc: Document, spans: list[tuple[int, int]]) -> list[str]:
 
 
 def encode_with_progress(embedder, texts: list[str], progress: bool | None) -> np.ndarray:
-    """Embed in batches, with a progress bar on a terminal (or when asked)."""
+    """Embed in batches, with a progress bar (passages/s) on a terminal or when asked.
+
+    Texts go longest first, so that each batch pads to a length close to its own
+    texts' (chunks of 800 characters and single sentences are mixed otherwise); the
+    vectors come back in the order of `texts`.
+    """
     show = sys.stderr.isatty() if progress is None else progress
     batch = 64
-    parts = [np.zeros((0, embedder.dimension), np.float32)]
-    with tqdm(total=len(texts), disable=not show, unit="passage", desc="Encodage") as bar:
-        for i in range(0, len(texts), batch):
-            parts.append(embedder.encode_passages(texts[i : i + batch]).astype(np.float32))
-            bar.update(len(texts[i : i + batch]))
-    return np.vstack(parts)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    out = np.zeros((len(texts), embedder.dimension), np.float32)
+    with tqdm(total=len(texts), disable=not show, unit="passage", unit_scale=False,
+              desc="Encodage") as bar:
+        for i in range(0, len(order), batch):
+            rows = order[i : i + batch]
+            out[rows] = embedder.encode_passages([texts[r] for r in rows])
+            bar.update(len(rows))
+    return out

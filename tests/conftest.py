@@ -21,8 +21,26 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def e5_cache(tmp_path_factory) -> Path:
+    """A fresh, empty model cache for the tests of building and loading the model."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def built(e5_cache) -> Path:
+    """One real conversion and ONNX export per session, into the fresh cache."""
+    from bot.model.cache import ensure_model
+    from bot.model.onnx_export import ensure_onnx
+
+    directory = ensure_model(e5_cache)
+    ensure_onnx(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def embedder():
-    """The default model (converted multilingual-e5-small), built once in the user cache."""
+    """The default model and backend (converted multilingual-e5-small, int8 ONNX), built
+    once in the user cache."""
     from bot.embedding import load_embedder
 
     return load_embedder(Settings())

