@@ -1,11 +1,11 @@
 """Load the HTTP API from another process on loopback, on the default corpus.
 
-    python bench/api_load.py [--seconds 30] [--clients 16]
+    python bench/api_load.py [--seconds 30] [--clients 16] [--backend onnx-int8]
 
 Starts `alliance-bot serve` on 127.0.0.1 (rate limit off), then: one client asking one
 question after another (p50, p99), and N concurrent clients for S seconds (errors, p99,
-requests per second). Prints a Markdown table. Traffic stays on 127.0.0.1 and stops by
-itself.
+requests per second); finally the server's resident memory after all those requests.
+Prints a Markdown table. Traffic stays on 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.assistant_speed import QUESTIONS  # noqa: E402
@@ -76,19 +77,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--sequential", type=int, default=300)
+    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
+                        help="ALLIANCE_EMBEDDING_BACKEND for the server (default: the product's).")
     args = parser.parse_args()
     repo = Path(__file__).resolve().parent.parent
+    backend = {"ALLIANCE_EMBEDDING_BACKEND": args.backend} if args.backend else {}
     with tempfile.TemporaryDirectory() as tmp:
-        env = os.environ | {"ALLIANCE_INDEX_DIR": tmp}
+        env = os.environ | {"ALLIANCE_INDEX_DIR": tmp} | backend
         subprocess.run([sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
                        env=env, check=True, capture_output=True)
-        proc, url = start_server(Path(tmp), repo / "documents", ALLIANCE_RATE_LIMIT="0")
+        proc, url = start_server(Path(tmp), repo / "documents", ALLIANCE_RATE_LIMIT="0", **backend)
         try:
+            server = psutil.Process(proc.pid)
+            ready_mb = server.memory_info().rss / 2**20
             sequential(url, 20)  # warm-up
             seq, embed = sequential(url, args.sequential)
             conc, errors, elapsed = concurrent(url, args.clients, args.seconds)
+            served = 20 + len(seq) + len(conc)
+            rss_mb = server.memory_info().rss / 2**20
         finally:
             stop_server(proc)
+    print(f"backend: {args.backend or 'default'}; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} at the end (a shared machine).\n")
     print("| measure | value |\n|---|---|")
     print(f"| 1 client, POST /ask p50 (n={len(seq)}) | {np.percentile(seq, 50):.1f} ms |")
     print(f"| 1 client, POST /ask p99 | {np.percentile(seq, 99):.1f} ms |")
@@ -98,6 +108,8 @@ def main() -> None:
     print(f"| {args.clients} clients, p50 / p99 | {np.percentile(conc, 50):.0f} / "
           f"{np.percentile(conc, 99):.0f} ms |")
     print(f"| {args.clients} clients, requests per second | {len(conc) / elapsed:.1f} |")
+    print(f"| server resident memory: ready / after {served} requests | {ready_mb:.0f} / "
+          f"{rss_mb:.0f} MB |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Speed of the assistant in-process: `ask` latency, ingest throughput, no-op re-ingest.
 
-    python bench/assistant_speed.py [--piaf ../shared/bench/piaf_fr] [--rounds 5]
+    python bench/assistant_speed.py [--backend onnx-int8] [--ingest-backends onnx-int8,torch]
 
 Prints a Markdown table. All figures come from one run, on this machine, after the
-model is loaded (loading it is reported on its own line).
+model is loaded (loading it is reported on its own line). PIAF's ingest is timed for
+each of --ingest-backends twice: texts sorted by length before batching (what ingest
+does) and in their given order (what it did before), so the speedup splits into the
+model's part and the sorting's part.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+import bot.ingest
 from bot.assistant import Assistant
 from bot.config import REPO_ROOT, Settings
 from bot.embedding import load_embedder
-from bot.ingest import ingest, sync_index
+from bot.ingest import encode_with_progress, ingest, sync_index
 from bot.types import Document
 
 QUESTIONS = [
@@ -36,17 +40,40 @@ QUESTIONS = [
 ]
 
 
+def encode_in_given_order(embedder, texts: list[str], progress: bool | None) -> np.ndarray:
+    """The ingest's encoding before texts were sorted by length: batches of 64 as they come."""
+    parts = [np.zeros((0, embedder.dimension), np.float32)]
+    for i in range(0, len(texts), 64):
+        parts.append(embedder.encode_passages(texts[i : i + 64]))
+    return np.vstack(parts)
+
+
+def piaf_ingest(corpus: list[Document], settings: Settings, embedder, sort: bool) -> tuple[float, int]:
+    """Seconds to ingest PIAF into a fresh index, and the texts embedded (chunks + sentences)."""
+    bot.ingest.encode_with_progress = encode_with_progress if sort else encode_in_given_order
+    try:
+        summary = sync_index(corpus, settings, lambda: embedder, progress=False, rebuild=True)
+    finally:
+        bot.ingest.encode_with_progress = encode_with_progress
+    return summary.seconds, summary.embedded_passages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--piaf", type=Path, default=REPO_ROOT.parent / "shared/bench/piaf_fr")
     parser.add_argument("--rounds", type=int, default=10, help="Passes over the questions.")
+    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
+                        help="Embedding backend for ask (default: the product's default).")
+    parser.add_argument("--ingest-backends", default="onnx-int8,torch",
+                        help="Backends whose PIAF ingest is timed, comma-separated ('' for none).")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(index_dir=Path(tmp) / "index")
+        settings = Settings(index_dir=Path(tmp) / "index", embedding_backend=args.backend)
         t = time.perf_counter()
         embedder = load_embedder(settings)
-        rows.append(("model load (warm cache)", f"{time.perf_counter() - t:.2f} s"))
+        rows.append((f"model load (warm cache), backend {settings.backend}",
+                     f"{time.perf_counter() - t:.2f} s"))
 
         first = ingest([settings.documents_dir], settings, lambda: embedder, progress=False)
         rows.append(("ingest default corpus", f"{first.seconds:.2f} s, {first.chunks} chunks"))
@@ -70,17 +97,24 @@ def main() -> None:
         rows.append(("ask in-process p95", f"{np.percentile(latencies, 95):.1f} ms"))
         rows.append(("  of which query embedding p50", f"{np.percentile(embed, 50):.1f} ms"))
 
-        if args.piaf.is_dir():
+        backends = [b for b in args.ingest_backends.split(",") if b]
+        if args.piaf.is_dir() and backends:
             corpus = [
                 Document(str(d["id"]), d["title"], d["text"])
                 for d in map(json.loads, open(args.piaf / "corpus.jsonl", encoding="utf-8"))
             ]
-            piaf = settings.model_copy(update={"index_dir": Path(tmp) / "piaf"})
-            summary = sync_index(corpus, piaf, lambda: embedder, progress=False)
-            rows.append((
-                f"ingest PIAF ({len(corpus)} passages, {summary.embedded_passages} texts embedded)",
-                f"{summary.seconds:.0f} s = {len(corpus) / summary.seconds:.1f} passages/s",
-            ))
+            for backend in backends:
+                piaf = settings.model_copy(
+                    update={"index_dir": Path(tmp) / f"piaf-{backend}", "embedding_backend": backend}
+                )
+                model = embedder if backend == settings.backend else load_embedder(piaf)
+                for sort in (True, False):
+                    seconds, texts = piaf_ingest(corpus, piaf, model, sort)
+                    rows.append((
+                        f"ingest PIAF, {backend}, {'sorted by length' if sort else 'given order'} "
+                        f"({len(corpus)} passages, {texts} texts embedded)",
+                        f"{seconds:.0f} s = {len(corpus) / seconds:.1f} passages/s",
+                    ))
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")

