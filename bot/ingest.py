@@ -19,8 +19,8 @@ from bot import index as store
 from bot.bm25 import BM25
 from bot.chunking import Chunker, embedding_text
 from bot.config import Settings
-from bot.documents import SkippedFile, load_documents
 from bot.errors import IndexUnavailable
+from bot.loaders import SkippedFile, load_documents
 from bot.text import detect_language, sentence_spans, terms
 from bot.types import Chunk, Document
 
