@@ -148,6 +148,9 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[SkippedF
                 key = file.resolve()
             except (OSError, RuntimeError):
                 key = file.absolute()
+            if confine is not None and not key.is_relative_to(confine):
+                skip(shown, OUTSIDE_ROOT)  # every link out is reported, even to a file seen before
+                continue
             if key in seen_files:
                 continue
             seen_files.add(key)

@@ -19,6 +19,9 @@ from bot.types import Section
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # size on disk
 MAX_TEXT_CHARS = 2_000_000  # stored text of one document (about 1,000 pages)
+# Markdown source refused before parsing: markdown-it-py reads 0.05 to 1 MB a second
+# (hostile input is the slow end), and markup is never half of a real document.
+MAX_MARKDOWN_CHARS = 2 * MAX_TEXT_CHARS
 MAX_DOCX_XML_BYTES = 64_000_000  # the XML parts of a .docx once unzipped (what python-docx parses)
 MAX_DOCX_UNZIPPED_BYTES = 128_000_000  # all the parts of a .docx once unzipped (images included)
 READ_ATTEMPTS = 4  # reads of a file that comes back empty or changes while being read
@@ -53,13 +56,16 @@ def too_large(size: int) -> str:
     return f"fichier trop volumineux ({size / 1e6:.1f} Mo > {MAX_FILE_BYTES / 1e6:.0f} Mo) — file too large"
 
 
-def text_too_long(length: int | None, where: str = "", where_en: str = "") -> str:
-    """Over MAX_TEXT_CHARS; `where` (fr) / `where_en` say where extraction stopped."""
+def text_too_long(
+    length: int | None, where: str = "", where_en: str = "", limit: int = MAX_TEXT_CHARS
+) -> str:
+    """Over `limit` (`length` unknown when extraction stopped early); `where` (fr) and
+    `where_en` say where."""
     got = f"{_fr(length)} > " if length is not None else "plus de "
     got_en = f"{length:,} > " if length is not None else "over "
     return (
-        f"texte trop long ({got}{_fr(MAX_TEXT_CHARS)} caractères{where}) : à découper"
-        f" — text too long ({got_en}{MAX_TEXT_CHARS:,} characters{where_en}): split it"
+        f"texte trop long ({got}{_fr(limit)} caractères{where}) : à découper"
+        f" — text too long ({got_en}{limit:,} characters{where_en}): split it"
     )
 
 
@@ -174,6 +180,7 @@ class Block:
     text: str
     kind: str = "para"  # para | heading | li | row | code
     level: int = 0  # heading level, 1..6
+    starts_group: bool = False  # first item of a list or row of a table: a blank line before
 
 
 _TIGHT = {"li", "row"}  # consecutive blocks of these kinds are separated by one newline
@@ -191,7 +198,8 @@ def assemble(blocks: list[Block]) -> tuple[str, list[Section]]:
         if not text.strip():
             continue
         if prev is not None:
-            sep = "\n" if block.kind == prev.kind and block.kind in _TIGHT else "\n\n"
+            tight = block.kind == prev.kind and block.kind in _TIGHT and not block.starts_group
+            sep = "\n" if tight else "\n\n"
             parts.append(sep)
             offset += len(sep)
         if block.kind == "heading":

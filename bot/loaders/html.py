@@ -23,6 +23,11 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.I)
 
 
+def _cell_text(cell) -> str:
+    """A table cell on one line: its row is one line of the stored text."""
+    return squash(cell.text(separator=" ").replace("\n", " "))
+
+
 class _HtmlText:
     """Walks a lexbor tree and collects readable blocks."""
 
@@ -70,7 +75,7 @@ class _HtmlText:
                 self.blocks.append(Block(text.strip("\n"), "code"))
             elif tag == "tr":
                 self.flush()
-                cells = [squash(c.text(separator=" ")) for c in child.iter() if c.tag in ("td", "th")]
+                cells = [_cell_text(c) for c in child.iter() if c.tag in ("td", "th")]
                 self.blocks.append(Block(" | ".join(c for c in cells if c), "row"))
             elif tag == "li":
                 self.flush()

@@ -18,13 +18,15 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from bot.loaders.common import (
+    MAX_MARKDOWN_CHARS,
     Block,
+    DocumentError,
     assemble,
-    check_text_length,
     decode_text,
     first_heading,
     prettify_stem,
     squash,
+    text_too_long,
 )
 from bot.types import Document
 
@@ -37,7 +39,8 @@ _BULLET_LINE = re.compile(r"^[ \t]*•[ \t]+")  # pasted from Word: not Markdown
 
 @cache
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    # Indented code is off: in documents (not READMEs) indented text is a paragraph, not code.
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).disable("code")
 
 
 def strip_inline_markdown(text: str) -> str:
@@ -104,12 +107,16 @@ def markdown_blocks(text: str) -> list[Block]:
     blocks: list[Block] = []
     items: list[tuple[str, str]] = []  # open list items: (marker, "" until its first paragraph)
     depth = 0  # nesting of lists
+    new_group = False  # the next item or row starts a list or table of its own
     cells: list[str] | None = None  # the table row being read
     heading_level = 0
     for token in _parser().parse(text):
         kind = token.type
         if kind in ("bullet_list_open", "ordered_list_open"):
+            new_group = new_group or depth == 0
             depth += 1
+        elif kind == "table_open":
+            new_group = True
         elif kind in ("bullet_list_close", "ordered_list_close"):
             depth -= 1
         elif kind == "list_item_open":
@@ -122,8 +129,8 @@ def markdown_blocks(text: str) -> list[Block]:
         elif kind == "tr_open":
             cells = []
         elif kind == "tr_close" and cells is not None:
-            blocks.append(Block(" | ".join(c for c in cells if c), "row"))
-            cells = None
+            blocks.append(Block(" | ".join(c for c in cells if c), "row", starts_group=new_group))
+            cells, new_group = None, False
         elif kind == "inline":
             content = _inline_text(token.children or [])
             if cells is not None:
@@ -135,10 +142,12 @@ def markdown_blocks(text: str) -> list[Block]:
             elif items and not items[-1][1]:  # an item's first paragraph carries its marker
                 prefix, _ = items[-1]
                 items[-1] = (prefix, "started")
-                blocks.append(Block(prefix + content, "li"))
+                blocks.append(Block(prefix + content, "li", starts_group=new_group))
+                new_group = False
             elif not items and all(_BULLET_LINE.match(line) for line in token.content.split("\n")):
-                for line in token.content.split("\n"):
-                    blocks.append(Block("- " + strip_inline_markdown(_BULLET_LINE.sub("", line)), "li"))
+                for n, line in enumerate(token.content.split("\n")):
+                    item = "- " + strip_inline_markdown(_BULLET_LINE.sub("", line))
+                    blocks.append(Block(item, "li", starts_group=n == 0))
             else:
                 blocks.append(Block(content))
         elif kind in ("fence", "code_block"):
@@ -151,7 +160,9 @@ def markdown_blocks(text: str) -> list[Block]:
 
 def load_markdown(data: bytes, path: Path) -> Document:
     text = decode_text(data)
-    check_text_length(len(text) // 2)  # markup is never half of a real document
+    if len(text) > MAX_MARKDOWN_CHARS:
+        where, where_en = " dans la source Markdown", " in the Markdown source"
+        raise DocumentError(text_too_long(len(text), where, where_en, MAX_MARKDOWN_CHARS))
     meta, body = _front_matter(text, path.name)
     blocks = markdown_blocks(body)
     text, sections = assemble(blocks)

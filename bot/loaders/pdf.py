@@ -79,12 +79,11 @@ def load_pdf(data: bytes, path: Path, max_chars: int = MAX_TEXT_CHARS) -> Docume
         parts.append(page_text)
         offset += len(page_text)
         if offset > max_chars:
-            of = len(pages)
-            raise DocumentError(
-                text_too_long(
-                    None, f", atteint à la page {number} sur {of}", f", reached on page {number} of {of}"
-                )
+            where = (
+                f", atteint à la page {number} sur {len(pages)}",
+                f", reached on page {number} of {len(pages)}",
             )
+            raise DocumentError(text_too_long(None, *where, limit=max_chars))
     if not parts:
         raise DocumentError(SCANNED_PDF)
 

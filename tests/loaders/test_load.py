@@ -11,11 +11,13 @@ import pytest
 
 from bot.loaders import (
     MAX_FILE_BYTES,
+    MAX_TEXT_CHARS,
     SUPPORTED_SUFFIXES,
     DocumentError,
     load_document,
     load_documents,
 )
+from bot.loaders.common import MAX_MARKDOWN_CHARS
 from tests.loaders.helpers import check_sections, skipped_reason
 
 
@@ -110,3 +112,30 @@ def test_default_corpus_loads_cleanly() -> None:
         assert "#" not in doc.text and "**" not in doc.text and "---" not in doc.text
         assert doc.text.rstrip().splitlines()[-1].startswith("Source : ")
         check_sections(doc)
+
+
+# ------------------------------------------------------------------------ limits
+
+
+def test_text_over_the_cap_is_skipped_with_its_length(tmp_path: Path) -> None:
+    paragraph = " ".join(["Une phrase ordinaire sur l'Alliance Dynamique et ses partenariats."] * 15) + "\n\n"
+    count = MAX_TEXT_CHARS // len(paragraph) + 1
+    (tmp_path / "enorme.txt").write_text(paragraph * count, encoding="utf-8")
+    (tmp_path / "juste.txt").write_text(paragraph * (count - 1), encoding="utf-8")
+    (tmp_path / "enorme.md").write_text("# Titre\n\n" + paragraph * count, encoding="utf-8")
+
+    docs, skipped = load_documents([tmp_path])
+
+    assert [d.source for d in docs] == [f"{tmp_path.name}/juste.txt"]
+    assert len(docs[0].text) <= MAX_TEXT_CHARS
+    reason = skipped_reason(skipped, "enorme.txt")
+    assert reason.startswith("texte trop long (") and "text too long" in reason
+    assert f"{MAX_TEXT_CHARS:,} characters" in reason
+    assert "texte trop long" in skipped_reason(skipped, "enorme.md")
+
+
+def test_markdown_source_far_over_the_cap_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "crochets.md"
+    path.write_text("[" * (MAX_MARKDOWN_CHARS + 1), encoding="utf-8")  # the slowest input to parse
+    with pytest.raises(DocumentError, match="source Markdown"):
+        load_document(path, tmp_path)

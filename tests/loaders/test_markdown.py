@@ -110,3 +110,26 @@ def test_strip_inline_markdown() -> None:
         "__init__ et snake_case_name, 5 * 3 * 2"
     )
     assert strip_inline_markdown("texte ![image](a.png).") == "texte."
+
+
+def test_markdown_lists_quotes_html_and_breaks(tmp_path: Path) -> None:
+    path = tmp_path / "divers.md"
+    path.write_text(
+        "# Liste\n\n- un\n  - un bis\n- deux\n\n2) second\n3) troisième\n\n"
+        "• collé depuis Word\n• deuxième puce\n\n"
+        "> Une *citation*\n> sur deux lignes.\n\n"
+        '<div class="note">Note <b>HTML</b><script>alert("x")</script></div>\n\n'
+        "<!-- commentaire invisible -->\n\n"
+        "Ligne un  \nligne deux, R&amp;D &laquo; ok &raquo;, <https://exemple.fr/page>.\n\n"
+        "[1]: https://exemple.fr/reference\n",
+        encoding="utf-8",
+    )
+    doc = load_document(path, tmp_path)
+    assert doc.text == (
+        "Liste\n\n- un\n  - un bis\n- deux\n\n2) second\n3) troisième\n\n"
+        "- collé depuis Word\n- deuxième puce\n\n"
+        "Une citation sur deux lignes.\n\n"
+        "Note HTML\n\n"
+        "Ligne un\nligne deux, R&D « ok », https://exemple.fr/page."
+    )
+    check_sections(doc)

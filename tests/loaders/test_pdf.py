@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.loaders import DocumentError, load_document, load_documents
+from bot.loaders.pdf import load_pdf
 from tests.loaders.helpers import DEJAVU, make_pdf, skipped_reason
 
 
@@ -44,3 +45,17 @@ def test_corrupt_and_encrypted_pdf_are_skipped(tmp_path: Path) -> None:
     assert [d.source for d in docs] == [f"{tmp_path.name}/clair.pdf"]
     assert "corrupt PDF" in skipped_reason(skipped, "casse.pdf")
     assert "mot de passe" in skipped_reason(skipped, "secret.pdf")
+
+
+def test_pdf_extraction_stops_past_the_text_cap_and_names_the_page(tmp_path: Path) -> None:
+    pages = [f"Page {n} : " + "texte du rapport annuel. " * 20 for n in range(1, 5)]
+    make_pdf(tmp_path / "long.pdf", pages)
+    data = (tmp_path / "long.pdf").read_bytes()
+    whole = load_pdf(data, tmp_path / "long.pdf")
+    first_two = whole.sections[2].start - 2  # the text of pages 1 and 2
+    assert len(load_pdf(data, tmp_path / "long.pdf", max_chars=len(whole.text)).text) == len(whole.text)
+    with pytest.raises(DocumentError) as caught:
+        load_pdf(data, tmp_path / "long.pdf", max_chars=first_two - 1)
+    reason = str(caught.value)
+    assert "atteint à la page 2 sur 4" in reason and "reached on page 2 of 4" in reason
+    assert f"{first_two - 1:,} characters" in reason
