@@ -70,6 +70,14 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_LOADERS)
 class SkippedFile:
     path: str  # as given, or as found under the directory given (unsafe characters escaped)
     reason: str  # French first, then English
+    # The source it would have had, when the file exists and may keep an indexed version
+    # (unreadable this time); None for what must not stay indexed (see _NOT_KEPT).
+    source: str | None = None
+
+
+# A file skipped for one of these reasons loses any version indexed before: it is gone,
+# it leads out of the folder, or its name is unsafe to show.
+_NOT_KEPT = frozenset({NOT_FOUND, OUTSIDE_ROOT, BAD_NAME})
 
 
 def load_document(path: Path, root: Path, *, confine: Path | None = None) -> Document:
@@ -120,9 +128,9 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[SkippedF
     seen_files: set[Path] = set()
     seen_sources: set[str] = set()
 
-    def skip(shown: str, reason: str) -> None:
+    def skip(shown: str, reason: str, source: str | None = None) -> None:
         log.warning("Fichier ignoré : %s — %s", shown, reason)
-        skipped.append(SkippedFile(shown, reason))
+        skipped.append(SkippedFile(shown, reason, source))
 
     for given in paths:
         given = Path(given)
@@ -157,11 +165,14 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[SkippedF
             try:
                 doc = load_document(file, root, confine=confine)
             except DocumentError as exc:
-                skip(shown, str(exc))
+                reason = str(exc)
+                kept = reason not in _NOT_KEPT and file.exists()
+                skip(shown, reason, _source(file, root) if kept else None)
                 continue
             except Exception as exc:  # a loader bug or an odd file must not stop ingest
                 log.warning("Erreur inattendue en lisant %s", shown, exc_info=True)
-                skip(shown, f"erreur inattendue ({type(exc).__name__}) — unexpected error")
+                reason = f"erreur inattendue ({type(exc).__name__}) — unexpected error"
+                skip(shown, reason, _source(file, root))
                 continue
             if doc.source in seen_sources:
                 skip(shown, DUPLICATE)

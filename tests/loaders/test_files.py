@@ -38,6 +38,7 @@ def test_symlinks_out_of_the_folder_are_skipped_and_inside_ones_are_fine(tmp_pat
     for name in ("fuite.md", "dossier-fuite", "remonte.md"):
         assert skipped_reason(skipped, name) == OUTSIDE_ROOT
     assert len(skipped) == 3
+    assert all(s.source is None for s in skipped)  # nothing indexed through them may stay
     assert OUTSIDE_ROOT.startswith("lien symbolique") and "symlink" in OUTSIDE_ROOT
 
 
@@ -74,6 +75,7 @@ def test_file_names_with_control_newline_or_bidi_characters_are_skipped(tmp_path
     assert [d.source for d in docs] == ["docs/correct-é.md"]
     assert len(skipped) == len(names) + 1
     assert {s.reason for s in skipped} == {BAD_NAME}
+    assert all(s.source is None for s in skipped)
     for item in skipped:  # what is shown and logged carries no raw control character
         assert item.path.isprintable() and "\\u" in item.path
         item.path.encode("utf-8")

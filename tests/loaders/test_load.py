@@ -52,6 +52,10 @@ def test_load_documents_skips_bad_files_and_keeps_good_ones(
     assert skipped_reason(skipped, "absent.md") == "introuvable — not found"
     assert not any("Caché" in d.text or "hidden" in d.source for d in docs)
     assert len(skipped) == 6
+    # An unreadable file names the source whose indexed version ingest keeps; a missing one does not.
+    sources = {Path(s.path).name: s.source for s in skipped}
+    assert sources["vide.txt"] == "docs/vide.txt" and sources["casse.pdf"] == "docs/casse.pdf"
+    assert sources["absent.md"] is None
     # Every skip is logged with the file's name and the reason.
     for item in skipped:
         assert any(
