@@ -19,7 +19,7 @@ from bot.types import Section
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # size on disk
 MAX_TEXT_CHARS = 2_000_000  # stored text of one document (about 1,000 pages)
-# Markdown source refused before parsing: markdown-it-py reads 0.05 to 1 MB a second
+# Markdown source refused before parsing: markdown-it-py reads 0.05 (hostile) to 0.5 MB a second
 # (hostile input is the slow end), and markup is never half of a real document.
 MAX_MARKDOWN_CHARS = 2 * MAX_TEXT_CHARS
 MAX_DOCX_XML_BYTES = 64_000_000  # the XML parts of a .docx once unzipped (what python-docx parses)
