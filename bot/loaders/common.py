@@ -26,6 +26,9 @@ MAX_DOCX_XML_BYTES = 64_000_000  # the XML parts of a .docx once unzipped (what 
 MAX_DOCX_UNZIPPED_BYTES = 128_000_000  # all the parts of a .docx once unzipped (images included)
 READ_ATTEMPTS = 4  # reads of a file that comes back empty or changes while being read
 READ_RETRY_SECONDS = 0.05  # first pause between two reads; doubled each time
+# A file modified this recently may still be being written (a copy, a download, a rewrite
+# that truncated it first): it is read again after a pause before it is believed.
+QUIET_SECONDS = 0.1
 # Share of control bytes (NUL and C0 controls other than tab, newline, CR, form feed)
 # above which a "text" file is taken for binary content.
 MAX_CONTROL_RATIO = 0.01

@@ -19,6 +19,7 @@ from bot.loaders.common import (
     MAX_FILE_BYTES,
     NOT_A_FILE,
     NOT_FOUND,
+    QUIET_SECONDS,
     READ_ATTEMPTS,
     READ_RETRY_SECONDS,
     DocumentError,
@@ -91,9 +92,11 @@ def read_stable(
     *,
     after_read: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    quiet: float = QUIET_SECONDS,
 ) -> bytes:
     """The bytes of `path`, read again (with a short pause) while the file comes back
-    empty or its size/times change between the stats taken before and after the read.
+    empty, its size/times change between the stats taken before and after the read, or
+    it was modified less than `quiet` seconds ago (a writer may be between two writes).
 
     Still changing after READ_ATTEMPTS reads: DocumentError(CHANGING). Still empty: b"",
     which the caller reports as an empty file. `after_read(attempt)` runs between the
@@ -128,10 +131,10 @@ def read_stable(
             now = None
         stable = _signature(before) == _signature(after) and len(data) == after.st_size
         replaced = now is None or now.st_ino != after.st_ino
-        if stable and not replaced and data:
-            return data
-        if stable and not replaced and attempt == READ_ATTEMPTS - 1:
-            return data  # empty, and stayed so
+        age = time.time_ns() - after.st_mtime_ns  # negative for a date in the future: not fresh
+        settled = stable and not replaced and not 0 <= age < quiet * 1e9
+        if settled and (data or attempt == READ_ATTEMPTS - 1):
+            return data  # an empty file is believed only once it stayed empty
     raise DocumentError(CHANGING)
 
 

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.loaders import load_document, load_documents
-from bot.loaders.common import BAD_NAME, CHANGING, OUTSIDE_ROOT, READ_ATTEMPTS, DocumentError
+from bot.loaders.common import (
+    BAD_NAME,
+    CHANGING,
+    OUTSIDE_ROOT,
+    QUIET_SECONDS,
+    READ_ATTEMPTS,
+    DocumentError,
+)
 from bot.loaders.files import read_stable, shown_path
 from tests.loaders.helpers import skipped_reason
 
@@ -99,7 +106,21 @@ def test_a_file_rewritten_during_the_read_is_read_again(tmp_path: Path) -> None:
 
     data = read_stable(path, after_read=rewrite_during_first_read)
     assert data.decode("utf-8") == "Nouvelle version, complète."
-    assert attempts == [0, 1]
+    assert attempts[:2] == [0, 1]
+
+
+def test_a_file_modified_just_now_is_believed_only_once_it_settled(tmp_path: Path) -> None:
+    path = tmp_path / "note.txt"
+    path.write_text("Contenu peut-être incomplet.", encoding="utf-8")
+    attempts: list[int] = []
+    with pytest.raises(DocumentError, match="en cours de modification"):  # never settles in 60 s
+        read_stable(path, after_read=attempts.append, sleep=lambda _: None, quiet=60)
+    assert attempts == list(range(READ_ATTEMPTS))
+    old = path.stat().st_mtime_ns - int(10 * QUIET_SECONDS * 1e9)
+    os.utime(path, ns=(old, old))
+    attempts.clear()
+    assert read_stable(path, after_read=attempts.append) == b"Contenu peut-\xc3\xaatre incomplet."
+    assert attempts == [0]  # an old, unchanged file is read once
 
 
 def test_a_file_that_reads_empty_while_being_written_is_not_taken_for_empty(tmp_path: Path) -> None:
