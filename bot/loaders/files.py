@@ -54,23 +54,15 @@ def walk(root: Path) -> Iterator[tuple[Path, bool]]:
     files left out. Links are listed, never followed: the caller decides on each."""
     found: list[tuple[str, Path, bool]] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        kept = []
-        for name in dirnames:
-            if name.startswith("."):
+        folder = Path(dirpath)
+        # os.walk lists a link to a directory among the directories and never enters it.
+        links = [d for d in dirnames if not d.startswith(".") and (folder / d).is_symlink()]
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in links]
+        for name, is_dir_link in [(d, True) for d in links] + [(f, False) for f in filenames]:
+            if not is_dir_link and name.startswith((".", "~$")):
                 continue
-            if (Path(dirpath) / name).is_symlink():  # os.walk would not enter it anyway
-                found.append(
-                    ((Path(dirpath) / name).relative_to(root).as_posix(), Path(dirpath) / name, True)
-                )
-                continue
-            kept.append(name)
-        dirnames[:] = kept
-        for name in filenames:
-            if name.startswith((".", "~$")):
-                continue
-            file = Path(dirpath) / name
-            found.append((file.relative_to(root).as_posix(), file, False))
+            path = folder / name
+            found.append((path.relative_to(root).as_posix(), path, is_dir_link))
     for _, path, is_dir_link in sorted(found):
         yield path, is_dir_link
 

@@ -105,7 +105,7 @@ def markdown_blocks(text: str) -> list[Block]:
     from bot.loaders.html import html_blocks
 
     blocks: list[Block] = []
-    items: list[tuple[str, str]] = []  # open list items: (marker, "" until its first paragraph)
+    items: list[str] = []  # open list items' markers, "" once their first paragraph used it
     depth = 0  # nesting of lists
     new_group = False  # the next item or row starts a list or table of its own
     cells: list[str] | None = None  # the table row being read
@@ -121,7 +121,7 @@ def markdown_blocks(text: str) -> list[Block]:
             depth -= 1
         elif kind == "list_item_open":
             marker = f"{token.info}{token.markup}" if token.info else "-"
-            items.append(("  " * (depth - 1) + marker + " ", ""))
+            items.append("  " * (depth - 1) + marker + " ")
         elif kind == "list_item_close":
             items.pop()
         elif kind == "heading_open":
@@ -139,10 +139,9 @@ def markdown_blocks(text: str) -> list[Block]:
                 heading = squash(_HEADING_ID.sub("", content.replace("\n", " ")))
                 blocks.append(Block(heading, "heading", heading_level))
                 heading_level = 0
-            elif items and not items[-1][1]:  # an item's first paragraph carries its marker
-                prefix, _ = items[-1]
-                items[-1] = (prefix, "started")
-                blocks.append(Block(prefix + content, "li", starts_group=new_group))
+            elif items and items[-1]:  # an item's first paragraph carries its marker
+                blocks.append(Block(items[-1] + content, "li", starts_group=new_group))
+                items[-1] = ""
                 new_group = False
             elif not items and all(_BULLET_LINE.match(line) for line in token.content.split("\n")):
                 for n, line in enumerate(token.content.split("\n")):
