@@ -15,7 +15,8 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY documents ./documents
 
-# The model is converted and the index built at build time, so the container starts ready.
+# The model is converted, its ONNX variants exported (the server runs int8 ONNX Runtime and
+# never imports torch) and the index built at build time, so the container starts ready.
 RUN pip install . \
  && alliance-bot model install \
  && alliance-bot ingest /app/documents \
