@@ -19,6 +19,8 @@ from tokenizers import Tokenizer
 from bot.model.errors import ModelBuildError
 from bot.threads import usable_cores
 
+MAX_BATCH_TOKENS = 4096
+
 
 def session_options(threads: int) -> ort.SessionOptions:
     """Threads for one forward pass at a time, on every core we may use.
@@ -83,9 +85,14 @@ class OnnxEmbedder:
         out = np.zeros((len(ids), self.dimension), np.float32)
         # Longest first, as sentence-transformers does: a batch pads to its own longest text.
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            out[rows] = self._forward([ids[i] for i in rows])
+        start = 0
+        while start < len(order):
+            # At most MAX_BATCH_TOKENS padded tokens a pass: ONNX Runtime keeps the memory
+            # of its largest pass, and 32 texts of 512 tokens would hold gigabytes.
+            rows = max(1, min(batch_size, MAX_BATCH_TOKENS // len(ids[order[start]])))
+            chosen = order[start : start + rows]
+            out[chosen] = self._forward([ids[i] for i in chosen])
+            start += rows
         return out
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
