@@ -1,6 +1,6 @@
 """This product beside what a user would pick instead, in one run on the same texts.
 
-    python bench/peers.py [--queries 300] [--peer-python PATH]
+    python bench/peers.py [--queries 300] [--passages N] [--peer-python PATH]
 
 The same multilingual-e5-small (the converted directory in the model cache, loaded by
 each peer as a local sentence-transformers path, with e5's "query: "/"passage: "
@@ -41,10 +41,13 @@ SYSTEMS = {
 }
 
 
-def load(piaf: Path, n_queries: int) -> tuple[list[dict], list[dict], dict]:
-    corpus = read_jsonl(piaf / "corpus.jsonl")
+def load(piaf: Path, n_queries: int, n_passages: int = 0) -> tuple[list[dict], list[dict], dict]:
+    """PIAF, or its first n_passages and the questions whose answers are among them."""
+    corpus = read_jsonl(piaf / "corpus.jsonl")[: n_passages or None]
+    ids = {str(d["id"]) for d in corpus}
     qrels = read_qrels(piaf / "qrels.tsv")
-    queries = [q for q in read_jsonl(piaf / "queries.jsonl") if str(q["id"]) in qrels]
+    queries = [q for q in read_jsonl(piaf / "queries.jsonl")
+               if str(q["id"]) in qrels and set(qrels[str(q["id"])]) <= ids]
     step = max(1, len(queries) // n_queries)
     return corpus, queries[::step][:n_queries], qrels
 
@@ -125,8 +128,8 @@ def run_txtai(corpus: list[dict], queries: list[dict], tmp: Path):
     return ingest_s, ask, ask
 
 
-def worker(name: str, piaf: Path, n_queries: int) -> dict:
-    corpus, queries, qrels = load(piaf, n_queries)
+def worker(name: str, piaf: Path, n_queries: int, n_passages: int) -> dict:
+    corpus, queries, qrels = load(piaf, n_queries, n_passages)
     runner = {"product": run_product, "langchain": run_langchain, "txtai": run_txtai}[name]
     with tempfile.TemporaryDirectory(prefix="alliance-peers-") as tmp:
         try:
@@ -151,28 +154,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--piaf", type=Path, default=REPO_ROOT.parent / "shared/bench/piaf_fr")
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--passages", type=int, default=0, help="Only the first N passages (0: all).")
     parser.add_argument("--peer-python", default=sys.executable,
                         help="Interpreter with the [peers] extra installed.")
     parser.add_argument("--worker", choices=list(SYSTEMS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.piaf, args.queries)))
+        print(json.dumps(worker(args.worker, args.piaf, args.queries, args.passages)))
         return
 
     results = {}
     for name in SYSTEMS:
         python = sys.executable if name == "product" else args.peer_python
         done = subprocess.run(
-            [python, __file__, "--worker", name, "--piaf", str(args.piaf), "--queries", str(args.queries)],
+            [python, __file__, "--worker", name, "--piaf", str(args.piaf), "--queries", str(args.queries),
+             "--passages", str(args.passages)],
             capture_output=True, text=True, check=False, cwd=REPO_ROOT,
         )
         if done.returncode != 0:
             sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
         results[name] = json.loads(done.stdout.splitlines()[-1])
     ours = results["product"]
-    print(f"PIAF: {len(load(args.piaf, args.queries)[0])} passages, {ours['n']} questions, one "
-          "at a time; same multilingual-e5-small for all. Ratios are peer / this product "
-          "(latency and memory: > 1 means the peer is slower or bigger).\n")
+    passages = len(load(args.piaf, args.queries, args.passages)[0])
+    print(f"PIAF: {passages} passages, {ours['n']} questions, one at a time; same "
+          "multilingual-e5-small for all. Ratios are peer / this product (latency and "
+          "memory: > 1 means the peer is slower or bigger).\n")
     print("| system | query ms (median) | ratio | ingest passages/s | ratio | peak RSS MB | ratio | "
           "PIAF nDCG@10 | difference |")
     print("|---|---|---|---|---|---|---|---|---|")
