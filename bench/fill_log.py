@@ -42,7 +42,8 @@ TOTAL = 1000
 
 def questions() -> list[str]:
     def read(path: Path, key: str) -> list[str]:
-        return [json.loads(line)[key] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line)[key] for line in lines if line.strip()]
 
     own = read(SHARED / "eval" / "alliance_questions.jsonl", "question")
     own += read(REPO / "tests" / "data" / "offtopic_questions.jsonl", "question")
@@ -53,7 +54,7 @@ def questions() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", help="Log database URL (default: a new SQLite file in a temporary folder).")
-    parser.add_argument("--index", type=Path, help="Index of the default corpus (default: built in a temp dir).")
+    parser.add_argument("--index", type=Path, help="Index of the default corpus (default: built anew).")
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--html", type=Path, help="Also write the report page here.")
     parser.add_argument("--screenshot", type=Path, help="Also screenshot the report page (Chromium).")
@@ -94,7 +95,8 @@ def main() -> None:
     print(f"| unanswered | {unanswered} |")
     print(f"| unanswered groups | {len(groups)} (of which {sum(g['count'] > 1 for g in groups)} with 2+ "
           "questions) |")
-    print(f"| asking 1,000 questions | {ask_seconds:.1f} s |\n| building the report | {report_seconds:.1f} s |")
+    print(f"| asking 1,000 questions | {ask_seconds:.1f} s |")
+    print(f"| building the report | {report_seconds:.1f} s |")
     print("\n| # | questions | example | also |\n|---|---|---|---|")
     for n, g in enumerate(groups[:5], start=1):
         print(f"| {n} | {g['count']} | {g['example']} | {' · '.join(g['variants'][:2])} |")

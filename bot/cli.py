@@ -179,7 +179,8 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
 
 @cli.command("report")
 @click.option("--since", default="7d", show_default=True, help="Period: 7d, 24h, 30m…")
-@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML page.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the HTML page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_fail_on_known_errors
 def report_command(since: str, html_file: Path | None, as_json: bool) -> None:

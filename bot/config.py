@@ -47,9 +47,9 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(
         None, description="Log database and uploaded documents; default: data/ beside the index directory."
     )
-    log: bool = Field(True, description="Record questions, answers and feedback; ALLIANCE_LOG=0 turns it off.")
+    log: bool = Field(True, description="Record questions, answers and votes; ALLIANCE_LOG=0 = off.")
     log_days: int = Field(90, ge=1, description="Days a logged answer and its feedback are kept.")
-    database_url: str | None = Field(None, description="SQLAlchemy URL of the log; default: SQLite in data_dir.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the log; default: SQLite.")
     admin_token: str | None = Field(None, description="Bearer token of /admin; unset = no admin routes.")
     admin_max_upload_mb: float = Field(10.0, gt=0, description="Largest document an admin may upload.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL the CLI links citations to.")

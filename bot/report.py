@@ -116,7 +116,8 @@ def group_questions(questions: list[str], embedder, distance: float = GROUP_DIST
     else:
         vectors = np.asarray(embedder.encode_queries([wording[k].most_common(1)[0][0] for k in keys]),
                              dtype=np.float64)
-        labels = fcluster(linkage(vectors, method="average", metric="cosine"), t=distance, criterion="distance")
+        tree = linkage(vectors, method="average", metric="cosine")
+        labels = fcluster(tree, t=distance, criterion="distance")
     groups: dict[int, list[str]] = defaultdict(list)
     for key, label in zip(keys, labels, strict=True):
         groups[int(label)].append(key)
@@ -170,8 +171,9 @@ def day_chart(per_day: list[dict]) -> str:
         x = left + i * slot + slot / 2
         parts.append(f'<text x="{x:.1f}" y="{h - 8}" font-size="11" text-anchor="middle" fill="#1b2330">'
                      f"{per_day[i]['day'][8:10]}/{per_day[i]['day'][5:7]}</text>")
-    parts.append(f'<text x="{left - 4}" y="{top + 10}" font-size="11" text-anchor="end" fill="#1b2330">{peak}</text>')
-    parts.append(f'<text x="{left - 4}" y="{h - bottom}" font-size="11" text-anchor="end" fill="#1b2330">0</text>')
+    for y, value in ((top + 10, peak), (h - bottom, 0)):
+        parts.append(f'<text x="{left - 4}" y="{y}" font-size="11" text-anchor="end" fill="#1b2330">'
+                     f"{value}</text>")
     parts.append(f'<line x1="{left}" y1="{h - bottom}" x2="{w - 4}" y2="{h - bottom}" stroke="#4a5568"/>')
     total = sum(d["answered"] + d["no_answer"] for d in per_day)
     label = f"Questions par jour : {total} en {len(per_day)} jours (bleu : répondues, orange : sans réponse)"
@@ -223,7 +225,8 @@ def render_html(r: dict) -> str:
     )
     cited = bar_chart([(f'{c["title"]} ({c["source"]})', c["citations"]) for c in r["most_cited"]],
                       "Documents les plus cités")
-    never = "".join(f'<li>{e(d["title"])} <span class="meta">({e(d["source"])})</span></li>' for d in r["never_cited"])
+    never = "".join(f'<li>{e(d["title"])} <span class="meta">({e(d["source"])})</span></li>'
+                    for d in r["never_cited"])
     body = (
         f'<div class="cards">{cards}</div>'
         f'<p class="meta">Votes : {r["votes"]["up"]} 👍 · {r["votes"]["down"]} 👎</p>'
@@ -244,7 +247,8 @@ def render_html(r: dict) -> str:
 def render_text(r: dict) -> str:
     lines = [
         f"Du {r['since']} au {r['until']} (UTC)",
-        f"{r['questions']} questions, {_pct(r['answered_rate'])} répondues, {_pct(r['negative_share'])} avec un 👎 "
+        f"{r['questions']} questions, {_pct(r['answered_rate'])} répondues, "
+        f"{_pct(r['negative_share'])} avec un 👎 "
         f"({r['votes']['up']} 👍, {r['votes']['down']} 👎), latence p50 {_ms(r['latency_ms']['p50'])}, "
         f"p95 {_ms(r['latency_ms']['p95'])}",
         "",

@@ -125,7 +125,8 @@ def delete_document(source: str, request: Request) -> IngestResult:
             raise OperatorError(409, "not_managed",
                                 "Ce document ne vient pas du dossier géré par l'admin : retirez-le de son "
                                 "dossier puis relancez l'indexation.",
-                                "This document was not uploaded here: remove it from its folder, then re-ingest.")
+                                "This document was not uploaded here: remove it from its folder, "
+                                "then re-ingest.")
         raise OperatorError(404, "unknown_document", "Document inconnu.", "Unknown document.")
     file.unlink()
     return _reingest(request)
@@ -157,7 +158,8 @@ def report(
     log.flush()
     data = reports.build_report(log.engine, reports.parse_since(since), assistant.embedder,
                                 {d.source: d.title for d in assistant.index.documents.values()})
-    wants_json = format == "json" or (format is None and "application/json" in request.headers.get("accept", ""))
+    accept = request.headers.get("accept", "")
+    wants_json = format == "json" or (format is None and "application/json" in accept)
     if wants_json:
         return JSONResponse(data)
     return HTMLResponse(reports.render_html(data))
@@ -216,9 +218,11 @@ def _safe_name(filename: str) -> str:
            or any(unicodedata.category(ch)[0] == "C" for ch in name)
            or not re.fullmatch(r"[\w .,()'&+-]{1,200}", name))
     if bad:
-        raise OperatorError(422, "invalid_filename", "Nom de fichier invalide (lettres, chiffres, . - _ espace).",
+        raise OperatorError(422, "invalid_filename",
+                            "Nom de fichier invalide (lettres, chiffres, . - _ espace).",
                             "Invalid file name (letters, digits, . - _ space).")
     if Path(name).suffix.lower() not in ALLOWED:
-        raise OperatorError(422, "unsupported_format", "Format non pris en charge : md, txt, html, pdf ou docx.",
+        raise OperatorError(422, "unsupported_format",
+                            "Format non pris en charge : md, txt, html, pdf ou docx.",
                             "Unsupported format: md, txt, html, pdf or docx.")
     return name

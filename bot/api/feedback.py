@@ -20,7 +20,8 @@ class FeedbackRequest(BaseModel):
     answer_id: str = Field(min_length=36, max_length=36, pattern=r"^[0-9a-f-]{36}$",
                            description="The `id` of the answer.")
     rating: Literal["up", "down"] = Field(description="`up` = 👍 helpful, `down` = 👎 not helpful.")
-    comment: str | None = Field(None, max_length=MAX_COMMENT, description="Optional, 1,000 characters at most.")
+    comment: str | None = Field(None, max_length=MAX_COMMENT,
+                                description="Optional, 1,000 characters at most.")
 
     @field_validator("comment")
     @classmethod

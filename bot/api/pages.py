@@ -7,7 +7,8 @@ from html import escape
 
 CSS = """
 *,*::before,*::after{box-sizing:border-box}
-body{margin:0;font:16px/1.6 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1b2330;background:#f7f8fb}
+body{margin:0;font:16px/1.6 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;
+color:#1b2330;background:#f7f8fb}
 header.top{background:#0b3d91;color:#fff;padding:1rem 1.25rem}
 header.top h1{margin:0;font-size:1.3rem;line-height:1.3;overflow-wrap:anywhere}
 header.top p{margin:.25rem 0 0;font-size:.9rem}
@@ -20,7 +21,8 @@ mark{background:#ffe066;color:#1b2330;padding:.1em 0;box-shadow:0 0 0 2px #ffe06
 a{color:#0b3d91}
 .meta{color:#4a5568;font-size:.9rem}
 table{border-collapse:collapse;width:100%;font-size:.92rem;margin:.5rem 0 1rem}
-th,td{text-align:left;vertical-align:top;padding:.4rem .5rem;border-bottom:1px solid #d5dae3;overflow-wrap:anywhere}
+th,td{text-align:left;vertical-align:top;padding:.4rem .5rem;border-bottom:1px solid #d5dae3;
+overflow-wrap:anywhere}
 th{background:#eef1f7}
 td.num,th.num{text-align:right;white-space:nowrap}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(9.5rem,1fr));gap:.75rem;margin:1rem 0}

@@ -35,7 +35,8 @@ def source_page(
     index = assistant.index
     doc = index.documents.get(source)
     if doc is None:
-        body = "<p>Ce document n’est pas dans l’index. <span lang=\"en\">This document is not in the index.</span></p>"
+        body = ("<p>Ce document n’est pas dans l’index. "
+                '<span lang="en">This document is not in the index.</span></p>')
         return HTMLResponse(html_page("Document introuvable", body), status_code=404)
     text = doc.text
     span = (start, end) if start is not None and end is not None and start < end <= len(text) else None
@@ -48,8 +49,10 @@ def source_page(
             meta.append(f"page {page}")
         meta.append(f"caractères {span[0]}–{span[1]}")
     if doc.url:
-        meta.append(f'<a href="{escape(doc.url, quote=True)}" rel="noopener noreferrer">Document original</a>')
-    body = f'<p class="meta">{" · ".join(meta)}</p><article class="doc">{_render(text, headings, span)}</article>'
+        meta.append(f'<a href="{escape(doc.url, quote=True)}" rel="noopener noreferrer">'
+                    "Document original</a>")
+    body = (f'<p class="meta">{" · ".join(meta)}</p>'
+            f'<article class="doc">{_render(text, headings, span)}</article>')
     return HTMLResponse(html_page(doc.title or source, body, extra_head=SCROLL if span else ""))
 
 
