@@ -170,7 +170,8 @@ textarea:focus-visible{outline:2px solid var(--p);outline-offset:0}
 .fbc{display:flex;flex-direction:column;gap:6px}
 .fbc[hidden]{display:none}
 .fbc label{color:var(--t)}
-.fbc textarea{height:auto;min-height:52px;font-size:13.5px;padding:8px 10px;border-radius:10px}
+.fbc input{width:100%;margin:0;padding:8px 10px;font:inherit;font-size:13.5px;color:var(--t);background:var(--bg);border:1px solid color-mix(in srgb,var(--t) 22%,var(--bg));border-radius:10px}
+.fbc input:focus-visible{outline:2px solid var(--p);outline-offset:0}
 .fbsend{all:unset;align-self:flex-start;padding:6px 12px;border-radius:9px;cursor:pointer;background:var(--p);color:var(--on);font-weight:600}
 .fbs{margin:0;color:var(--t)}
 .fbs:empty{display:none}
@@ -576,7 +577,7 @@ class AllianceBotWidget extends HTMLElement {
     if (!m.id) return null;
     const S = this.S, label = 'ab-fb' + ++uid;
     const status = h('p', { class: 'fbs', role: 'status' });
-    const area = h('textarea', { rows: 2, maxlength: 1000, id: label + 'c' });
+    const area = h('input', { type: 'text', maxlength: 1000, id: label + 'c', autocomplete: 'off' });
     const form = h('form', {
       class: 'fbc', hidden: !m.vote,
       onsubmit: (e) => {

@@ -371,4 +371,4 @@ def test_widget_script_size(live_server: str) -> None:
     size = len(served.content)
     assert size == WIDGET_JS.stat().st_size
     print(f"\nwidget.js: {size} bytes unminified")
-    assert size < 30 * 1024
+    assert size < 36 * 1024  # 30 KB before feedback, source links and short answers
