@@ -23,6 +23,10 @@ from bot.log.tables import answers, feedback
 # under ~0.08, different questions on one topic around 0.15-0.25). See README, "Report".
 GROUP_DISTANCE = 0.1
 TOP = 10
+# Query vectors of questions already grouped once, so that a report page loaded again only
+# embeds the questions asked since (keyed by model object and wording; bounded).
+_VECTORS: dict[tuple[int, str], np.ndarray] = {}
+_VECTORS_MAX = 50_000
 
 
 def parse_since(text: str) -> timedelta:
@@ -114,8 +118,7 @@ def group_questions(questions: list[str], embedder, distance: float = GROUP_DIST
     if len(keys) == 1:
         labels = np.array([1])
     else:
-        vectors = np.asarray(embedder.encode_queries([wording[k].most_common(1)[0][0] for k in keys]),
-                             dtype=np.float64)
+        vectors = _query_vectors(embedder, [wording[k].most_common(1)[0][0] for k in keys])
         tree = linkage(vectors, method="average", metric="cosine")
         labels = fcluster(tree, t=distance, criterion="distance")
     groups: dict[int, list[str]] = defaultdict(list)
@@ -132,6 +135,16 @@ def group_questions(questions: list[str], embedder, distance: float = GROUP_DIST
         })
     out.sort(key=lambda g: (-g["count"], g["example"]))
     return out
+
+
+def _query_vectors(embedder, texts: list[str]) -> np.ndarray:
+    missing = [t for t in dict.fromkeys(texts) if (id(embedder), t) not in _VECTORS]
+    if missing:
+        if len(_VECTORS) + len(missing) > _VECTORS_MAX:
+            _VECTORS.clear()
+        for text, vector in zip(missing, embedder.encode_queries(missing), strict=True):
+            _VECTORS[(id(embedder), text)] = np.asarray(vector, dtype=np.float64)
+    return np.stack([_VECTORS[(id(embedder), t)] for t in texts])
 
 
 def _normal(question: str) -> str:
