@@ -163,3 +163,31 @@ def test_axe_admin_source_and_report_pages(new_page, operator_server) -> None:
     report = new_page(extra_http_headers=AUTH)
     report.goto(url + "/admin/report?since=7d")
     assert axe_violations(report) == []
+
+
+def test_admin_page_uploads_lists_and_deletes(new_page, operator_server, tmp_path) -> None:
+    url, _ = operator_server
+    note = tmp_path / "note-admin.md"
+    note.write_text("# Note d'essai\n\nLe comité de pilotage se réunit chaque premier lundi du mois.\n",
+                    encoding="utf-8")
+    page = new_page()
+    page.goto(url + "/admin")
+    page.get_by_label("Jeton d’administration").fill("wrong")
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.locator("#status")).to_have_text("Jeton refusé.")
+    page.get_by_label("Jeton d’administration").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Se connecter").click()
+    rows = page.locator("#docs tr")
+    expect(rows.filter(has_text="documents/historique.md")).to_have_count(1)
+    page.get_by_label("Ajouter un document (md, txt, html, pdf, docx)").set_input_files(str(note))
+    page.get_by_role("button", name="Téléverser et indexer").click()
+    expect(page.locator("#status")).to_contain_text("note-admin.md indexé")
+    mine = rows.filter(has_text="uploads/note-admin.md")
+    expect(mine).to_have_count(1)
+    assert int(mine.locator("td.num").inner_text()) >= 1
+    page.reload()  # the token stays in the tab's sessionStorage
+    expect(mine).to_have_count(1)
+    mine.get_by_role("button", name="Supprimer uploads/note-admin.md").click()
+    expect(page.locator("#status")).to_have_text("uploads/note-admin.md supprimé.")
+    expect(mine).to_have_count(0)
+    assert page.js_errors == []
