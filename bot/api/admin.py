@@ -82,7 +82,9 @@ def list_documents(request: Request) -> list[AdminDocument]:
     ]
 
 
-@router.post("/documents", response_model=IngestResult, status_code=201)
+@router.post("/documents", response_model=IngestResult, status_code=201, openapi_extra={
+    "requestBody": {"required": True, "content": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"}}}}})
 async def upload_document(
     request: Request,
     filename: Annotated[str, Query(max_length=200, description="File name, e.g. `guide.md`.")],

@@ -24,8 +24,10 @@ def install_operator(app: FastAPI) -> None:
         atexit.register(app.state.conversation_log.close)  # writes what is still queued
     app.state.metrics = metrics.Metrics(app.state.assistant)
     app.add_exception_handler(OperatorError, operator_error)
-    for router in (feedback.router, sources.router, admin.router, admin.page_router, metrics.router):
+    for router in (feedback.router, sources.router, admin.page_router, metrics.router):
         app.include_router(router)
+    # Without a token the admin routes answer 404 and are left out of the schema.
+    app.include_router(admin.router, include_in_schema=bool(settings.admin_token))
     known = frozenset(getattr(r, "path", "") for r in app.routes)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics, known_paths=known)
 
