@@ -271,3 +271,16 @@ def test_acknowledged_feedback_survives_kill_9(assistant, settings, tmp_path):
         kept = {r.answer_id: (r.rating, r.comment) for r in db.execute(select(feedback))}
     engine.dispose()
     assert kept == acked
+
+
+def test_log_off_records_nothing(assistant, settings, tmp_path):
+    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0",
+                             ALLIANCE_LOG="0", ALLIANCE_DATA_DIR=str(tmp_path))
+    try:
+        answer = ask(url, QUESTION)
+        r = vote(url, answer["id"], "up")
+        assert r.status_code == 503 and r.json()["code"] == "log_disabled"
+        assert scrape(url)['alliance_answers_total{status="answered"}'] == 1  # metrics still count
+    finally:
+        stop_server(proc)
+    assert not (tmp_path / "log.sqlite").exists()
