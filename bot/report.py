@@ -54,7 +54,8 @@ def build_report(engine: Engine, since: timedelta, embedder, documents: dict[str
         rows = db.execute(query).all()
 
     per_day: dict[str, Counter] = defaultdict(Counter)
-    day = start.date()
+    # Every day from the first logged question of the period (or its start, if later) to today.
+    day = max(start.date(), rows[0].asked_at.date() if rows else now.date())
     while day <= now.date():
         per_day[day.isoformat()]  # every day of the period, also the empty ones
         day += timedelta(days=1)
