@@ -218,7 +218,7 @@ def render_html(r: dict) -> str:
         f'<div class="card"><b>{v}</b><span>{e(k)}</span></div>' for k, v in (
             ("questions", r["questions"]),
             ("répondues", _pct(r["answered_rate"])),
-            ("avec un 👎", _pct(r["negative_share"])),
+            ("avec un avis négatif", _pct(r["negative_share"])),
             ("latence p50", _ms(r["latency_ms"]["p50"])),
             ("latence p95", _ms(r["latency_ms"]["p95"])),
         )
@@ -243,13 +243,14 @@ def render_html(r: dict) -> str:
                     for d in r["never_cited"])
     body = (
         f'<div class="cards">{cards}</div>'
-        f'<p class="meta">Votes : {r["votes"]["up"]} 👍 · {r["votes"]["down"]} 👎</p>'
+        f'<p class="meta">Avis : {r["votes"]["up"]} positifs · {r["votes"]["down"]} négatifs</p>'
         f'<h2>Questions par jour</h2>{day_chart(r["per_day"])}'
         f'<h2>Questions sans réponse, regroupées ({len(groups)} groupes)</h2>'
         + (f'<table><thead><tr><th class="num">Fois</th><th>Question (exemple)</th></tr></thead>'
            f'<tbody>{group_rows}</tbody></table>' if groups else "<p>Aucune.</p>")
-        + '<h2>Réponses jugées fausses ou inutiles (👎)</h2>'
-        + (f'<table><thead><tr><th class="num">👎</th><th>Question, réponse et commentaires</th></tr></thead>'
+        + '<h2>Réponses jugées fausses ou inutiles (avis négatifs)</h2>'
+        + ('<table><thead><tr><th class="num">Avis négatifs</th>'
+           f'<th>Question, réponse et commentaires</th></tr></thead>'
            f'<tbody>{down_rows}</tbody></table>' if down_rows else "<p>Aucune.</p>")
         + f'<h2>Documents les plus cités</h2>{cited if r["most_cited"] else "<p>Aucun.</p>"}'
         + f'<h2>Documents jamais cités</h2>{f"<ul>{never}</ul>" if never else "<p>Aucun.</p>"}'

@@ -29,7 +29,8 @@ td.num,th.num{text-align:right;white-space:nowrap}
 .card{background:#fff;border:1px solid #d5dae3;border-radius:10px;padding:.75rem}
 .card b{display:block;font-size:1.5rem;color:#0b3d91}
 .card span{font-size:.85rem;color:#4a5568}
-svg.chart{width:100%;height:auto;display:block;background:#fff;border:1px solid #d5dae3;border-radius:10px}
+svg.chart{width:100%;max-width:560px;height:auto;display:block;background:#fff;border:1px solid #d5dae3;
+border-radius:10px}
 .comment{margin:.2rem 0;padding:.3rem .6rem;border-left:3px solid #b42318;background:#fff}
 """
 
