@@ -284,3 +284,16 @@ def test_log_off_records_nothing(assistant, settings, tmp_path):
     finally:
         stop_server(proc)
     assert not (tmp_path / "log.sqlite").exists()
+
+
+def test_feedback_is_rate_limited(assistant, settings, tmp_path):
+    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="3",
+                             ALLIANCE_DATA_DIR=str(tmp_path))
+    try:
+        answer_id = ask(url, QUESTION)["id"]
+        codes = [vote(url, answer_id, "up").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        r = vote(url, answer_id, "down")
+        assert r.json()["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
+    finally:
+        stop_server(proc)
