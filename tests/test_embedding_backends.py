@@ -149,3 +149,13 @@ def test_onnx_backends_are_for_the_packaged_model_only():
         load_embedder(Settings(embedding_model="/models/minilm", embedding_backend="onnx"))
     assert Settings(embedding_model="/models/minilm").backend == "torch"
     assert Settings().backend == "onnx-int8"
+
+
+def test_ingest_encoding_sorts_by_length_and_keeps_the_order(backends, texts):
+    from bot.ingest import encode_with_progress
+
+    mixed = [t for pair in zip(texts["queries"], texts["passages"], strict=False) for t in pair]
+    embedder = backends["onnx"]
+    vectors = encode_with_progress(embedder, mixed, progress=False)
+    np.testing.assert_allclose(vectors, embedder.encode_passages(mixed), atol=1e-5)
+    np.testing.assert_allclose(vectors[3], embedder.encode_passages([mixed[3]])[0], atol=1e-5)
