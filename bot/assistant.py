@@ -17,14 +17,9 @@ from bot.embedding import load_embedder
 from bot.errors import IndexUnavailable, QuestionError
 from bot.ingest import IngestSummary, check_compatible, ingest
 from bot.llm import LLMWriter
+from bot.reader.model import load_model
 from bot.retrieval import Hit, Retriever
 from bot.schema import Answer, IndexInfo, Passage, Turn
-from bot.text import terms
-
-# Calibrated with `alliance-bot eval`: see README, "Refusing to guess".
-NO_ANSWER_THRESHOLD = 0.83
-# A question with this few content words is read as a follow-up of the previous one.
-FOLLOW_UP_MAX_TERMS = 2
 
 
 class Assistant:
@@ -36,6 +31,7 @@ class Assistant:
         # fight over the same cores (torch already uses both for one).
         self._encode_lock = threading.Lock()
         self.index: store.LoadedIndex | None = None
+        self.reader = load_model(settings.reader_params)
         self.reload()
 
     @cached_property
@@ -58,7 +54,7 @@ class Assistant:
             self.retriever = Retriever(
                 loaded, self.settings.fusion, self.settings.dense_weight
             )
-            self.composer = Composer(loaded, NO_ANSWER_THRESHOLD)
+            self.composer = Composer(loaded, self.reader, self.settings.min_confidence)
         return True
 
     def refresh_if_changed(self) -> None:
@@ -92,18 +88,32 @@ class Assistant:
             )
         return question
 
-    def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str:
-        """A short follow-up ("Et en quelle année ?") is searched with the previous question."""
+    def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str | None:
+        """The question read as a follow-up of the previous user turn ("Et en quelle
+        année ?"), or None when there is no previous turn. Whether it is one is decided
+        in `search`, by the evidence each reading retrieves."""
         previous = [t.content for t in history if t.role == "user" and t.content.strip()]
-        if previous and len(terms(question, self.index.manifest.language)) <= FOLLOW_UP_MAX_TERMS:
-            return f"{previous[-1]} {question}"
-        return question
+        return f"{previous[-1]} {question}" if previous else None
 
     def search(
         self, question: str, k: int | None = None, history: Sequence[Turn] = ()
     ) -> tuple[str, np.ndarray, list[Hit], dict[str, float]]:
+        """The question is searched on its own; only when the reader is not confident in
+        what that finds, and there is a previous turn, is it searched again together with
+        the previous question, and the reading the reader trusts more is kept."""
         question = self.check_question(question)
-        query = self.retrieval_query(question, history)
+        query, vector, hits, timings = self._search(question, k)
+        combined = self.retrieval_query(question, history)
+        if combined is not None and hits:
+            alone = self.composer.confidence(question, vector, hits)
+            if alone < self.composer.threshold:
+                query2, vector2, hits2, timings2 = self._search(combined, k)
+                if hits2 and self.composer.confidence(combined, vector2, hits2) > alone:
+                    query, vector, hits = query2, vector2, hits2
+                timings = {key: timings[key] + timings2[key] for key in timings}
+        return query, vector, hits, timings
+
+    def _search(self, query: str, k: int | None) -> tuple[str, np.ndarray, list[Hit], dict[str, float]]:
         t0 = time.perf_counter()
         with self._encode_lock:
             vector = self.embedder.encode_queries([query])[0]
@@ -128,6 +138,7 @@ class Assistant:
         if composed.status == "answered" and self.llm is not None:
             written = self.llm(query, self.passages(hits))
             if written is not None:
+                # Its citations are the LLM's own: a short answer pointing into ours would dangle.
                 return Composed("answered", written[0], written[1], composed.confidence)
         return composed
 
@@ -140,6 +151,8 @@ class Assistant:
         return Answer(
             status=composed.status,
             answer=composed.text,
+            confidence=composed.confidence,
+            short_answer=composed.short_answer,
             citations=composed.citations,
             passages=self.passages(hits),
             timings_ms=timings,
