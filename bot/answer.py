@@ -41,10 +41,10 @@ class Composer:
         reading = read(question, query_vector, self.index, hits, self.cache) if hits else None
         if reading is None or not reading.candidates:
             return Composed("no_answer", NO_ANSWER, [], 0.0)
-        probabilities = self.model.probabilities(reading.features)
-        confidence = round(float(probabilities.max()), 4)
+        judgement = self.model.judge(reading.features)
+        confidence = round(judgement.confidence, 4)
         chosen = choose(
-            probabilities, [c.text for c in reading.candidates], self.threshold, self.model.second_ratio
+            judgement, [c.text for c in reading.candidates], self.threshold, self.model.second_ratio
         )
         if not chosen:
             return Composed("no_answer", NO_ANSWER, [], confidence)
@@ -58,7 +58,7 @@ class Composer:
                 Citation(
                     n=n, title=doc.title, source=doc.source, url=doc.url, page=chunk.page,
                     chunk_id=chunk.chunk_id, char_start=start, char_end=end, quote=quote,
-                    score=round(float(max(probabilities[r] for r in rows)), 4),
+                    score=round(float(max(judgement.shares[r] for r in rows)), 4),
                 )
             )
             parts.append(f"{_one_line(quote)} [{n}]")
@@ -70,7 +70,7 @@ class Composer:
         reading = read(question, query_vector, self.index, hits, self.cache) if hits else None
         if reading is None or not reading.candidates:
             return 0.0
-        return float(self.model.probabilities(reading.features).max())
+        return self.model.judge(reading.features).confidence
 
     def _merge_adjacent(self, reading: Reading, chosen: list[int]) -> list[tuple[list[int], int, int]]:
         """Neighbouring sentences of one document are quoted as one passage, in reading order."""

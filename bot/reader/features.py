@@ -17,15 +17,21 @@ from bot.text import fold, terms
 
 PASSAGES_READ = 3  # the sentences of this many top passages are candidates
 
-FEATURES = (
-    # about the question and its evidence as a whole: what abstention rests on
+# About the question and its evidence as a whole: what abstention rests on.
+QUESTION_FEATURES = (
     "q_terms", "p1_fused", "gap_fused", "p1_dense", "gap_dense", "p1_bm25", "evidence_coverage",
     "missing_rarity", "rarest_found", "max_cos", "q_who", "q_when", "q_number", "q_where",
-    # about one sentence: what answer selection rests on
-    "cos", "cos_gap", "coverage", "coverage_gap", "title_coverage", "passage_2", "passage_3",
-    "passage_dense", "passage_bm25", "passage_fused", "words", "novelty", "type_match", "new_span",
-    "best_cos", "best_coverage", "coverage_x_evidence", "cos_x_coverage",
 )
+# About one sentence: what answer selection rests on.
+# Sentence vectors are embedded with the sentence before them, so the sentence after an
+# answer looks like it too: the neighbours' cosines let the fit tell them apart.
+SENTENCE_FEATURES = (
+    "cos", "cos_gap", "cos_rank", "previous_cos", "next_cos", "coverage", "coverage_gap",
+    "coverage_rank", "coverage_plain", "previous_coverage", "next_coverage", "bigrams",
+    "title_coverage", "passage_2", "passage_3", "passage_dense", "passage_bm25", "passage_fused",
+    "words", "novelty", "type_match", "new_span", "coverage_x_evidence", "cos_x_coverage",
+)
+FEATURES = QUESTION_FEATURES + SENTENCE_FEATURES
 
 # `Source : ...` lines, front matter left in a text file, and similar bookkeeping.
 _METADATA = re.compile(
@@ -88,6 +94,25 @@ def is_metadata(text: str, title: str, headings: tuple[str, ...]) -> bool:
     )
 
 
+def _neighbour_cosines(
+    index: LoadedIndex, rows: list[int], step: int, query_vector: np.ndarray, own: np.ndarray
+) -> np.ndarray:
+    """Cosine of the sentence before (step -1) or after (+1) in the same document; a
+    sentence without one gets its own."""
+    out = own.copy()
+    n = len(index.sentence_source)
+    for i, row in enumerate(rows):
+        other = row + step
+        if 0 <= other < n and index.sentence_source[other] == index.sentence_source[row]:
+            out[i] = float(index.sentence_vectors[other] @ query_vector.ravel())
+    return out
+
+
+def _bigrams(sequence: list[str]) -> frozenset[tuple[str, str]]:
+    """Consecutive content terms: "densité spectrale" matches as a phrase, not two words."""
+    return frozenset(zip(sequence, sequence[1:], strict=False))
+
+
 class SentenceCache:
     """Per loaded index: the terms and spans of a sentence never change, so they are
     computed once (the reader then costs about a millisecond a question)."""
@@ -96,12 +121,19 @@ class SentenceCache:
         self.index = index
         self._terms: dict[int, frozenset[str]] = {}
         self._spans: dict[int, list[Span]] = {}
+        self._bigrams: dict[int, frozenset[tuple[str, str]]] = {}
         self._titles: dict[str, frozenset[str]] = {}
 
     def terms(self, row: int, text: str) -> frozenset[str]:
         found = self._terms.get(row)
         if found is None:
             found = self._terms[row] = frozenset(terms(text, self.index.manifest.language))
+        return found
+
+    def bigrams(self, row: int, text: str) -> frozenset[tuple[str, str]]:
+        found = self._bigrams.get(row)
+        if found is None:
+            found = self._bigrams[row] = _bigrams(terms(text, self.index.manifest.language))
         return found
 
     def spans(self, row: int, text: str) -> list[Span]:
@@ -126,6 +158,7 @@ def read(
     cache = cache or SentenceCache(index)
     kind = question_type(question)
     q_terms = question_terms(question, language)
+    q_bigrams = _bigrams(terms(question, language))
     idf = {t: index.bm25.term_idf(t) for t in q_terms}
     total = sum(idf.values()) or 1.0
     rarest_possible = math.log1p(index.bm25.weights.shape[0] + 0.5)
@@ -171,10 +204,18 @@ def read(
     rows = [c.row for c in candidates]
     if index.sentence_vectors is not None:
         cosines = index.sentence_vectors[rows] @ query_vector.ravel()
+        neighbour_cos = np.column_stack([
+            _neighbour_cosines(index, rows, -1, query_vector, cosines),
+            _neighbour_cosines(index, rows, 1, query_vector, cosines),
+        ])
     else:
         cosines = np.array([c.hit.dense_score for c in candidates])
+        neighbour_cos = np.column_stack([cosines, cosines])
     coverages = np.array([coverage(c.terms) for c in candidates])
     max_cos, max_cov = float(cosines.max()), float(coverages.max())
+    cos_rank = np.argsort(np.argsort(-cosines, kind="stable"), kind="stable")
+    cov_rank = np.argsort(np.argsort(-coverages, kind="stable"), kind="stable")
+    coverage_of = {c.row: float(v) for c, v in zip(candidates, coverages, strict=True)}
     question_level["max_cos"] = max_cos
     question_fold = fold(question)
 
@@ -190,6 +231,14 @@ def read(
             "cos_gap": cos - max_cos,
             "coverage": cov,
             "coverage_gap": cov - max_cov,
+            "cos_rank": math.log1p(int(cos_rank[i])),
+            "coverage_rank": math.log1p(int(cov_rank[i])),
+            "coverage_plain": len(c.terms & q_terms) / (len(q_terms) or 1),
+            "bigrams": len(q_bigrams & cache.bigrams(c.row, c.text)) / (len(q_bigrams) or 1),
+            "previous_coverage": coverage_of.get(c.row - 1, 0.0),
+            "next_coverage": coverage_of.get(c.row + 1, 0.0),
+            "previous_cos": float(neighbour_cos[i, 0]),
+            "next_cos": float(neighbour_cos[i, 1]),
             "title_coverage": coverage(cache.title_terms(c.hit.chunk.source)),
             "passage_2": float(c.rank == 1),
             "passage_3": float(c.rank >= 2),
@@ -200,8 +249,6 @@ def read(
             "novelty": len(c.terms - q_terms) / (len(c.terms) or 1),
             "type_match": float(any(matches(kind, s.kind) for s in new)),
             "new_span": float(bool(new)),
-            "best_cos": float(cos == max_cos),
-            "best_coverage": float(cov == max_cov),
             "coverage_x_evidence": cov * question_level["evidence_coverage"],
             "cos_x_coverage": cos * cov,
         }

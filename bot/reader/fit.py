@@ -34,7 +34,9 @@ FOLDS = 5
 HOLDOUT_FOLD = 0
 TOP_K = 5
 C = 1.0  # inverse L2 strength of the logistic regression
-SECOND_RATIO = 0.5
+# A second sentence is quoted when the selector gives it at least this share of the best
+# one's; chosen with the threshold on the held-out fold, from these.
+SECOND_RATIOS = (0.1, 0.25, 0.5, 1.0)
 # The refusal threshold: the best answer accuracy on the held-out fold among thresholds
 # that refuse at least this share of its absent questions.
 REFUSAL_TARGET = 0.90
@@ -162,14 +164,11 @@ def collect(
     return groups, facts
 
 
-def outcomes(model, groups: list[Group], threshold: float) -> dict:
+def outcomes(groups: list[Group], judged: list[tuple[list[int], float]], threshold: float) -> dict:
     """Answer accuracy on present questions, refusal rate on absent ones."""
-    from bot.reader.model import choose
-
     correct = answered = refused = n_present = n_absent = 0
-    for g in groups:
-        p = model.probabilities(g.features)
-        chosen = choose(p, g.texts, threshold, model.second_ratio)
+    for g, (chosen_all, confidence) in zip(groups, judged, strict=True):
+        chosen = chosen_all if confidence >= threshold else []
         if g.present:
             n_present += 1
             answered += bool(chosen)
@@ -184,39 +183,101 @@ def outcomes(model, groups: list[Group], threshold: float) -> dict:
     }
 
 
-def fit_model(groups: list[Group], facts: dict, model_name: str):
-    import sklearn
+def judge_all(model, groups: list[Group]) -> list[tuple[list[int], float]]:
+    """What the model would quote for each group with the threshold at 0, and its confidence."""
+    from bot.reader.model import choose
+
+    out = []
+    for g in groups:
+        judgement = model.judge(g.features)
+        out.append((choose(judgement, g.texts, 0.0, model.second_ratio), judgement.confidence))
+    return out
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    # Rounded first, so that the shipped numbers are exactly the ones the fit used.
+    return np.round(mean, 6), np.round(scale, 6)
+
+
+def fit_selector(groups: list[Group]):
+    """Pairwise logistic regression: the answering sentence against each other candidate of
+    the same question (both orders), on the sentence-level features."""
     from sklearn.linear_model import LogisticRegression
 
-    from bot.reader.features import FEATURES, PASSAGES_READ
+    from bot.reader.features import FEATURES, SENTENCE_FEATURES
+    from bot.reader.model import Linear
+
+    columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
+    answerable = [g for g in groups if g.present and g.labels.any() and not g.labels.all()]
+    mean, scale = _standardise(np.vstack([g.features[:, columns] for g in answerable]))
+    pairs = []
+    for g in answerable:
+        x = (g.features[:, columns] - mean) / scale
+        for p in np.flatnonzero(g.labels == 1):
+            pairs.append(x[p] - x[g.labels == 0])
+    diffs = np.vstack(pairs)
+    estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8, fit_intercept=False)
+    estimator.fit(np.vstack([diffs, -diffs]), np.r_[np.ones(len(diffs)), np.zeros(len(diffs))])
+    return Linear(SENTENCE_FEATURES, mean, scale, np.round(estimator.coef_[0], 6)), len(diffs)
+
+
+def fit_verifier(selector, groups: list[Group], second_ratio: float):
+    """Logistic regression on whether the selector's answer holds a gold answer (never for
+    an absent article)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from bot.reader.features import FEATURES, SENTENCE_FEATURES
+    from bot.reader.model import VERIFIER_FEATURES, Judgement, Linear, ReaderModel, choose, verifier_row
+
+    columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
+    rows, labels = [], []
+    for g in groups:
+        scores = selector(g.features[:, columns])
+        best = int(np.argmax(scores))
+        shares = np.exp(scores - scores.max())
+        shares /= shares.sum()
+        chosen = choose(Judgement(shares, best, 1.0), g.texts, 0.0, second_ratio)
+        rows.append(verifier_row(g.features, scores, best))
+        labels.append(g.present and contains_answer(" ".join(g.texts[i] for i in chosen), g.answers))
+    x, y = np.vstack(rows), np.array(labels, dtype=np.int64)
+    mean, scale = _standardise(x)
+    estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8)
+    estimator.fit((x - mean) / scale, y)
+    verifier = Linear(VERIFIER_FEATURES, mean, scale, np.round(estimator.coef_[0], 6),
+                      round(float(estimator.intercept_[0]), 6))
+    model = ReaderModel(selector, verifier, threshold=0.5, second_ratio=second_ratio, provenance={})
+    return model, int(y.sum())
+
+
+def fit_model(groups: list[Group], facts: dict, model_name: str):
+    import sklearn
+
+    from bot.reader.features import PASSAGES_READ
     from bot.reader.model import ReaderModel
 
     fitting = [g for g in groups if g.fold != HOLDOUT_FOLD] or groups
-    held = [g for g in groups if g.fold == HOLDOUT_FOLD]
-    x = np.vstack([g.features for g in fitting])
-    y = np.concatenate([g.labels for g in fitting])
-    if len(set(y.tolist())) < 2:
-        raise click.ClickException("no positive (or no negative) example: take more articles (--limit)")
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    # Rounded first, so that the shipped numbers are exactly the ones the fit used.
-    mean, scale = np.round(mean, 6), np.round(scale, 6)
-    estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8)
-    estimator.fit((x - mean) / scale, y)
-    model = ReaderModel(
-        features=FEATURES, mean=mean, scale=scale, coef=np.round(estimator.coef_[0], 6),
-        intercept=round(float(estimator.intercept_[0]), 6), threshold=0.5, second_ratio=SECOND_RATIO,
-        provenance={},
-    )
-    # The threshold, on the held-out fold only.
+    held = [g for g in groups if g.fold == HOLDOUT_FOLD] or groups
+    if not any(g.labels.any() for g in fitting):
+        raise click.ClickException("no positive example: take more articles (--limit)")
+    selector, pairs = fit_selector(fitting)
+    # The threshold and the second-sentence ratio, on the held-out fold only.
     grid = [round(t, 3) for t in np.arange(0.02, 0.951, 0.005)]
-    scored = [(t, outcomes(model, held, t)) for t in grid]
-    meeting = [(t, o) for t, o in scored if o["refusal"] >= REFUSAL_TARGET]
-    if meeting:
-        threshold, at = max(meeting, key=lambda to: (to[1]["answer_accuracy"], -to[0]))
-    else:
-        threshold, at = max(scored, key=lambda to: (to[1]["answer_accuracy"] + to[1]["refusal"], -to[0]))
+    best = None
+    for ratio in SECOND_RATIOS:
+        candidate, right = fit_verifier(selector, fitting, ratio)
+        judged = judge_all(candidate, held)
+        scored = [(t, outcomes(held, judged, t)) for t in grid]
+        meeting = [(t, o) for t, o in scored if o["refusal"] >= REFUSAL_TARGET]
+        if meeting:
+            t, at = max(meeting, key=lambda to: (to[1]["answer_accuracy"], -to[0]))
+        else:
+            t, at = max(scored, key=lambda to: (to[1]["answer_accuracy"] + to[1]["refusal"], -to[0]))
+        key = (at["refusal"] >= REFUSAL_TARGET, at["answer_accuracy"] + at["refusal"], ratio)
+        if best is None or key > best[0]:
+            best = (key, candidate, right, t, at, ratio, scored)
+    _, model, right, threshold, at, second_ratio, scored = best
     provenance = {
         "command": "alliance-bot reader fit",
         "dataset": "piaf_fr, articles marked train in split.tsv only",
@@ -228,24 +289,24 @@ def fit_model(groups: list[Group], facts: dict, model_name: str):
         "articles": facts["articles"],
         "passages": facts["passages"],
         "questions": facts["questions"],
-        "examples_fit": int(len(y)),
-        "positives_fit": int(y.sum()),
-        "groups_fit": len(fitting),
-        "groups_holdout": len(held),
+        "selector_pairs": pairs,
+        "verifier_examples": len(fitting),
+        "verifier_positives": right,
+        "holdout_examples": len(held),
         "estimator": f"scikit-learn {sklearn.__version__} LogisticRegression(C={C}, lbfgs)",
         "threshold_rule": f"best held-out answer accuracy with refusal >= {REFUSAL_TARGET}",
+        "second_ratios_tried": list(SECOND_RATIOS),
         "holdout_at_threshold": at,
     }
-    model = ReaderModel(
-        features=model.features, mean=model.mean, scale=model.scale, coef=model.coef,
-        intercept=model.intercept, threshold=threshold, second_ratio=SECOND_RATIO, provenance=provenance,
-    )
+    model = ReaderModel(model.selector, model.verifier, threshold=threshold, second_ratio=second_ratio,
+                        provenance=provenance)
     return model, {"holdout_curve": scored}
 
 
 def run_fit(
     piaf: Path, out: Path, *, limit: int | None = None, cache: Path | None = None,
     vectors_from: Path | None = None, embedder=None, settings: Settings | None = None, log=print,
+    workdir: Path | None = None,
 ):
     from bot.reader.vector_cache import CachedEmbedder
 
@@ -261,8 +322,11 @@ def run_fit(
     cached = CachedEmbedder(settings.embedding_model, factory, cache)
     if vectors_from is not None:
         log(f"{cached.add_from_index(vectors_from)} vectors taken from {vectors_from}")
-    with tempfile.TemporaryDirectory(prefix="alliance-reader-fit-") as tmp:
-        groups, facts = collect(piaf, settings, cached, Path(tmp), limit, log)
+    if workdir is not None:  # kept, to look at the indexes afterwards
+        groups, facts = collect(piaf, settings, cached, workdir, limit, log)
+    else:
+        with tempfile.TemporaryDirectory(prefix="alliance-reader-fit-") as tmp:
+            groups, facts = collect(piaf, settings, cached, Path(tmp), limit, log)
     cached.save()
     model, _ = fit_model(groups, facts, settings.embedding_model)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -287,17 +351,19 @@ def reader() -> None:
 @click.option("--limit", type=click.IntRange(1), help="Only the first N train articles (a quick check).")
 @click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Vector cache file (default: reader-fit-vectors.npz in the model cache).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the train indexes here (default: a temporary directory).")
 @click.option("--vectors-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="An index of the same PIAF texts whose vectors can be reused (e.g. the benchmark's).")
 def fit_command(piaf: Path, out: Path | None, limit: int | None, cache: Path | None,
-                vectors_from: Path | None) -> None:
+                workdir: Path | None, vectors_from: Path | None) -> None:
     """Rebuild the reader's parameters from PIAF train articles, deterministically."""
     from bot.reader.model import default_params_path
 
     settings = Settings()
     cache = cache or settings.model_cache / "reader-fit-vectors.npz"
     run_fit(piaf, out or default_params_path(), limit=limit, cache=cache, vectors_from=vectors_from,
-            settings=settings, log=lambda m: click.echo(m, err=True))
+            settings=settings, log=lambda m: click.echo(m, err=True), workdir=workdir)
 
 
 if __name__ == "__main__":
