@@ -62,7 +62,7 @@ class Composer:
                 )
             )
             parts.append(f"{_one_line(quote)} [{n}]")
-        short = self._short_answer(question, reading, chosen[0], citations)
+        short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence)
         return Composed("answered", " ".join(parts), citations, confidence, short)
 
     def confidence(self, question: str, query_vector: np.ndarray, hits: list[Hit]) -> float:
@@ -89,10 +89,10 @@ class Composer:
         return spans
 
     def _short_answer(
-        self, question: str, reading: Reading, best: int, citations: list[Citation]
+        self, question: str, reading: Reading, best: int, citations: list[Citation], confidence: float
     ) -> ShortAnswer | None:
         candidate = reading.candidates[best]
-        span = pick_span(reading.kind, question, candidate.text, reading.spans[best])
+        span = pick_span(reading.kind, question, candidate.text, reading.spans[best], confidence)
         if span is None:
             return None
         sentence_start = int(self.index.sentence_spans[candidate.row][0])

@@ -29,7 +29,7 @@ _QUESTION_TYPES = [
         r"continent|endroit|ile|province|quartier)\b|\b(where|which (country|city|region|place))\b")),
     (WHO, re.compile(
         r"(^|[,:] ?|\b(a|par|de|avec|pour|chez|contre|selon|envers|of|to|by|with|for) )"
-        r"(qui|who|whom)\b|^(qui|who|whose)\b|\bqui (est|etait|sont|a|ont|fut|furent)\b|"
+        r"(qui|who|whom)\b|^(qui|who|whose)\b|"
         r"\b(quel est le nom|comment s'appel|quel(le)? (personne|personnalite|entreprise|societe|"
         r"organisation|organisme|equipe|club|groupe|association|fondation|institution|artiste|"
         r"auteur|ecrivain|roi|reine|president|joueur|pilote|marque|parti|famille|homme|femme)|"
