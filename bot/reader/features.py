@@ -13,7 +13,8 @@ import numpy as np
 from bot.index import LoadedIndex
 from bot.reader.spans import ANSWER_TYPES, OTHER, Span, find_spans, matches, question_type
 from bot.retrieval import Hit
-from bot.text import fold, terms
+from bot.stopwords import STOPWORDS
+from bot.text import fold, terms, words
 
 PASSAGES_READ = 3  # the sentences of this many top passages are candidates
 
@@ -52,11 +53,19 @@ _framing_terms: dict[str, frozenset[str]] = {}
 
 
 def question_terms(question: str, language: str) -> frozenset[str]:
-    """The terms that say what the question is about."""
+    """The terms that say what the question is about. Stop words of both languages are
+    dropped whatever the corpus' language: "When was it founded?" may ask a French corpus."""
     if language not in _framing_terms:
         _framing_terms[language] = frozenset(terms(_FRAMING, language))
-    found = frozenset(terms(question, language))
+    found = frozenset(terms(_content_words(question), language))
     return (found - _framing_terms[language]) or found
+
+
+def _content_words(text: str) -> str:
+    return " ".join(w for w in words(text) if fold(w) not in _ANY_STOPWORD)
+
+
+_ANY_STOPWORD = frozenset().union(*STOPWORDS.values())
 
 
 @dataclass(frozen=True)
@@ -158,7 +167,7 @@ def read(
     cache = cache or SentenceCache(index)
     kind = question_type(question)
     q_terms = question_terms(question, language)
-    q_bigrams = _bigrams(terms(question, language))
+    q_bigrams = _bigrams(terms(_content_words(question), language))
     idf = {t: index.bm25.term_idf(t) for t in q_terms}
     total = sum(idf.values()) or 1.0
     rarest_possible = math.log1p(index.bm25.weights.shape[0] + 0.5)
