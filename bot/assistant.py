@@ -21,6 +21,11 @@ from bot.reader.model import load_model
 from bot.retrieval import Hit, Retriever
 from bot.schema import Answer, IndexInfo, Passage, Turn
 
+# A question whose own evidence gets at least this reader confidence stands alone: it is
+# never read as a follow-up of the previous turn. Below it (« Et en quelle année ? » finds
+# some date, but weakly), the question is also searched with the previous one.
+STANDS_ALONE = 0.5
+
 
 class Assistant:
     def __init__(self, settings: Settings, embedder=None):
@@ -99,14 +104,15 @@ class Assistant:
         self, question: str, k: int | None = None, history: Sequence[Turn] = ()
     ) -> tuple[str, np.ndarray, list[Hit], dict[str, float]]:
         """The question is searched on its own; only when the reader is not confident in
-        what that finds, and there is a previous turn, is it searched again together with
-        the previous question, and the reading the reader trusts more is kept."""
+        what that finds (below STANDS_ALONE), and there is a previous turn, is it searched
+        again together with the previous question, and the reading the reader trusts more
+        is kept."""
         question = self.check_question(question)
         query, vector, hits, timings = self._search(question, k)
         combined = self.retrieval_query(question, history)
         if combined is not None and hits:
             alone = self.composer.confidence(question, vector, hits)
-            if alone < self.composer.threshold:
+            if alone < max(STANDS_ALONE, self.composer.threshold):
                 query2, vector2, hits2, timings2 = self._search(combined, k)
                 if hits2 and self.composer.confidence(combined, vector2, hits2) > alone:
                     query, vector, hits = query2, vector2, hits2

@@ -61,10 +61,12 @@ def test_short_answer_offsets_point_into_the_cited_document(assistant):
 
 
 def test_near_duplicate_sentences_are_quoted_once():
-    from bot.reader.model import choose, near_duplicate
+    from bot.reader.model import Judgement, choose, near_duplicate
 
     a = "L'Alliance Dynamique a été lancée par le Groupe La Poste en 2014."
     b = "L'Alliance Dynamique a été lancée en 2014 par le Groupe La Poste."
     assert near_duplicate(a, b)
     other = "Autre chose, tout à fait différente."
-    assert choose(np.array([0.9, 0.85, 0.6]), [a, b, other], 0.5, 0.5) == [0, 2]
+    judgement = Judgement(np.array([0.45, 0.35, 0.2]), 0, 0.9)
+    assert choose(judgement, [a, b, other], 0.5, 0.4) == [0, 2]
+    assert choose(judgement, [a, b, other], 0.95, 0.4) == []
