@@ -70,7 +70,7 @@ def main() -> None:
         rows.append((f"ask in-process p50 (n={len(latencies)})", f"{np.percentile(latencies, 50):.1f} ms"))
         rows.append(("ask in-process p95", f"{np.percentile(latencies, 95):.1f} ms"))
         rows.append(("  of which query embedding p50", f"{np.percentile(embed, 50):.1f} ms"))
-        rows.append(("  of which composing the answer (reader) p50", f"{np.percentile(answer_ms, 50):.2f} ms"))
+        rows.append(("  of which the answer (reader) p50", f"{np.percentile(answer_ms, 50):.2f} ms"))
 
         if args.piaf.is_dir():
             corpus = [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -14,10 +16,10 @@ from bot import index as store
 from bot.answer import Composed, Composer
 from bot.config import Settings
 from bot.embedding import load_embedder
-from bot.errors import IndexUnavailable, QuestionError
+from bot.errors import QuestionError
 from bot.ingest import IngestSummary, check_compatible, ingest
 from bot.llm import LLMWriter
-from bot.reader.model import load_model
+from bot.reader.model import ReaderModel, load_model
 from bot.retrieval import Hit, Retriever
 from bot.schema import Answer, IndexInfo, Passage, Turn
 
@@ -26,144 +28,31 @@ from bot.schema import Answer, IndexInfo, Passage, Turn
 # some date, but weakly), the question is also searched with the previous one.
 STANDS_ALONE = 0.5
 
+log = logging.getLogger("bot.assistant")
 
-class Assistant:
-    def __init__(self, settings: Settings, embedder=None):
-        self.settings = settings
-        self._embedder = embedder
-        self._lock = threading.Lock()
-        # One query embedding at a time: on 2 cores, parallel forward passes only
-        # fight over the same cores (torch already uses both for one).
-        self._encode_lock = threading.Lock()
-        self.index: store.LoadedIndex | None = None
-        self.reader = load_model(settings.reader_params)
-        self.reload()
 
-    @cached_property
-    def embedder(self):
-        return self._embedder or load_embedder(self.settings)
+@dataclass(frozen=True)
+class Snapshot:
+    """One loaded generation with everything that reads it. A request takes one snapshot
+    and uses only it, so a reload in the middle of the request cannot mix generations."""
 
-    def reload(self) -> bool:
-        """Load the current generation if it is not the one loaded; True if it changed."""
-        generation = store.current_generation(self.settings.index_dir)
-        if generation is None:
-            raise IndexUnavailable(
-                f"Aucun index dans {self.settings.index_dir} : lancez `alliance-bot ingest`."
-            )
-        if self.index is not None and self.index.generation == generation:
-            return False
-        loaded = store.LoadedIndex(generation)
-        check_compatible(loaded.manifest, self.settings)
-        with self._lock:
-            self.index = loaded
-            self.retriever = Retriever(
-                loaded, self.settings.fusion, self.settings.dense_weight
-            )
-            self.composer = Composer(loaded, self.reader, self.settings.min_confidence)
-        return True
+    index: store.LoadedIndex
+    retriever: Retriever
+    composer: Composer
 
-    def refresh_if_changed(self) -> None:
-        """Cheap check, for a long-running server, that a newer ingest was published."""
-        pointer = self.settings.index_dir / store.CURRENT
-        try:
-            name = pointer.read_text(encoding="utf-8").strip()
-        except OSError:
-            return
-        if self.index is not None and self.index.generation.name != name:
-            self.reload()
+    @classmethod
+    def load(cls, settings: Settings, reader: ReaderModel) -> Snapshot:
+        loaded = store.load_current(settings.index_dir)
+        check_compatible(loaded.manifest, settings)
+        return cls(
+            loaded,
+            Retriever(loaded, settings.fusion, settings.dense_weight),
+            Composer(loaded, reader, settings.min_confidence),
+        )
 
     def info(self) -> IndexInfo:
         m = self.index.manifest
         return IndexInfo(version=m.version, model=m.model, chunks=m.chunks, documents=m.documents)
-
-    def check_question(self, question: str) -> str:
-        question = question.strip()
-        if not question:
-            raise QuestionError(
-                "empty_question",
-                "La question est vide : écrivez une question.",
-                "The question is empty: type a question.",
-            )
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise QuestionError(
-                "question_too_long",
-                f"La question dépasse {limit} caractères : raccourcissez-la.",
-                f"The question is longer than {limit} characters: shorten it.",
-            )
-        return question
-
-    def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str | None:
-        """The question read as a follow-up of the previous user turn ("Et en quelle
-        année ?"), or None when there is no previous turn. Whether it is one is decided
-        in `search`, by the evidence each reading retrieves."""
-        previous = [t.content for t in history if t.role == "user" and t.content.strip()]
-        return f"{previous[-1]} {question}" if previous else None
-
-    def search(
-        self, question: str, k: int | None = None, history: Sequence[Turn] = ()
-    ) -> tuple[str, np.ndarray, list[Hit], dict[str, float]]:
-        """The question is searched on its own; only when the reader is not confident in
-        what that finds (below STANDS_ALONE), and there is a previous turn, is it searched
-        again together with the previous question, and the reading the reader trusts more
-        is kept."""
-        question = self.check_question(question)
-        query, vector, hits, timings = self._search(question, k)
-        combined = self.retrieval_query(question, history)
-        if combined is not None and hits:
-            alone = self.composer.confidence(question, vector, hits)
-            if alone < max(STANDS_ALONE, self.composer.threshold):
-                query2, vector2, hits2, timings2 = self._search(combined, k)
-                if hits2 and self.composer.confidence(combined, vector2, hits2) > alone:
-                    query, vector, hits = query2, vector2, hits2
-                timings = {key: timings[key] + timings2[key] for key in timings}
-        return query, vector, hits, timings
-
-    def _search(self, query: str, k: int | None) -> tuple[str, np.ndarray, list[Hit], dict[str, float]]:
-        t0 = time.perf_counter()
-        with self._encode_lock:
-            vector = self.embedder.encode_queries([query])[0]
-        t1 = time.perf_counter()
-        hits = self.retriever.search(vector, query, k or self.settings.top_k)
-        t2 = time.perf_counter()
-        return query, vector, hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
-
-    def ask(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Answer:
-        began = time.perf_counter()
-        query, vector, hits, timings = self.search(question, k, history)
-        t = time.perf_counter()
-        composed = self.compose(query, vector, hits)
-        timings["answer"] = _ms(time.perf_counter() - t)
-        timings["total"] = _ms(time.perf_counter() - began)
-        return self.to_answer(composed, hits, timings)
-
-    def compose(self, query: str, vector: np.ndarray, hits: list[Hit]) -> Composed:
-        """The extractive answer, rewritten by the LLM when one is configured. A refusal
-        stays a refusal: the LLM is never asked to answer from weak evidence."""
-        composed = self.composer(query, vector, hits)
-        if composed.status == "answered" and self.llm is not None:
-            written = self.llm(query, self.passages(hits))
-            if written is not None:
-                # Its citations are the LLM's own: a short answer pointing into ours would dangle.
-                return Composed("answered", written[0], written[1], composed.confidence)
-        return composed
-
-    @cached_property
-    def llm(self) -> LLMWriter | None:
-        s = self.settings
-        return LLMWriter(s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout) if s.llm_url else None
-
-    def to_answer(self, composed: Composed, hits: list[Hit], timings: dict[str, float]) -> Answer:
-        return Answer(
-            status=composed.status,
-            answer=composed.text,
-            confidence=composed.confidence,
-            short_answer=composed.short_answer,
-            citations=composed.citations,
-            passages=self.passages(hits),
-            timings_ms=timings,
-            index=self.info(),
-        )
 
     def passages(self, hits: list[Hit]) -> list[Passage]:
         out = []
@@ -184,22 +73,195 @@ class Assistant:
         return out
 
 
+@dataclass
+class Retrieved:
+    """What one question found, in the snapshot it was searched in."""
+
+    snapshot: Snapshot
+    query: str  # what was searched: the question, or a follow-up with its previous turn
+    vector: np.ndarray
+    hits: list[Hit]
+    timings: dict[str, float]
+    began: float
+
+    @property
+    def passages(self) -> list[Passage]:
+        return self.snapshot.passages(self.hits)
+
+
+class Assistant:
+    def __init__(self, settings: Settings, embedder=None):
+        self.settings = settings
+        self._embedder = embedder
+        # One query embedding at a time: on 2 cores, parallel forward passes only
+        # fight over the same cores (torch already uses both for one).
+        self._encode_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._retry_at = 0.0  # after a failed reload, when to try again
+        self._backoff = 0.0
+        self.reload_error: str | None = None  # why the published generation is not served
+        self.reader = load_model(settings.reader_params)  # the fitted reader (bot/reader)
+        self.snapshot: Snapshot = Snapshot.load(settings, self.reader)
+
+    @cached_property
+    def embedder(self):
+        return self._embedder or load_embedder(self.settings)
+
+    @property
+    def index(self) -> store.LoadedIndex:
+        return self.snapshot.index
+
+    def reload(self) -> bool:
+        """Load the published generation if it is not the one served; True if it changed.
+        Raises if it cannot be loaded; the served snapshot is then unchanged."""
+        if store.current_generation(self.settings.index_dir) == self.snapshot.index.generation:
+            return False
+        self.snapshot = Snapshot.load(self.settings, self.reader)  # one reference swapped
+        return True
+
+    def refresh_if_changed(self) -> None:
+        """Cheap check, for a long-running server, that a newer ingest was published.
+
+        One thread reloads while the others go on with the served snapshot. A generation
+        that fails to load is logged and retried with back-off (1 s, 2 s, ... 60 s); the
+        served snapshot stays in service meanwhile.
+        """
+        try:
+            name = (self.settings.index_dir / store.CURRENT).read_text(encoding="utf-8").strip()
+        except OSError:
+            name = None
+        if name == self.snapshot.index.name or time.monotonic() < self._retry_at:
+            return
+        if not self._reload_lock.acquire(blocking=False):
+            return
+        try:
+            self.reload()
+            self.reload_error, self._backoff, self._retry_at = None, 0.0, 0.0
+        except Exception as e:  # keep serving what we have
+            self._backoff = min(60.0, max(1.0, self._backoff * 2))
+            self._retry_at = time.monotonic() + self._backoff
+            self.reload_error = type(e).__name__
+            log.warning("reload failed, still serving %s (retry in %.0f s): %s",
+                        self.snapshot.index.name, self._backoff, e)
+        finally:
+            self._reload_lock.release()
+
+    def info(self) -> IndexInfo:
+        return self.snapshot.info()
+
+    def check_question(self, question: str) -> str:
+        question = question.strip()
+        if not question:
+            raise QuestionError(
+                "empty_question",
+                "La question est vide : écrivez une question.",
+                "The question is empty: type a question.",
+            )
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise QuestionError(
+                "question_too_long",
+                f"La question dépasse {limit} caractères : raccourcissez-la.",
+                f"The question is longer than {limit} characters: shorten it.",
+            )
+        return question
+
+    def retrieval_query(self, snapshot: Snapshot, question: str, history: Sequence[Turn] = ()) -> str | None:
+        """The question read as a follow-up of the previous user turn ("Et en quelle
+        année ?"), or None when there is no previous turn. Whether it is one is decided in
+        `search`, by the evidence each reading retrieves, not by the question's length."""
+        previous = [t.content for t in history if t.role == "user" and t.content.strip()]
+        return f"{previous[-1]} {question}" if previous else None
+
+    def search(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Retrieved:
+        """The question is searched on its own; only when the reader is not confident in
+        what that finds (below STANDS_ALONE), and there is a previous turn, is it searched
+        again together with the previous question, and the reading the reader trusts more
+        is kept."""
+        began = time.perf_counter()
+        question = self.check_question(question)
+        snapshot = self.snapshot
+        vector, hits, timings = self._search(snapshot, question, k)
+        query = question
+        combined = self.retrieval_query(snapshot, question, history)
+        if combined is not None and hits:
+            alone = snapshot.composer.confidence(question, vector, hits)
+            if alone < max(STANDS_ALONE, snapshot.composer.threshold):
+                vector2, hits2, timings2 = self._search(snapshot, combined, k)
+                if hits2 and snapshot.composer.confidence(combined, vector2, hits2) > alone:
+                    query, vector, hits = combined, vector2, hits2
+                timings = {key: timings[key] + timings2[key] for key in timings}
+        return Retrieved(snapshot, query, vector, hits, timings, began)
+
+    def _search(
+        self, snapshot: Snapshot, query: str, k: int | None
+    ) -> tuple[np.ndarray, list[Hit], dict[str, float]]:
+        t0 = time.perf_counter()
+        with self._encode_lock:
+            vector = self.embedder.encode_queries([query])[0]
+        t1 = time.perf_counter()
+        hits = snapshot.retriever.search(vector, query, k or self.settings.top_k)
+        t2 = time.perf_counter()
+        return vector, hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
+
+    def ask(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Answer:
+        found = self.search(question, k, history)
+        return self.to_answer(found, self.compose(found))
+
+    def compose(self, found: Retrieved) -> Composed:
+        """The extractive answer, rewritten by the LLM when one is configured. A refusal
+        stays a refusal: the LLM is never asked to answer from weak evidence."""
+        t = time.perf_counter()
+        composed = found.snapshot.composer(found.query, found.vector, found.hits)
+        if composed.status == "answered" and self.llm is not None:
+            written = self.llm(found.query, found.passages)
+            if written is not None:
+                # Its citations are the LLM's own: a short answer pointing into ours would dangle.
+                composed = Composed("answered", written[0], written[1], composed.confidence)
+        found.timings["answer"] = _ms(time.perf_counter() - t)
+        return composed
+
+    @cached_property
+    def llm(self) -> LLMWriter | None:
+        s = self.settings
+        return LLMWriter(s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout) if s.llm_url else None
+
+    def to_answer(self, found: Retrieved, composed: Composed) -> Answer:
+        found.timings["total"] = _ms(time.perf_counter() - found.began)
+        return Answer(
+            status=composed.status,
+            answer=composed.text,
+            confidence=composed.confidence,
+            short_answer=composed.short_answer,
+            citations=composed.citations,
+            passages=found.passages,
+            timings_ms=found.timings,
+            index=found.snapshot.info(),
+        )
+
+
 def ensure_index(settings: Settings, embedder_factory) -> IngestSummary:
     """Build the index when it is missing; sync it with its sources when they changed.
 
     Sources that have disappeared (a deleted temporary folder) are left alone rather
     than emptying the index.
     """
-    generation = store.current_generation(settings.index_dir)
+    generation = store.current_generation(settings.index_dir)  # raises if CURRENT is broken
     if generation is None:
         roots = [settings.documents_dir]
     else:
-        db = store.open_database(generation)
-        roots = [Path(r) for r in store.read_manifest(db).roots]
-        db.close()
+        roots = [Path(r) for r in store.read_stored_manifest(generation).roots]
         if not roots or not all(r.exists() for r in roots):
             return IngestSummary(version=generation.name)
-    return ingest(roots, settings, embedder_factory, progress=False)
+    # Another ingest running: serve what is published rather than wait for it.
+    wait = 0.0 if generation is not None else 600.0
+    try:
+        return ingest(roots, settings, embedder_factory, progress=False, wait=wait)
+    except store.IngestBusy:
+        if generation is None:
+            raise
+        log.warning("index not brought up to date (another ingest is running)")
+        return IngestSummary(version=generation.name)
 
 
 def _ms(seconds: float) -> float:

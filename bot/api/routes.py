@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -66,20 +65,16 @@ def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
 )
 def ask_stream(body: AskRequest, assistant: AssistantDep) -> StreamingResponse:
     assistant.check_question(body.question)  # bad input is a 4xx before the stream starts
-    began = time.perf_counter()
 
     def events() -> Iterator[str]:
         try:
-            query, vector, hits, timings = assistant.search(body.question, body.k, body.history)
-            yield _sse("passages", {"passages": [p.model_dump() for p in assistant.passages(hits)]})
-            t = time.perf_counter()
-            composed = assistant.compose(query, vector, hits)
-            timings["answer"] = round((time.perf_counter() - t) * 1000, 2)
+            found = assistant.search(body.question, body.k, body.history)
+            yield _sse("passages", {"passages": [p.model_dump() for p in found.passages]})
+            composed = assistant.compose(found)
             for piece in re.findall(r"\S+\s*", composed.text):
                 yield _sse("delta", {"text": piece})
             yield _sse("citations", {"citations": [c.model_dump() for c in composed.citations]})
-            timings["total"] = round((time.perf_counter() - began) * 1000, 2)
-            yield _sse("done", assistant.to_answer(composed, hits, timings).model_dump())
+            yield _sse("done", assistant.to_answer(found, composed).model_dump())
         except Exception:  # the stream has started: report in-band, never a trace
             log.exception("stream failed")
             yield _sse("error", {"code": "internal_error", "detail": "Erreur interne : réessayez.",
@@ -94,19 +89,19 @@ def ask_stream(body: AskRequest, assistant: AssistantDep) -> StreamingResponse:
 @router.post("/search", response_model=list[Passage])
 def search(body: AskRequest, assistant: AssistantDep) -> list[Passage]:
     """Ranked passages only, each with its dense and BM25 ranks and scores."""
-    _, _, hits, _ = assistant.search(body.question, body.k, body.history)
-    return assistant.passages(hits)
+    return assistant.search(body.question, body.k, body.history).passages
 
 
 @router.get("/documents", response_model=list[DocumentInfo])
 def documents(assistant: AssistantDep) -> list[DocumentInfo]:
+    index = assistant.snapshot.index
     counts: dict[str, int] = {}
-    for chunk in assistant.index.chunks:
+    for chunk in index.chunks:
         counts[chunk.source] = counts.get(chunk.source, 0) + 1
     return [
         DocumentInfo(source=d.source, title=d.title, url=d.url, chunks=counts.get(d.source, 0),
                      ingested_at=d.ingested_at)
-        for d in assistant.index.documents.values()
+        for d in index.documents.values()
     ]
 
 

@@ -110,9 +110,9 @@ def write_documents(corpus: dict, folder: Path) -> None:
 def collect(
     piaf: Path, settings: Settings, embedder, workdir: Path, limit: int | None, log
 ) -> tuple[list[Group], dict]:
-    from bot.documents import load_documents
-    from bot.index import LoadedIndex, current_generation
+    from bot.index import LoadedIndex, load_current
     from bot.ingest import sync_index
+    from bot.loaders import load_documents
     from bot.reader.features import SentenceCache, read
     from bot.retrieval import Retriever
 
@@ -128,7 +128,7 @@ def collect(
         sync_index([d for d in docs if keep(title_of[Path(d.source).name])], index_settings, lambda: embedder,
                    progress=False)
         embedder.save()
-        return LoadedIndex(current_generation(index_settings.index_dir))
+        return load_current(index_settings.index_dir)
 
     t = time.perf_counter()
     full = build("all", lambda title: True)

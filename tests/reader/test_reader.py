@@ -11,7 +11,7 @@ from bot.reader.spans import WHEN, WHO, find_spans, question_type
 
 def test_an_answerable_question_picks_the_sentence_that_holds_the_answer(assistant):
     answer = assistant.ask("En quelle année l'Alliance Dynamique a-t-elle été lancée ?")
-    assert answer.status == "answered" and answer.confidence >= assistant.composer.threshold
+    assert answer.status == "answered" and answer.confidence >= assistant.snapshot.composer.threshold
     assert "2014" in answer.citations[0].quote
     assert len(answer.citations) <= 2
 
@@ -19,13 +19,13 @@ def test_an_answerable_question_picks_the_sentence_that_holds_the_answer(assista
 def test_a_question_on_an_absent_topic_is_refused(assistant):
     answer = assistant.ask("Quel est le chiffre d'affaires du Groupe La Poste en 2019 ?")
     assert answer.status == "no_answer" and answer.citations == []
-    assert 0 <= answer.confidence < assistant.composer.threshold
+    assert 0 <= answer.confidence < assistant.snapshot.composer.threshold
 
 
 def test_features_are_one_row_per_candidate_and_metadata_is_never_a_candidate(assistant):
     question = "Qui a lancé l'Alliance Dynamique ?"
     vector = assistant.embedder.encode_queries([question])[0]
-    hits = assistant.retriever.search(vector, question, 5)
+    hits = assistant.snapshot.retriever.search(vector, question, 5)
     reading = read(question, vector, assistant.index, hits)
     assert reading.features.shape == (len(reading.candidates), len(FEATURES))
     assert np.isfinite(reading.features).all()
