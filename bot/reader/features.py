@@ -168,7 +168,9 @@ def read(
     kind = question_type(question)
     q_terms = question_terms(question, language)
     q_bigrams = _bigrams(terms(_content_words(question), language))
-    idf = {t: index.bm25.term_idf(t) for t in q_terms}
+    # Sums over sorted terms: a set's order changes from run to run, and so would the
+    # last bits of a float sum (and, through the fit, the shipped coefficients).
+    idf = {t: index.bm25.term_idf(t) for t in sorted(q_terms)}
     total = sum(idf.values()) or 1.0
     rarest_possible = math.log1p(index.bm25.weights.shape[0] + 0.5)
 
@@ -192,7 +194,7 @@ def read(
         return Reading(kind, q_terms, [], np.zeros((0, len(FEATURES))), [])
 
     def coverage(found: frozenset[str] | set[str]) -> float:
-        return sum(idf[t] for t in found & q_terms) / total
+        return sum(idf[t] for t in sorted(found & q_terms)) / total
 
     missing = [idf[t] for t in q_terms - evidence_terms]
     rarest = max(q_terms, key=lambda t: (idf[t], t)) if q_terms else None

@@ -220,7 +220,7 @@ def fit_selector(groups: list[Group]):
     diffs = np.vstack(pairs)
     estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8, fit_intercept=False)
     estimator.fit(np.vstack([diffs, -diffs]), np.r_[np.ones(len(diffs)), np.zeros(len(diffs))])
-    return Linear(SENTENCE_FEATURES, mean, scale, np.round(estimator.coef_[0], 6)), len(diffs)
+    return Linear(SENTENCE_FEATURES, mean, scale, np.round(estimator.coef_[0], 4)), len(diffs)
 
 
 def fit_verifier(selector, groups: list[Group], second_ratio: float):
@@ -245,8 +245,8 @@ def fit_verifier(selector, groups: list[Group], second_ratio: float):
     mean, scale = _standardise(x)
     estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8)
     estimator.fit((x - mean) / scale, y)
-    verifier = Linear(VERIFIER_FEATURES, mean, scale, np.round(estimator.coef_[0], 6),
-                      round(float(estimator.intercept_[0]), 6))
+    verifier = Linear(VERIFIER_FEATURES, mean, scale, np.round(estimator.coef_[0], 4),
+                      round(float(estimator.intercept_[0]), 4))
     model = ReaderModel(selector, verifier, threshold=0.5, second_ratio=second_ratio, provenance={})
     return model, int(y.sum())
 
@@ -319,16 +319,27 @@ def run_fit(
 
         return load_embedder(settings)
 
+    import faiss
+    from threadpoolctl import threadpool_limits
+
     cached = CachedEmbedder(settings.embedding_model, factory, cache)
     if vectors_from is not None:
         log(f"{cached.add_from_index(vectors_from)} vectors taken from {vectors_from}")
-    if workdir is not None:  # kept, to look at the indexes afterwards
-        groups, facts = collect(piaf, settings, cached, workdir, limit, log)
-    else:
-        with tempfile.TemporaryDirectory(prefix="alliance-reader-fit-") as tmp:
-            groups, facts = collect(piaf, settings, cached, Path(tmp), limit, log)
-    cached.save()
-    model, _ = fit_model(groups, facts, settings.embedding_model)
+    # One thread for every sum of floats (BLAS, FAISS): threads add in varying orders,
+    # and the last digits of the coefficients would vary from run to run.
+    faiss_threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            if workdir is not None:  # kept, to look at the indexes afterwards
+                groups, facts = collect(piaf, settings, cached, workdir, limit, log)
+            else:
+                with tempfile.TemporaryDirectory(prefix="alliance-reader-fit-") as tmp:
+                    groups, facts = collect(piaf, settings, cached, Path(tmp), limit, log)
+            cached.save()
+            model, _ = fit_model(groups, facts, settings.embedding_model)
+    finally:
+        faiss.omp_set_num_threads(faiss_threads)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(model.to_json(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
     tmp_out = out.with_name(out.name + ".tmp")
