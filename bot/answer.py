@@ -99,8 +99,10 @@ class Composer:
         start, end = sentence_start + span.start, sentence_start + span.end
         source = candidate.hit.chunk.source
         citation = next(
-            c for c in citations if c.source == source and c.char_start <= start and end <= c.char_end
+            (c for c in citations if c.source == source and c.char_start <= start and end <= c.char_end), None
         )
+        if citation is None:
+            return None
         text = self.index.documents[source].text[start:end]
         return ShortAnswer(text=text, n=citation.n, char_start=start, char_end=end)
 
