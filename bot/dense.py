@@ -60,7 +60,10 @@ def build(vectors: np.ndarray, spec: dict, dimension: int) -> faiss.Index:
 
 @dataclass
 class DenseIndex:
-    """A loaded dense index: `search` for candidates, `vectors` to re-score them."""
+    """A loaded dense index: `search` for candidates, `vectors` to re-score them.
+
+    `vectors` is a view of FAISS's own memory (no second copy of the largest thing in the
+    index): keep the DenseIndex alive as long as you use it."""
 
     index: faiss.Index
     spec: dict
