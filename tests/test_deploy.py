@@ -18,12 +18,11 @@ from bot.config import REPO_ROOT, Settings
 
 DEPLOY = REPO_ROOT / "deploy"
 K8S = DEPLOY / "k8s"
-# Settings being added on other branches at the time of writing (database, guards,
-# speed, operator work): accepted while they are missing from bot.config, and only them.
-# Remove this allowance once those branches are merged.
+# Settings being added on other branches at the time of writing (request guards, speed):
+# accepted while they are missing from bot.config, and only them. Remove this allowance
+# once those branches are merged.
 EXPECTED_FROM_OTHER_BRANCHES = {
-    "ALLIANCE_DATABASE_URL", "ALLIANCE_REDIS_URL", "ALLIANCE_TRUSTED_PROXIES",
-    "ALLIANCE_EMBEDDING_BACKEND", "ALLIANCE_ADMIN_TOKEN", "ALLIANCE_LOG", "ALLIANCE_LOG_DAYS",
+    "ALLIANCE_REDIS_URL", "ALLIANCE_TRUSTED_PROXIES", "ALLIANCE_EMBEDDING_BACKEND",
 }
 VARIABLE = re.compile(r"\bALLIANCE_[A-Z0-9_]+")
 

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from bot import __version__
+from bot.api.operator import install_operator
 from bot.api.ratelimit import RateLimiter
 from bot.api.routes import router
 from bot.assistant import Assistant
@@ -100,6 +101,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
                      "Internal error: try again later.")
 
     app.include_router(router)
+    install_operator(app)  # log, feedback, sources, admin, report, metrics
 
     @app.get("/", include_in_schema=False)
     def demo_page():

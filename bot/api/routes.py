@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from bot.api.operator import record_answer
 from bot.assistant import Assistant
 from bot.schema import Answer, IndexInfo, Passage, Turn
 
@@ -50,9 +51,11 @@ AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 
 
 @router.post("/ask", response_model=Answer)
-def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
+def ask(body: AskRequest, assistant: AssistantDep, request: Request) -> Answer:
     """Answer a question with cited, verbatim quotes (or `no_answer`)."""
-    return assistant.ask(body.question, body.k, body.history)
+    answer = assistant.ask(body.question, body.k, body.history)
+    record_answer(request, body.question, answer, "/ask")
+    return answer
 
 
 @router.post(
@@ -63,7 +66,7 @@ def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
         "then `citations`, then `done` with the full answer contract."
     )}},
 )
-def ask_stream(body: AskRequest, assistant: AssistantDep) -> StreamingResponse:
+def ask_stream(body: AskRequest, assistant: AssistantDep, request: Request) -> StreamingResponse:
     assistant.check_question(body.question)  # bad input is a 4xx before the stream starts
 
     def events() -> Iterator[str]:
@@ -74,7 +77,9 @@ def ask_stream(body: AskRequest, assistant: AssistantDep) -> StreamingResponse:
             for piece in re.findall(r"\S+\s*", composed.text):
                 yield _sse("delta", {"text": piece})
             yield _sse("citations", {"citations": [c.model_dump() for c in composed.citations]})
-            yield _sse("done", assistant.to_answer(found, composed).model_dump())
+            answer = assistant.to_answer(found, composed)
+            record_answer(request, body.question, answer, "/ask/stream")
+            yield _sse("done", answer.model_dump())
         except Exception:  # the stream has started: report in-band, never a trace
             log.exception("stream failed")
             yield _sse("error", {"code": "internal_error", "detail": "Erreur interne : réessayez.",
