@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import sys
 import textwrap
 from functools import wraps
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from bot.cli_model import model
 from bot.config import Settings
-from bot.errors import IndexUnavailable, QuestionError
+from bot.errors import QuestionError, UserError
 
 USAGE_ERROR = 2
 
@@ -38,7 +40,13 @@ def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
     """Alliance Bot: French question answering over your documents, with cited sources."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     overrides = {"index_dir": index_dir} if index_dir else {}
-    ctx.obj = Settings(**overrides)
+    try:
+        ctx.obj = Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(f"ALLIANCE_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
+                             for err in e.errors())
+        click.echo(f"alliance-bot: réglage invalide ({problems})", err=True)
+        sys.exit(USAGE_ERROR)
 
 
 def _settings() -> Settings:
@@ -46,19 +54,27 @@ def _settings() -> Settings:
 
 
 def _fail_on_known_errors(func):
-    """Turn the errors a user can fix into one line on stderr and exit status 1."""
+    """The one mapping of errors to what a CLI user sees: one line on stderr, exit 2 for a
+    usage error (`QuestionError`), 1 for a failure; never a traceback for what they can fix."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except QuestionError as e:
-            click.echo(f"alliance-bot: {e.message_fr}", err=True)
-            sys.exit(USAGE_ERROR)
-        except (IndexUnavailable, OSError, RuntimeError) as e:
-            raise Failure(str(e)) from e
+        except UserError as e:
+            click.echo(f"alliance-bot: {_one_line(e.detail)}", err=True)
+            sys.exit(e.exit_code)
+        except sqlite3.DatabaseError as e:
+            raise Failure(f"base de l'index illisible ({e}) : "
+                          "relancez `alliance-bot ingest --rebuild`.") from e
+        except (OSError, RuntimeError) as e:
+            raise Failure(_one_line(str(e))) from e
 
     return wrapper
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 @cli.command("ingest")
@@ -189,7 +205,21 @@ def serve_command(host: str, port: int) -> None:
 
     settings = _settings()
     assistant = _open_assistant()
-    uvicorn.run(create_app(settings, assistant), host=host, port=port, log_level="info")
+    app = create_app(settings, assistant)
+    uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict:
+    """Read timeouts, a connection cap and whose X-Forwarded-For is believed (nobody's by
+    default: uvicorn alone would trust 127.0.0.1, so a local client could pick its identity)."""
+    return {
+        "timeout_keep_alive": settings.timeout_keep_alive,
+        "limit_concurrency": settings.limit_concurrency,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "proxy_headers": bool(settings.trusted_proxy_list),
+        "forwarded_allow_ips": settings.trusted_proxy_list or [],
+        "server_header": False,
+    }
 
 
 def _location(item) -> str:

@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import time
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
+from bot.api.events import answer_events, final_answer
+from bot.api.ratelimit import RateLimiter
 from bot.assistant import Assistant
-from bot.schema import Answer, IndexInfo, Passage, Turn
+from bot.errors import rate_limited
+from bot.schema import Answer, AskRequest, ErrorResponse, IndexInfo, NotReady, Passage
 
 router = APIRouter()
 log = logging.getLogger("bot.api")
 
 
-class AskRequest(BaseModel):
-    question: str = Field(description="La question, en français de préférence (2 000 caractères au plus).")
-    k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve.")
-    history: list[Turn] = Field(
-        [], max_length=20, description="Previous turns, for follow-ups such as « Et en quelle année ? »."
-    )
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors a route can send, all in the `ErrorResponse` shape."""
+    described = {
+        408: "Le corps de la requête est arrivé trop lentement.",
+        413: "Requête ou question trop longue.",
+        422: "Requête invalide (JSON, champ manquant, question vide ou illisible).",
+        429: "Trop de questions : réessayez après `Retry-After` secondes.",
+        500: "Erreur interne (le détail est dans le journal du serveur, jamais dans la réponse).",
+        503: "Index indisponible, ou serveur saturé.",
+    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        out[status] = {"model": ErrorResponse, "description": described[status]}
+        if status == 429:
+            out[status]["headers"] = {"Retry-After": {
+                "description": "Secondes à attendre.", "schema": {"type": "integer", "minimum": 1}}}
+    return out
+
+
+QUESTION_ERRORS = error_responses(408, 413, 422, 429, 500, 503)
 
 
 class DocumentInfo(BaseModel):
@@ -47,58 +62,63 @@ def get_assistant(request: Request) -> Assistant:
     return assistant
 
 
+async def rate_limit(request: Request) -> None:
+    """One token per question and client (the client is the socket's peer, or the address a
+    trusted proxy forwarded: see `ALLIANCE_TRUSTED_PROXIES`)."""
+    limiter: RateLimiter = request.app.state.limiter
+    if not limiter.enabled:
+        return
+    client = request.client.host if request.client else "unknown"
+    body = getattr(request.state, "body", b"")
+    if request.app.state.limiter_blocks:  # a network storage: keep it off the event loop
+        wait = await anyio.to_thread.run_sync(limiter.retry_after, client, body)
+    else:
+        wait = limiter.retry_after(client, body)
+    if wait:
+        raise rate_limited(wait)
+
+
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
+Limited = [Depends(rate_limit)]
 
 
-@router.post("/ask", response_model=Answer)
+@router.post("/ask", response_model=Answer, dependencies=Limited, responses=QUESTION_ERRORS)
 def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
     """Answer a question with cited, verbatim quotes (or `no_answer`)."""
-    return assistant.ask(body.question, body.k, body.history)
+    return final_answer(answer_events(assistant, body.question, body.k, body.history))
 
 
 @router.post(
     "/ask/stream",
     response_class=StreamingResponse,
+    dependencies=Limited,
     responses={200: {"content": {"text/event-stream": {}}, "description": (
         "Server-sent events: `passages`, then `delta` (answer text as it is composed), "
-        "then `citations`, then `done` with the full answer contract."
-    )}},
+        "then `citations`, then `done` with the full answer contract, or `error` "
+        "(`ErrorResponse`) if the answer fails once the stream has started."
+    )}, **QUESTION_ERRORS},
 )
 def ask_stream(body: AskRequest, assistant: AssistantDep) -> StreamingResponse:
-    assistant.check_question(body.question)  # bad input is a 4xx before the stream starts
-    began = time.perf_counter()
+    events = answer_events(assistant, body.question, body.k, body.history)  # 4xx before the stream
 
-    def events() -> Iterator[str]:
-        try:
-            query, vector, hits, timings = assistant.search(body.question, body.k, body.history)
-            yield _sse("passages", {"passages": [p.model_dump() for p in assistant.passages(hits)]})
-            t = time.perf_counter()
-            composed = assistant.compose(query, vector, hits)
-            timings["answer"] = round((time.perf_counter() - t) * 1000, 2)
-            for piece in re.findall(r"\S+\s*", composed.text):
-                yield _sse("delta", {"text": piece})
-            yield _sse("citations", {"citations": [c.model_dump() for c in composed.citations]})
-            timings["total"] = round((time.perf_counter() - began) * 1000, 2)
-            yield _sse("done", assistant.to_answer(composed, hits, timings).model_dump())
-        except Exception:  # the stream has started: report in-band, never a trace
-            log.exception("stream failed")
-            yield _sse("error", {"code": "internal_error", "detail": "Erreur interne : réessayez.",
-                                 "detail_en": "Internal error: try again."})
+    def serialised() -> Iterator[str]:
+        for event in events:
+            yield event.sse()
 
     return StreamingResponse(
-        events(), media_type="text/event-stream",
+        serialised(), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-@router.post("/search", response_model=list[Passage])
+@router.post("/search", response_model=list[Passage], dependencies=Limited, responses=QUESTION_ERRORS)
 def search(body: AskRequest, assistant: AssistantDep) -> list[Passage]:
     """Ranked passages only, each with its dense and BM25 ranks and scores."""
     _, _, hits, _ = assistant.search(body.question, body.k, body.history)
     return assistant.passages(hits)
 
 
-@router.get("/documents", response_model=list[DocumentInfo])
+@router.get("/documents", response_model=list[DocumentInfo], responses=error_responses(500, 503))
 def documents(assistant: AssistantDep) -> list[DocumentInfo]:
     counts: dict[str, int] = {}
     for chunk in assistant.index.chunks:
@@ -110,14 +130,22 @@ def documents(assistant: AssistantDep) -> list[DocumentInfo]:
     ]
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, responses={
+    503: {"model": NotReady, "description": "L'index n'est pas utilisable (détail dans le journal)."}})
 def health(request: Request):
     try:
         assistant = get_assistant(request)
         return Health(status="ready", index=assistant.info())
-    except Exception as e:  # not ready is an answer, not an error page
-        return JSONResponse({"status": "not_ready", "detail": str(e)}, status_code=503)
+    except Exception:  # not ready is an answer, not an error page; the reason goes to the log
+        log.exception("health: not ready")
+        body = NotReady(code="index_unavailable",
+                        detail="L'index n'est pas disponible : voir le journal du serveur.",
+                        detail_en="The index is not available: see the server log.")
+        return JSONResponse(body.model_dump(), status_code=503)
 
 
-def _sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+@router.head("/health", include_in_schema=False)
+def health_head(request: Request) -> Response:
+    """For probes that send HEAD (load balancers, `curl -I`)."""
+    response = health(request)
+    return Response(status_code=503 if isinstance(response, JSONResponse) else 200)
