@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.index import LoadedIndex
+from bot.markers import neutral_brackets
 from bot.retrieval import Hit
 from bot.schema import Citation
 from bot.text import terms
@@ -84,7 +85,7 @@ class Composer:
                     score=round(evidence.score, 4),
                 )
             )
-            parts.append(f"{_one_line(quote)} [{n}]")
+            parts.append(f"{neutral_brackets(_one_line(quote))} [{n}]")  # only our [n] are markers
         return Composed("answered", " ".join(parts), citations, ranked[0].score)
 
     def rank_sentences(self, question: str, query_vector: np.ndarray, hits: list[Hit]) -> list[Evidence]:

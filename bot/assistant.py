@@ -133,8 +133,7 @@ class Assistant:
 
     @cached_property
     def llm(self) -> LLMWriter | None:
-        s = self.settings
-        return LLMWriter(s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout) if s.llm_url else None
+        return LLMWriter.from_settings(self.settings) if self.settings.llm_url else None
 
     def to_answer(self, composed: Composed, hits: list[Hit], timings: dict[str, float]) -> Answer:
         return Answer(
