@@ -130,6 +130,7 @@ def _open_assistant():
 @_fail_on_known_errors
 def ask_command(question: str, k: int | None, as_json: bool) -> None:
     """Answer a question from the documents, with numbered sources."""
+    _check_readable(question)
     if not question.strip():  # before loading anything: a usage error
         raise QuestionError("empty_question", "La question est vide : écrivez une question.", "")
     answer = _open_assistant().ask(question, k)
@@ -155,6 +156,7 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
 @_fail_on_known_errors
 def search_command(question: str, k: int | None, as_json: bool) -> None:
     """Ranked passages only, with their dense and BM25 evidence."""
+    _check_readable(question)
     assistant = _open_assistant()
     _, _, hits, _ = assistant.search(question, k)
     passages = assistant.passages(hits)
@@ -220,6 +222,16 @@ def uvicorn_options(settings: Settings) -> dict:
         "forwarded_allow_ips": settings.trusted_proxy_list or [],
         "server_header": False,
     }
+
+
+def _check_readable(question: str) -> None:
+    """Bytes that are not text in the terminal's encoding arrive as lone surrogates."""
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QuestionError("unreadable_question", "La question contient des octets illisibles : "
+                            "vérifiez l'encodage du terminal (UTF-8).",
+                            "The question has unreadable bytes: check the terminal encoding.") from None
 
 
 def _location(item) -> str:
