@@ -130,11 +130,15 @@ def documents(assistant: AssistantDep) -> list[DocumentInfo]:
     ]
 
 
+# /health never waits for the worker threads that questions use (the Docker check allows 5 s).
+_HEALTH_THREADS = anyio.CapacityLimiter(2)
+
+
 @router.get("/health", response_model=Health, responses={
     503: {"model": NotReady, "description": "L'index n'est pas utilisable (détail dans le journal)."}})
-def health(request: Request):
+async def health(request: Request):
     try:
-        assistant = get_assistant(request)
+        assistant = await anyio.to_thread.run_sync(get_assistant, request, limiter=_HEALTH_THREADS)
         return Health(status="ready", index=assistant.info())
     except Exception:  # not ready is an answer, not an error page; the reason goes to the log
         log.exception("health: not ready")
@@ -145,7 +149,7 @@ def health(request: Request):
 
 
 @router.head("/health", include_in_schema=False)
-def health_head(request: Request) -> Response:
+async def health_head(request: Request) -> Response:
     """For probes that send HEAD (load balancers, `curl -I`)."""
-    response = health(request)
+    response = await health(request)
     return Response(status_code=503 if isinstance(response, JSONResponse) else 200)
