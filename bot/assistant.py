@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from bot import index as store
 from bot.answer import Composed, Composer
 from bot.config import Settings
 from bot.embedding import load_embedder
-from bot.errors import IndexUnavailable, QuestionError
+from bot.errors import QuestionError
 from bot.ingest import IngestSummary, check_compatible, ingest
 from bot.llm import LLMWriter
 from bot.retrieval import Hit, Retriever
@@ -26,124 +28,31 @@ NO_ANSWER_THRESHOLD = 0.83
 # A question with this few content words is read as a follow-up of the previous one.
 FOLLOW_UP_MAX_TERMS = 2
 
+log = logging.getLogger("bot.assistant")
 
-class Assistant:
-    def __init__(self, settings: Settings, embedder=None):
-        self.settings = settings
-        self._embedder = embedder
-        self._lock = threading.Lock()
-        # One query embedding at a time: on 2 cores, parallel forward passes only
-        # fight over the same cores (torch already uses both for one).
-        self._encode_lock = threading.Lock()
-        self.index: store.LoadedIndex | None = None
-        self.reload()
 
-    @cached_property
-    def embedder(self):
-        return self._embedder or load_embedder(self.settings)
+@dataclass(frozen=True)
+class Snapshot:
+    """One loaded generation with everything that reads it. A request takes one snapshot
+    and uses only it, so a reload in the middle of the request cannot mix generations."""
 
-    def reload(self) -> bool:
-        """Load the current generation if it is not the one loaded; True if it changed."""
-        generation = store.current_generation(self.settings.index_dir)
-        if generation is None:
-            raise IndexUnavailable(
-                f"Aucun index dans {self.settings.index_dir} : lancez `alliance-bot ingest`."
-            )
-        if self.index is not None and self.index.generation == generation:
-            return False
-        loaded = store.LoadedIndex(generation)
-        check_compatible(loaded.manifest, self.settings)
-        with self._lock:
-            self.index = loaded
-            self.retriever = Retriever(
-                loaded, self.settings.fusion, self.settings.dense_weight
-            )
-            self.composer = Composer(loaded, NO_ANSWER_THRESHOLD)
-        return True
+    index: store.LoadedIndex
+    retriever: Retriever
+    composer: Composer
 
-    def refresh_if_changed(self) -> None:
-        """Cheap check, for a long-running server, that a newer ingest was published."""
-        pointer = self.settings.index_dir / store.CURRENT
-        try:
-            name = pointer.read_text(encoding="utf-8").strip()
-        except OSError:
-            return
-        if self.index is not None and self.index.generation.name != name:
-            self.reload()
+    @classmethod
+    def load(cls, settings: Settings) -> Snapshot:
+        loaded = store.load_current(settings.index_dir)
+        check_compatible(loaded.manifest, settings)
+        return cls(
+            loaded,
+            Retriever(loaded, settings.fusion, settings.dense_weight),
+            Composer(loaded, NO_ANSWER_THRESHOLD),
+        )
 
     def info(self) -> IndexInfo:
         m = self.index.manifest
         return IndexInfo(version=m.version, model=m.model, chunks=m.chunks, documents=m.documents)
-
-    def check_question(self, question: str) -> str:
-        question = question.strip()
-        if not question:
-            raise QuestionError(
-                "empty_question",
-                "La question est vide : écrivez une question.",
-                "The question is empty: type a question.",
-            )
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise QuestionError(
-                "question_too_long",
-                f"La question dépasse {limit} caractères : raccourcissez-la.",
-                f"The question is longer than {limit} characters: shorten it.",
-            )
-        return question
-
-    def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str:
-        """A short follow-up ("Et en quelle année ?") is searched with the previous question."""
-        previous = [t.content for t in history if t.role == "user" and t.content.strip()]
-        if previous and len(terms(question, self.index.manifest.language)) <= FOLLOW_UP_MAX_TERMS:
-            return f"{previous[-1]} {question}"
-        return question
-
-    def search(
-        self, question: str, k: int | None = None, history: Sequence[Turn] = ()
-    ) -> tuple[str, np.ndarray, list[Hit], dict[str, float]]:
-        question = self.check_question(question)
-        query = self.retrieval_query(question, history)
-        t0 = time.perf_counter()
-        with self._encode_lock:
-            vector = self.embedder.encode_queries([query])[0]
-        t1 = time.perf_counter()
-        hits = self.retriever.search(vector, query, k or self.settings.top_k)
-        t2 = time.perf_counter()
-        return query, vector, hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
-
-    def ask(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Answer:
-        began = time.perf_counter()
-        query, vector, hits, timings = self.search(question, k, history)
-        t = time.perf_counter()
-        composed = self.compose(query, vector, hits)
-        timings["answer"] = _ms(time.perf_counter() - t)
-        timings["total"] = _ms(time.perf_counter() - began)
-        return self.to_answer(composed, hits, timings)
-
-    def compose(self, query: str, vector: np.ndarray, hits: list[Hit]) -> Composed:
-        """The extractive answer, rewritten by the LLM when one is configured. A refusal
-        stays a refusal: the LLM is never asked to answer from weak evidence."""
-        composed = self.composer(query, vector, hits)
-        if composed.status == "answered" and self.llm is not None:
-            written = self.llm(query, self.passages(hits))
-            if written is not None:
-                return Composed("answered", written[0], written[1], composed.confidence)
-        return composed
-
-    @cached_property
-    def llm(self) -> LLMWriter | None:
-        return LLMWriter.from_settings(self.settings) if self.settings.llm_url else None
-
-    def to_answer(self, composed: Composed, hits: list[Hit], timings: dict[str, float]) -> Answer:
-        return Answer(
-            status=composed.status,
-            answer=composed.text,
-            citations=composed.citations,
-            passages=self.passages(hits),
-            timings_ms=timings,
-            index=self.info(),
-        )
 
     def passages(self, hits: list[Hit]) -> list[Passage]:
         out = []
@@ -164,22 +73,174 @@ class Assistant:
         return out
 
 
+@dataclass
+class Retrieved:
+    """What one question found, in the snapshot it was searched in."""
+
+    snapshot: Snapshot
+    query: str  # what was searched: the question, or a follow-up with its previous turn
+    vector: np.ndarray
+    hits: list[Hit]
+    timings: dict[str, float]
+    began: float
+
+    @property
+    def passages(self) -> list[Passage]:
+        return self.snapshot.passages(self.hits)
+
+
+class Assistant:
+    def __init__(self, settings: Settings, embedder=None):
+        self.settings = settings
+        self._embedder = embedder
+        # One query embedding at a time: on 2 cores, parallel forward passes only
+        # fight over the same cores (torch already uses both for one).
+        self._encode_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._retry_at = 0.0  # after a failed reload, when to try again
+        self._backoff = 0.0
+        self.reload_error: str | None = None  # why the published generation is not served
+        self.snapshot: Snapshot = Snapshot.load(settings)
+
+    @cached_property
+    def embedder(self):
+        return self._embedder or load_embedder(self.settings)
+
+    @property
+    def index(self) -> store.LoadedIndex:
+        return self.snapshot.index
+
+    def reload(self) -> bool:
+        """Load the published generation if it is not the one served; True if it changed.
+        Raises if it cannot be loaded; the served snapshot is then unchanged."""
+        if store.current_generation(self.settings.index_dir) == self.snapshot.index.generation:
+            return False
+        self.snapshot = Snapshot.load(self.settings)  # one reference swapped
+        return True
+
+    def refresh_if_changed(self) -> None:
+        """Cheap check, for a long-running server, that a newer ingest was published.
+
+        One thread reloads while the others go on with the served snapshot. A generation
+        that fails to load is logged and retried with back-off (1 s, 2 s, ... 60 s); the
+        served snapshot stays in service meanwhile.
+        """
+        try:
+            name = (self.settings.index_dir / store.CURRENT).read_text(encoding="utf-8").strip()
+        except OSError:
+            name = None
+        if name == self.snapshot.index.name or time.monotonic() < self._retry_at:
+            return
+        if not self._reload_lock.acquire(blocking=False):
+            return
+        try:
+            self.reload()
+            self.reload_error, self._backoff, self._retry_at = None, 0.0, 0.0
+        except Exception as e:  # keep serving what we have
+            self._backoff = min(60.0, max(1.0, self._backoff * 2))
+            self._retry_at = time.monotonic() + self._backoff
+            self.reload_error = type(e).__name__
+            log.warning("reload failed, still serving %s (retry in %.0f s): %s",
+                        self.snapshot.index.name, self._backoff, e)
+        finally:
+            self._reload_lock.release()
+
+    def info(self) -> IndexInfo:
+        return self.snapshot.info()
+
+    def check_question(self, question: str) -> str:
+        question = question.strip()
+        if not question:
+            raise QuestionError(
+                "empty_question",
+                "La question est vide : écrivez une question.",
+                "The question is empty: type a question.",
+            )
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise QuestionError(
+                "question_too_long",
+                f"La question dépasse {limit} caractères : raccourcissez-la.",
+                f"The question is longer than {limit} characters: shorten it.",
+            )
+        return question
+
+    def retrieval_query(self, snapshot: Snapshot, question: str, history: Sequence[Turn] = ()) -> str:
+        """A short follow-up ("Et en quelle année ?") is searched with the previous question."""
+        previous = [t.content for t in history if t.role == "user" and t.content.strip()]
+        language = snapshot.index.manifest.language
+        if previous and len(terms(question, language)) <= FOLLOW_UP_MAX_TERMS:
+            return f"{previous[-1]} {question}"
+        return question
+
+    def search(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Retrieved:
+        began = time.perf_counter()
+        question = self.check_question(question)
+        snapshot = self.snapshot
+        query = self.retrieval_query(snapshot, question, history)
+        t0 = time.perf_counter()
+        with self._encode_lock:
+            vector = self.embedder.encode_queries([query])[0]
+        t1 = time.perf_counter()
+        hits = snapshot.retriever.search(vector, query, k or self.settings.top_k)
+        t2 = time.perf_counter()
+        timings = {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
+        return Retrieved(snapshot, query, vector, hits, timings, began)
+
+    def ask(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Answer:
+        found = self.search(question, k, history)
+        return self.to_answer(found, self.compose(found))
+
+    def compose(self, found: Retrieved) -> Composed:
+        """The extractive answer, rewritten by the LLM when one is configured. A refusal
+        stays a refusal: the LLM is never asked to answer from weak evidence."""
+        t = time.perf_counter()
+        composed = found.snapshot.composer(found.query, found.vector, found.hits)
+        if composed.status == "answered" and self.llm is not None:
+            written = self.llm(found.query, found.passages)
+            if written is not None:
+                composed = Composed("answered", written[0], written[1], composed.confidence)
+        found.timings["answer"] = _ms(time.perf_counter() - t)
+        return composed
+
+    @cached_property
+    def llm(self) -> LLMWriter | None:
+        return LLMWriter.from_settings(self.settings) if self.settings.llm_url else None
+
+    def to_answer(self, found: Retrieved, composed: Composed) -> Answer:
+        found.timings["total"] = _ms(time.perf_counter() - found.began)
+        return Answer(
+            status=composed.status,
+            answer=composed.text,
+            citations=composed.citations,
+            passages=found.passages,
+            timings_ms=found.timings,
+            index=found.snapshot.info(),
+        )
+
+
 def ensure_index(settings: Settings, embedder_factory) -> IngestSummary:
     """Build the index when it is missing; sync it with its sources when they changed.
 
     Sources that have disappeared (a deleted temporary folder) are left alone rather
     than emptying the index.
     """
-    generation = store.current_generation(settings.index_dir)
+    generation = store.current_generation(settings.index_dir)  # raises if CURRENT is broken
     if generation is None:
         roots = [settings.documents_dir]
     else:
-        db = store.open_database(generation)
-        roots = [Path(r) for r in store.read_manifest(db).roots]
-        db.close()
+        roots = [Path(r) for r in store.read_stored_manifest(generation).roots]
         if not roots or not all(r.exists() for r in roots):
             return IngestSummary(version=generation.name)
-    return ingest(roots, settings, embedder_factory, progress=False)
+    # Another ingest running: serve what is published rather than wait for it.
+    wait = 0.0 if generation is not None else 600.0
+    try:
+        return ingest(roots, settings, embedder_factory, progress=False, wait=wait)
+    except store.IngestBusy:
+        if generation is None:
+            raise
+        log.warning("index not brought up to date (another ingest is running)")
+        return IngestSummary(version=generation.name)
 
 
 def _ms(seconds: float) -> float:

@@ -81,8 +81,10 @@ def _one_line(message: str) -> str:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--rebuild", is_flag=True, help="Start from an empty index (after a model change).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--wait", type=click.FloatRange(0), default=600, show_default=True,
+              help="Seconds to wait for another ingest of the same index to finish.")
 @_fail_on_known_errors
-def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool) -> None:
+def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool, wait: float) -> None:
     """Index documents (default: documents/). Unchanged files are not embedded again."""
     from bot.ingest import ingest
 
@@ -93,13 +95,15 @@ def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool) -> Non
 
         return load_embedder(settings)
 
-    summary = ingest(list(paths) or [settings.documents_dir], settings, load_model, rebuild=rebuild)
+    roots = list(paths) or [settings.documents_dir]
+    summary = ingest(roots, settings, load_model, rebuild=rebuild, wait=wait)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
         return
     click.echo(
         f"{len(summary.added)} ajouté(s), {len(summary.updated)} mis à jour, "
         f"{len(summary.removed)} supprimé(s), {len(summary.unchanged)} inchangé(s), "
+        f"{len(summary.kept)} conservé(s) (illisible(s) cette fois), "
         f"{len(summary.skipped)} ignoré(s) ; {summary.chunks} passages ; "
         f"{summary.seconds:.1f} s ; index {summary.version}"
     )
@@ -158,8 +162,7 @@ def search_command(question: str, k: int | None, as_json: bool) -> None:
     """Ranked passages only, with their dense and BM25 evidence."""
     _check_readable(question)
     assistant = _open_assistant()
-    _, _, hits, _ = assistant.search(question, k)
-    passages = assistant.passages(hits)
+    passages = assistant.search(question, k).passages
     if as_json:
         click.echo(json.dumps([p.model_dump() for p in passages], ensure_ascii=False, indent=2))
         return

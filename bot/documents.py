@@ -53,6 +53,7 @@ DUPLICATE = "même chemin relatif qu'un autre document déjà chargé — duplic
 class SkippedFile:
     path: str  # as given, or as found under the directory given
     reason: str  # French first, then English
+    source: str | None = None  # the source it would have had, when the file exists
 
 
 class DocumentError(Exception):
@@ -107,9 +108,9 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[SkippedF
     seen_files: set[Path] = set()
     seen_sources: set[str] = set()
 
-    def skip(shown: str, reason: str) -> None:
+    def skip(shown: str, reason: str, source: str | None = None) -> None:
         log.warning("Fichier ignoré : %s — %s", shown, reason)
-        skipped.append(SkippedFile(shown, reason))
+        skipped.append(SkippedFile(shown, reason, source))
 
     for given in paths:
         given = Path(given)
@@ -136,12 +137,12 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[SkippedF
             try:
                 doc = load_document(file, root)
             except DocumentError as exc:
-                skip(shown, str(exc))
+                skip(shown, str(exc), _source(file, root) if file.exists() else None)
                 continue
             except Exception as exc:  # a loader bug or an odd file must not stop ingest
                 log.warning("Erreur inattendue en lisant %s", shown, exc_info=True)
                 reason = f"erreur inattendue ({type(exc).__name__}) — unexpected error"
-                skipped.append(SkippedFile(shown, reason))
+                skipped.append(SkippedFile(shown, reason, _source(file, root)))
                 continue
             if doc.source in seen_sources:
                 skip(shown, DUPLICATE)

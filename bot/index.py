@@ -1,30 +1,48 @@
-"""The on-disk index: SQLite (documents, chunks, sentences, manifest) + FAISS + BM25.
+"""The storage module: everything that reads or writes an index generation on disk.
 
-Each ingest writes a complete new *generation* directory next to the current one and
-then switches the `CURRENT` pointer with an atomic rename, so a crash at any moment
-leaves the previous generation intact and serving.
+An index directory holds generations (`gen-*`: SQLite with documents, chunks, sentences
+and the manifest; FAISS; BM25) and a `CURRENT` file naming the published one.
+
+- Writing: one ingest at a time holds `IngestLock`; it writes a complete generation into a
+  `.staging-*` folder, fsyncs every file and folder, renames it into place and then
+  replaces `CURRENT` atomically. A crash at any moment leaves the previous generation
+  published and intact.
+- Reading: `load_current` loads the published generation into memory under a *lease* (a
+  shared `flock` on the generation's `.lease` file, held as long as the loaded index is
+  alive); `collect_garbage` deletes only generations whose lease it can take exclusively.
+- Nothing here ever rebuilds or deletes a published index to "repair" it: a missing or
+  corrupt generation is an `IndexUnavailable` error that says what to run.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import shutil
 import sqlite3
-from dataclasses import asdict, dataclass
+import uuid
+import weakref
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
 import numpy as np
+from filelock import FileLock, Timeout
 
 from bot.bm25 import BM25
 from bot.errors import IndexUnavailable
+from bot.types import Chunk
 
 INDEX_FORMAT = 1
 CURRENT = "CURRENT"
 SQLITE = "index.sqlite"
 FAISS = "chunks.faiss"
 BM25_FILE = "bm25"
+LEASE = ".lease"
+LOCK = ".ingest.lock"
 
 _SCHEMA = """
 CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,6 +62,11 @@ CREATE TABLE sentences (
 CREATE INDEX chunks_by_source ON chunks(source);
 CREATE INDEX sentences_by_source ON sentences(source, char_start);
 """
+
+_REBUILD = "lancez `alliance-bot ingest --rebuild`"
+
+
+# ------------------------------------------------------------------------ rows
 
 
 @dataclass(frozen=True)
@@ -68,8 +91,12 @@ class StoredDocument:
     url: str | None
     date: str | None
     text: str
+    sections: str  # JSON [[start, [headings...], page], ...], parsed only by who needs it
     content_hash: str
     ingested_at: str
+
+    def headings(self) -> list[tuple[int, tuple[str, ...], int | None]]:
+        return [(start, tuple(h), page) for start, h, page in json.loads(self.sections)]
 
 
 @dataclass(frozen=True)
@@ -86,65 +113,186 @@ class StoredChunk:
         return f"{self.source}#{self.char_start}-{self.char_end}"
 
 
+@dataclass
+class IndexedDocument:
+    """One document as a generation stores it: its chunks and sentences, with vectors."""
+
+    document: StoredDocument
+    chunks: list[Chunk]
+    chunk_vectors: list[bytes]
+    sentences: list[tuple[int, int, bytes | None]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- the pointer
+
+
+def has_index(index_dir: Path) -> bool:
+    """True once an ingest has published something here (even if it is now broken)."""
+    return (index_dir / CURRENT).is_file()
+
+
 def current_generation(index_dir: Path) -> Path | None:
+    """The published generation; None when nothing was ever published here.
+
+    A `CURRENT` that names a missing or unreadable generation is an error, never "no
+    index": treating it as empty would rebuild over, and then delete, the real one.
+    """
     pointer = index_dir / CURRENT
-    if not pointer.is_file():
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
         return None
-    generation = index_dir / pointer.read_text(encoding="utf-8").strip()
-    return generation if (generation / SQLITE).is_file() else None
-
-
-def create_database(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path)
-    db.executescript(_SCHEMA)
-    return db
-
-
-def write_manifest(db: sqlite3.Connection, manifest: Manifest) -> None:
-    db.executemany(
-        "INSERT INTO manifest VALUES (?, ?)",
-        [(k, json.dumps(v)) for k, v in asdict(manifest).items()],
-    )
-
-
-def read_manifest(db: sqlite3.Connection) -> Manifest:
-    values = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM manifest")}
-    if values.get("format") != INDEX_FORMAT:
+    except (OSError, UnicodeDecodeError) as e:
+        raise IndexUnavailable(f"{pointer} est illisible ({e.__class__.__name__}) : {_REBUILD}.") from e
+    if not name.startswith("gen-") or "/" in name or not (index_dir / name / SQLITE).is_file():
         raise IndexUnavailable(
-            f"Index au format {values.get('format')}, cette version attend {INDEX_FORMAT} : "
-            "lancez `alliance-bot ingest --rebuild`."
+            f"{pointer} désigne « {name[:80]} », génération absente ou incomplète : restaurez-la "
+            f"ou {_REBUILD} (rien n'a été supprimé)."
         )
-    known = Manifest.__dataclass_fields__
-    values["roots"] = tuple(values.get("roots", ()))
-    return Manifest(**{k: v for k, v in values.items() if k in known})
+    return index_dir / name
 
 
-def open_database(generation: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{generation / SQLITE}?mode=ro", uri=True, check_same_thread=False)
+# ------------------------------------------------------------------- writing
 
 
-def publish(index_dir: Path, staging: Path, name: str) -> Path:
-    """Move a finished staging directory into place and point CURRENT at it, atomically."""
-    generation = index_dir / name
-    os.replace(staging, generation)
-    pointer_tmp = index_dir / f".{CURRENT}.tmp"
+class IngestBusy(IndexUnavailable):
+    """Another ingest holds the index directory."""
+
+
+class IngestLock:
+    """One ingest at a time per index directory, across processes."""
+
+    def __init__(self, index_dir: Path, wait: float):
+        index_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(index_dir / LOCK))
+        self.wait = wait
+
+    def __enter__(self) -> IngestLock:
+        try:
+            self._lock.acquire(timeout=self.wait)
+        except Timeout as e:
+            raise IngestBusy(
+                f"Un autre ingest est en cours sur cet index (attendu {self.wait:.0f} s) : "
+                "réessayez quand il sera terminé."
+            ) from e
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+
+def new_generation_name() -> str:
+    return f"gen-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def write_generation(index_dir: Path, manifest: Manifest, docs: list[IndexedDocument]) -> Path:
+    """Write and publish a complete generation; on any failure nothing is published and
+    the staging folder is removed. Call it while holding `IngestLock`."""
+    staging = index_dir / f".staging-{manifest.version}"
+    staging.mkdir()
+    try:
+        _write_files(staging, manifest, docs)
+        for path in staging.iterdir():
+            _fsync_file(path)
+        _fsync_dir(staging)
+        generation = index_dir / manifest.version
+        os.replace(staging, generation)
+        _fsync_dir(index_dir)
+        _point_current(index_dir, manifest.version)
+    except BaseException as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise IndexUnavailable(
+                f"Espace disque insuffisant pour écrire l'index dans {index_dir} ({e.strerror}) : "
+                "libérez de la place et relancez l'ingest ; l'index précédent reste en service."
+            ) from e
+        raise
+    return generation
+
+
+def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument]) -> None:
+    from bot.chunking import embedding_text
+    from bot.text import terms  # text analysis is only needed when writing
+
+    (staging / LEASE).touch()
+    db = sqlite3.connect(staging / SQLITE)
+    try:
+        db.executescript(_SCHEMA)
+        vectors: list[bytes] = []
+        bm25_terms: list[list[str]] = []
+        for doc in docs:
+            d = doc.document
+            db.execute(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (d.source, d.title, d.url, d.date, d.text, d.sections, d.content_hash, d.ingested_at),
+            )
+            for chunk, vector in zip(doc.chunks, doc.chunk_vectors, strict=True):
+                db.execute(
+                    "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (len(vectors), d.source, chunk.char_start, chunk.char_end,
+                     json.dumps(list(chunk.headings), ensure_ascii=False), chunk.page, vector),
+                )
+                vectors.append(vector)
+                bm25_terms.append(terms(embedding_text(d.title, chunk), manifest.language))
+            db.executemany(
+                "INSERT INTO sentences (source, char_start, char_end, vector) VALUES (?, ?, ?, ?)",
+                [(d.source, *s) for s in doc.sentences],
+            )
+        db.executemany(
+            "INSERT INTO manifest VALUES (?, ?)", [(k, json.dumps(v)) for k, v in asdict(manifest).items()]
+        )
+        db.commit()
+    finally:
+        db.close()
+    flat = faiss.IndexFlatIP(manifest.dimension)
+    if vectors:
+        flat.add(np.frombuffer(b"".join(vectors), np.float32).reshape(len(vectors), -1))
+    faiss.write_index(flat, str(staging / FAISS))
+    BM25.build(bm25_terms).save(staging / BM25_FILE)
+
+
+def _point_current(index_dir: Path, name: str) -> None:
+    pointer_tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:6]}.tmp"
     with open(pointer_tmp, "w", encoding="utf-8") as f:
         f.write(name)
         f.flush()
         os.fsync(f.fileno())
     os.replace(pointer_tmp, index_dir / CURRENT)
     _fsync_dir(index_dir)
-    return generation
 
 
-def remove_stale(index_dir: Path, keep: Path) -> None:
-    """Delete older generations and staging leftovers of killed ingests."""
-    for entry in index_dir.iterdir():
-        if entry.is_dir() and entry != keep and entry.name.startswith(("gen-", ".staging-")):
+def collect_garbage(index_dir: Path, keep: Path) -> list[str]:
+    """Delete older generations that no loaded index holds a lease on, and the staging
+    folders of killed ingests. Call it while holding `IngestLock` (so no staging folder
+    belongs to a live ingest)."""
+    removed = []
+    for entry in sorted(index_dir.iterdir()):
+        if not entry.is_dir() or entry == keep:
+            continue
+        if entry.name.startswith(".staging-"):
             shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+        elif entry.name.startswith("gen-") and _unused(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
 
 
-def _fsync_dir(path: Path) -> None:
+def _unused(generation: Path) -> bool:
+    try:
+        fd = os.open(generation / LEASE, os.O_RDONLY)
+    except FileNotFoundError:
+        return True  # written before leases existed, or half-deleted
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the lock we may have taken
+
+
+def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -152,39 +300,139 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _fsync_dir(path: Path) -> None:
+    _fsync_file(path)  # a directory opened read-only fsyncs its entries
+
+
+# ------------------------------------------------------------------- reading
+
+
+def read_manifest(db: sqlite3.Connection) -> Manifest:
+    values = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM manifest")}
+    if values.get("format") != INDEX_FORMAT:
+        raise IndexUnavailable(
+            f"Index au format {values.get('format')}, cette version attend {INDEX_FORMAT} : {_REBUILD}."
+        )
+    known = Manifest.__dataclass_fields__
+    values["roots"] = tuple(values.get("roots", ()))
+    return Manifest(**{k: v for k, v in values.items() if k in known})
+
+
+def _open_database(generation: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{generation / SQLITE}?mode=ro", uri=True)
+
+
+def _corrupt(generation: Path, e: Exception) -> IndexUnavailable:
+    return IndexUnavailable(
+        f"La génération {generation.name} est illisible ou corrompue ({e.__class__.__name__}) : {_REBUILD}."
+    )
+
+
+def read_stored_manifest(generation: Path) -> Manifest:
+    try:
+        db = _open_database(generation)
+        try:
+            return read_manifest(db)
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        raise _corrupt(generation, e) from e
+
+
+def read_generation(generation: Path) -> tuple[Manifest, dict[str, IndexedDocument]]:
+    """A generation's manifest and documents with their vectors, to build the next one."""
+    try:
+        db = _open_database(generation)
+        try:
+            manifest = read_manifest(db)
+            docs = {
+                row[0]: IndexedDocument(StoredDocument(*row), [], [])
+                for row in db.execute(
+                    "SELECT source, title, url, date, text, sections, content_hash, ingested_at "
+                    "FROM documents"
+                )
+            }
+            for source, start, end, headings, page, vector in db.execute(
+                "SELECT source, char_start, char_end, headings, page, vector FROM chunks ORDER BY id"
+            ):
+                doc = docs[source]
+                text = doc.document.text[start:end]
+                doc.chunks.append(Chunk(source, start, end, text, tuple(json.loads(headings)), page))
+                doc.chunk_vectors.append(vector)
+            for source, start, end, vector in db.execute(
+                "SELECT source, char_start, char_end, vector FROM sentences ORDER BY source, char_start"
+            ):
+                docs[source].sentences.append((start, end, vector))
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        raise _corrupt(generation, e) from e
+    return manifest, docs
+
+
+class _Lease:
+    """A shared lock on a generation's `.lease` file: while it is held, garbage collection
+    leaves the generation alone."""
+
+    def __init__(self, generation: Path):
+        self.fd = os.open(generation / LEASE, os.O_RDONLY)
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class LoadedIndex:
-    """A generation loaded in memory for searching: read-only, safe to share."""
+    """A generation loaded in memory for searching: read-only, safe to share between
+    threads. It holds the generation's lease for as long as it lives."""
 
     def __init__(self, generation: Path):
         self.generation = generation
-        db = open_database(generation)
         try:
-            self._load(db)
-        finally:
-            db.close()
-        self.faiss = faiss.read_index(str(generation / FAISS))
+            lease = _Lease(generation)
+        except FileNotFoundError:
+            lease = None  # a generation from before leases: nothing to hold
+        if lease is not None:
+            weakref.finalize(self, lease.release)
+        try:
+            db = _open_database(generation)
+            try:
+                self._load_rows(db)
+            finally:
+                db.close()
+            self.faiss = faiss.read_index(str(generation / FAISS))
+            self.bm25 = BM25.load(generation / BM25_FILE)
+        except IndexUnavailable:
+            raise
+        except (sqlite3.Error, RuntimeError, OSError, ValueError, KeyError) as e:
+            raise _corrupt(generation, e) from e
+        n = len(self.chunks)
+        if self.faiss.ntotal != n or self.bm25.weights.shape[0] != n or (
+            n and self.faiss.d != self.manifest.dimension
+        ):
+            raise _corrupt(generation, ValueError("sizes differ"))
         vectors = faiss.rev_swig_ptr(self.faiss.get_xb(), self.faiss.ntotal * self.faiss.d)
         self.vectors = np.asarray(vectors).reshape(self.faiss.ntotal, self.faiss.d)
-        self.bm25 = BM25.load(generation / BM25_FILE)
 
-    def _load(self, db: sqlite3.Connection) -> None:
+    @property
+    def name(self) -> str:
+        return self.generation.name
+
+    def _load_rows(self, db: sqlite3.Connection) -> None:
         self.manifest = read_manifest(db)
         self.documents = {
-            row[0]: StoredDocument(
-                source=row[0], title=row[1], url=row[2], date=row[3], text=row[4],
-                content_hash=row[5], ingested_at=row[6],
-            )
+            row[0]: StoredDocument(*row)
             for row in db.execute(
-                "SELECT source, title, url, date, text, content_hash, ingested_at"
+                "SELECT source, title, url, date, text, sections, content_hash, ingested_at"
                 " FROM documents ORDER BY source"
             )
         }
         self.chunks = [
             StoredChunk(row, source, start, end, tuple(json.loads(headings)), page)
             for row, (source, start, end, headings, page) in enumerate(
-                db.execute(
-                    "SELECT source, char_start, char_end, headings, page FROM chunks ORDER BY id"
-                )
+                db.execute("SELECT source, char_start, char_end, headings, page FROM chunks ORDER BY id")
             )
         ]
         rows = db.execute(
@@ -209,3 +457,18 @@ class LoadedIndex:
             first = lo + int(np.searchsorted(starts[lo:hi], chunk.char_start, "left"))
             last = lo + int(np.searchsorted(starts[lo:hi], chunk.char_end, "left"))
             self.chunk_sentences.append(range(first, last))
+
+
+def load_current(index_dir: Path, attempts: int = 3) -> LoadedIndex:
+    """Load the published generation. If an ingest replaces it and collects it between our
+    reading `CURRENT` and taking its lease, read `CURRENT` again."""
+    for attempt in range(attempts):
+        generation = current_generation(index_dir)
+        if generation is None:
+            raise IndexUnavailable(f"Aucun index dans {index_dir} : lancez `alliance-bot ingest`.")
+        try:
+            return LoadedIndex(generation)
+        except IndexUnavailable:
+            if attempt + 1 == attempts or current_generation(index_dir) == generation:
+                raise
+    raise AssertionError("unreachable")

@@ -5,24 +5,21 @@ from __future__ import annotations
 import json
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import faiss
 import numpy as np
 from tqdm import tqdm
 
 from bot import index as store
-from bot.bm25 import BM25
 from bot.chunking import Chunker, embedding_text
 from bot.config import Settings
 from bot.documents import SkippedFile, load_documents
 from bot.errors import IndexUnavailable
-from bot.text import detect_language, sentence_spans, terms
-from bot.types import Chunk, Document
+from bot.text import detect_language, sentence_spans
+from bot.types import Document
 
 
 @dataclass
@@ -30,6 +27,7 @@ class IngestSummary:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # unreadable this time: previous version kept
     unchanged: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     chunks: int = 0
@@ -43,16 +41,6 @@ class IngestSummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class IndexedDocument:
-    """A document ready to be written: its chunks and sentences, with their vectors."""
-
-    row: tuple  # the documents table row
-    chunks: list[Chunk]
-    chunk_vectors: list[bytes]
-    sentences: list[tuple[int, int, bytes | None]]
 
 
 def check_compatible(manifest: store.Manifest, settings: Settings) -> None:
@@ -77,13 +65,19 @@ def ingest(
     *,
     rebuild: bool = False,
     progress: bool | None = None,
+    wait: float = 600.0,
 ) -> IngestSummary:
-    """Index the documents under `paths`; documents indexed before and absent now are removed."""
+    """Index the documents under `paths`; documents indexed before and absent now are removed.
+
+    A file that exists but cannot be read this time (being rewritten, say) keeps its
+    previously indexed version: only a file that is gone is removed.
+    """
     began = time.perf_counter()
     roots = [Path(p).resolve() for p in paths]
     docs, skipped = load_documents(roots)
     summary = sync_index(
-        docs, settings, embedder_factory, roots=roots, rebuild=rebuild, progress=progress
+        docs, settings, embedder_factory, roots=roots, rebuild=rebuild, progress=progress,
+        keep={s.source for s in skipped if s.source}, wait=wait,
     )
     summary.skipped = skipped
     summary.seconds = time.perf_counter() - began
@@ -99,26 +93,40 @@ def sync_index(
     rebuild: bool = False,
     with_sentences: bool = True,
     progress: bool | None = None,
+    keep: set[str] = frozenset(),
+    wait: float = 600.0,
 ) -> IngestSummary:
-    """Write a new index generation holding exactly `docs`, reusing the vectors of the
-    unchanged ones. `embedder_factory` is only called when something needs embedding,
-    so an ingest with nothing changed never loads the model.
+    """Publish a new index generation holding exactly `docs` (plus the already indexed
+    documents named in `keep`), reusing the vectors of the unchanged ones.
+    `embedder_factory` is only called when something needs embedding, so an ingest with
+    nothing changed never loads the model. One ingest at a time: a second one waits up to
+    `wait` seconds for the first, then builds on what it published.
     """
     began = time.perf_counter()
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    with store.IngestLock(settings.index_dir, wait):
+        summary = _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentences,
+                               progress, keep)
+    summary.seconds = time.perf_counter() - began
+    return summary
+
+
+def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentences, progress, keep):
     previous = None if rebuild else store.current_generation(settings.index_dir)
-    manifest, old = _read_generation(previous, settings) if previous else (None, {})
+    manifest, old = store.read_generation(previous) if previous else (None, {})
+    if manifest is not None:
+        check_compatible(manifest, settings)
 
     summary = IngestSummary()
     seen = {d.source for d in docs}
-    summary.removed = sorted(s for s in old if s not in seen)
+    summary.removed = sorted(s for s in old if s not in seen and s not in keep)
+    summary.kept = sorted(s for s in old if s not in seen and s in keep)
     fresh = []
     for doc in docs:
         known = old.get(doc.source)
         if known is None:
             summary.added.append(doc.source)
             fresh.append(doc)
-        elif known.row[6] != doc.content_hash:
+        elif known.document.content_hash != doc.content_hash:
             summary.updated.append(doc.source)
             fresh.append(doc)
         else:
@@ -127,12 +135,16 @@ def sync_index(
     if manifest is not None and not summary.changed:
         summary.chunks = manifest.chunks
         summary.version = manifest.version
-        summary.seconds = time.perf_counter() - began
         return summary
+    if manifest is None and not fresh:
+        raise IndexUnavailable(
+            "Aucun document lisible à indexer : vérifiez le dossier donné (formats acceptés : "
+            ".md, .txt, .html, .pdf, .docx). Aucun index n'a été publié."
+        )
 
     language = manifest.language if manifest else _language(settings, docs)
     dimension = manifest.dimension if manifest else 0
-    indexed = {s: old[s] for s in summary.unchanged}
+    indexed = {s: old[s] for s in (*summary.unchanged, *summary.kept)}
     if fresh:
         embedder = embedder_factory()
         if manifest is not None and embedder.dimension != manifest.dimension:
@@ -146,7 +158,7 @@ def sync_index(
         summary.embedded_passages = sum(len(d.chunks) + len(d.sentences) for d in embedded.values())
         indexed |= embedded
 
-    name = f"gen-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    name = store.new_generation_name()
     new_manifest = store.Manifest(
         version=name, model=settings.embedding_model, dimension=dimension,
         chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
@@ -154,45 +166,18 @@ def sync_index(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         documents=len(indexed), chunks=sum(len(d.chunks) for d in indexed.values()),
     )
-    staging = settings.index_dir / f".staging-{name}"
-    staging.mkdir()
-    _write_generation(staging, new_manifest, [indexed[s] for s in sorted(indexed)])
-    generation = store.publish(settings.index_dir, staging, name)
-    store.remove_stale(settings.index_dir, keep=generation)
-
+    generation = store.write_generation(
+        settings.index_dir, new_manifest, [indexed[s] for s in sorted(indexed)]
+    )
+    store.collect_garbage(settings.index_dir, keep=generation)
     summary.chunks = new_manifest.chunks
     summary.version = name
-    summary.seconds = time.perf_counter() - began
     return summary
-
-
-def _read_generation(
-    generation: Path, settings: Settings
-) -> tuple[store.Manifest, dict[str, IndexedDocument]]:
-    db = store.open_database(generation)
-    try:
-        manifest = store.read_manifest(db)
-        check_compatible(manifest, settings)
-        docs = {r[0]: IndexedDocument(r, [], [], []) for r in db.execute("SELECT * FROM documents")}
-        for source, start, end, headings, page, vector in db.execute(
-            "SELECT source, char_start, char_end, headings, page, vector FROM chunks ORDER BY id"
-        ):
-            doc = docs[source]
-            text = doc.row[4]
-            doc.chunks.append(Chunk(source, start, end, text[start:end], tuple(json.loads(headings)), page))
-            doc.chunk_vectors.append(vector)
-        for source, start, end, vector in db.execute(
-            "SELECT source, char_start, char_end, vector FROM sentences ORDER BY source, char_start"
-        ):
-            docs[source].sentences.append((start, end, vector))
-    finally:
-        db.close()
-    return manifest, docs
 
 
 def _embed(
     docs: list[Document], chunker: Chunker, embedder, with_sentences: bool, progress: bool | None
-) -> dict[str, IndexedDocument]:
+) -> dict[str, store.IndexedDocument]:
     """Chunk and embed new or changed documents in one batched pass."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     plans = []
@@ -212,39 +197,12 @@ def _embed(
         sentence_vectors = [v.tobytes() for v in vectors[at : at + len(spans)]]
         at += len(spans)
         sections = json.dumps([(s.start, list(s.headings), s.page) for s in doc.sections])
-        row = (doc.source, doc.title, doc.url, doc.date, doc.text, sections, doc.content_hash, now)
-        sentences = [(a, b, v) for (a, b), v in zip(spans, sentence_vectors, strict=True)]
-        out[doc.source] = IndexedDocument(row, chunks, chunk_vectors, sentences)
-    return out
-
-
-def _write_generation(staging: Path, manifest: store.Manifest, docs: list[IndexedDocument]) -> None:
-    db = store.create_database(staging / store.SQLITE)
-    vectors: list[bytes] = []
-    bm25_terms: list[list[str]] = []
-    for doc in docs:
-        source, title = doc.row[0], doc.row[1]
-        db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", doc.row)
-        for chunk, vector in zip(doc.chunks, doc.chunk_vectors, strict=True):
-            db.execute(
-                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (len(vectors), source, chunk.char_start, chunk.char_end,
-                 json.dumps(list(chunk.headings), ensure_ascii=False), chunk.page, vector),
-            )
-            vectors.append(vector)
-            bm25_terms.append(terms(embedding_text(title, chunk), manifest.language))
-        db.executemany(
-            "INSERT INTO sentences (source, char_start, char_end, vector) VALUES (?, ?, ?, ?)",
-            [(source, *s) for s in doc.sentences],
+        stored = store.StoredDocument(
+            doc.source, doc.title, doc.url, doc.date, doc.text, sections, doc.content_hash, now
         )
-    store.write_manifest(db, manifest)
-    db.commit()
-    db.close()
-    flat = faiss.IndexFlatIP(manifest.dimension)
-    if vectors:
-        flat.add(np.frombuffer(b"".join(vectors), np.float32).reshape(len(vectors), -1))
-    faiss.write_index(flat, str(staging / store.FAISS))
-    BM25.build(bm25_terms).save(staging / store.BM25_FILE)
+        sentences = [(a, b, v) for (a, b), v in zip(spans, sentence_vectors, strict=True)]
+        out[doc.source] = store.IndexedDocument(stored, chunks, chunk_vectors, sentences)
+    return out
 
 
 def _language(settings: Settings, docs: Sequence[Document]) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -39,19 +38,14 @@ def answer_events(
 
 
 def _events(assistant: Assistant, question: str, k: int | None, history: Sequence[Turn]) -> Iterator[Event]:
-    began = time.perf_counter()
     try:
-        query, vector, hits, timings = assistant.search(question, k, history)
-        passages = assistant.passages(hits)
-        yield Event("passages", {"passages": [p.model_dump() for p in passages]})
-        t = time.perf_counter()
-        composed = assistant.compose(query, vector, hits)
-        timings["answer"] = round((time.perf_counter() - t) * 1000, 2)
+        found = assistant.search(question, k, history)
+        yield Event("passages", {"passages": [p.model_dump() for p in found.passages]})
+        composed = assistant.compose(found)
         for piece in _WORD.findall(composed.text):
             yield Event("delta", {"text": piece})
         yield Event("citations", {"citations": [c.model_dump() for c in composed.citations]})
-        timings["total"] = round((time.perf_counter() - began) * 1000, 2)
-        answer = assistant.to_answer(composed, hits, timings)
+        answer = assistant.to_answer(found, composed)
         yield Event("done", answer.model_dump(), answer=answer)
     except Exception as e:  # reported in-band: once a stream has started there is no status
         yield error_event(e)

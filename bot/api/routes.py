@@ -114,19 +114,19 @@ def ask_stream(body: AskRequest, assistant: AssistantDep) -> StreamingResponse:
 @router.post("/search", response_model=list[Passage], dependencies=Limited, responses=QUESTION_ERRORS)
 def search(body: AskRequest, assistant: AssistantDep) -> list[Passage]:
     """Ranked passages only, each with its dense and BM25 ranks and scores."""
-    _, _, hits, _ = assistant.search(body.question, body.k, body.history)
-    return assistant.passages(hits)
+    return assistant.search(body.question, body.k, body.history).passages
 
 
 @router.get("/documents", response_model=list[DocumentInfo], responses=error_responses(500, 503))
 def documents(assistant: AssistantDep) -> list[DocumentInfo]:
+    index = assistant.snapshot.index
     counts: dict[str, int] = {}
-    for chunk in assistant.index.chunks:
+    for chunk in index.chunks:
         counts[chunk.source] = counts.get(chunk.source, 0) + 1
     return [
         DocumentInfo(source=d.source, title=d.title, url=d.url, chunks=counts.get(d.source, 0),
                      ingested_at=d.ingested_at)
-        for d in assistant.index.documents.values()
+        for d in index.documents.values()
     ]
 
 
