@@ -217,7 +217,10 @@ def serve_command(host: str, port: int) -> None:
 def uvicorn_options(settings: Settings) -> dict:
     """Read timeouts, a connection cap and whose X-Forwarded-For is believed (nobody's by
     default: uvicorn alone would trust 127.0.0.1, so a local client could pick its identity)."""
+    from bot.api.protocol import with_head_timeout
+
     return {
+        "http": with_head_timeout(settings.head_read_timeout),
         "timeout_keep_alive": settings.timeout_keep_alive,
         "limit_concurrency": settings.limit_concurrency,
         "h11_max_incomplete_event_size": settings.max_header_bytes,

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
 
     # Request guards (`serve`): what one client can hold of the server.
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body read.")
+    head_read_timeout: float = Field(10.0, gt=0, description="Seconds to receive a request head.")
     body_read_timeout: float = Field(10.0, gt=0, description="Seconds to receive a whole request body.")
     timeout_keep_alive: int = Field(5, ge=1, description="Seconds an idle keep-alive connection is kept.")
     limit_concurrency: int = Field(

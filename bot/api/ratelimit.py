@@ -21,7 +21,7 @@ from limits.strategies import MovingWindowRateLimiter
 # limits' own MemoryStorage sweeps every key in a timer thread after each hit (486 ms per
 # sweep with 100k keys, measured here), and keeps keys as long as they are in the window:
 # this one drops idle keys in O(1) as it goes and never holds more than MAX_KEYS.
-MAX_KEYS = 100_000
+MAX_KEYS = 50_000
 
 
 class BoundedMemoryStorage(Storage, MovingWindowSupport):

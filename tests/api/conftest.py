@@ -22,7 +22,7 @@ def guarded_server(assistant, settings, tmp_path_factory):
         index_dir, settings.documents_dir,
         ALLIANCE_RATE_LIMIT="3", ALLIANCE_CORS_ORIGINS="https://partenaire.example",
         ALLIANCE_TRUSTED_PROXIES="127.0.0.2",
-        ALLIANCE_BODY_READ_TIMEOUT="1", ALLIANCE_LIMIT_CONCURRENCY="8",
+        ALLIANCE_BODY_READ_TIMEOUT="1", ALLIANCE_HEAD_READ_TIMEOUT="2", ALLIANCE_LIMIT_CONCURRENCY="8",
     )
     yield url, index_dir
     stop_server(proc)

@@ -41,18 +41,20 @@ def fuzz(base_url: str, examples: int) -> dict[str, int]:
     sent: dict[str, int] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
-        label = operation.label
-        sent[label] = 0
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def run(case, label=label):
-            sent[label] += 1
-            case.call_and_validate(checks=CHECKS, timeout=30)
-
-        run()
+        sent[operation.label] = 0
+        fuzz_operation(operation, examples, sent)()
     return sent
+
+
+def fuzz_operation(operation, examples: int, sent: dict[str, int]):
+    @given(case=operation.as_strategy())
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    def run(case):
+        sent[operation.label] += 1
+        case.call_and_validate(checks=CHECKS, timeout=30)
+
+    return run
 
 
 def test_every_route_holds_under_generated_requests(live_server):

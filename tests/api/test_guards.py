@@ -77,7 +77,7 @@ def test_chunked_valid_json_over_the_limit_is_413(live_server):
 
 @pytest.mark.parametrize("body", [
     b'{"question": "\\ud800 qui ?"}',
-    b'{"question": "Qui ?", "history": [{"role": "user", "content": "\\udfff"}]}',
+    b'{"question": "Qui ?", "history": [{"role": "user", "content": "\\ud800"}]}',
     b'{"question": "a\\u0000b"}',
 ])
 def test_unencodable_text_is_422_not_500(live_server, body):
@@ -126,11 +126,11 @@ def test_openapi_documents_the_real_error_shape(live_server):
 def test_spoofed_forwarded_for_is_not_believed(guarded_server):
     """uvicorn alone trusts X-Forwarded-For from 127.0.0.1: a local client could pick a new
     identity per request. Only the listed proxies' X-Forwarded-For is believed (by default,
-    nobody's); here 127.0.0.2 is the proxy and this client is 127.0.0.4."""
+    nobody's); here 127.0.0.2 is the proxy, and this client is 127.0.0.1 (no other test uses
+    its bucket)."""
     url, _ = guarded_server
-    client = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.4"))
     codes = [
-        client.post(f"{url}/search", json={"question": f"ESS {i}"},
+        httpx.post(f"{url}/search", json={"question": f"ESS {i}"},
                     headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
         for i in range(8)
     ]
@@ -180,17 +180,30 @@ def test_trickling_body_is_cut_with_408(guarded_server):
     assert time.monotonic() - began < 3
 
 
-def test_connection_cap_answers_503(guarded_server):
+def test_connection_cap_answers_503_and_silent_connections_are_closed(guarded_server):
+    """8 connections at once at most; one that sends no request head within 2 s is closed,
+    so silent connections cannot keep the cap reached."""
     url, _ = guarded_server
-    idle = [connect(url) for _ in range(8)]
+    silent = [connect(url) for _ in range(8)]
     try:
         time.sleep(0.2)
         assert httpx.get(f"{url}/health").status_code == 503
+        time.sleep(2.5)
+        for sock in silent:
+            assert sock.recv(1) == b""  # closed by the server
+        assert httpx.get(f"{url}/health").status_code == 200
     finally:
-        for sock in idle:
+        for sock in silent:
             sock.close()
-    time.sleep(0.2)
-    assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_nobodys_forwarded_for_is_believed_by_default():
+    from bot.cli import uvicorn_options
+    from bot.config import Settings
+
+    assert uvicorn_options(Settings())["proxy_headers"] is False
+    behind = uvicorn_options(Settings(trusted_proxies="10.0.0.5, 192.168.0.0/24"))
+    assert behind["proxy_headers"] is True and behind["forwarded_allow_ips"] == ["10.0.0.5", "192.168.0.0/24"]
 
 
 def test_errors_never_carry_paths_or_exception_text(guarded_server):
