@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
 import time
+
+import pytest
 
 from bot.api.ratelimit import BoundedMemoryStorage, RateLimiter
 
@@ -40,3 +45,38 @@ def test_a_repeat_is_free_once_then_paid():
     assert limiter.retry_after("c", b"q2") == 0  # pays (2)
     assert limiter.retry_after("c", b"q1") > 0  # a third identical request pays: none left
     assert limiter.retry_after("d", b"q1") == 0  # another client has its own bucket
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    """A real redis-server on 127.0.0.1 (Debian's redis-server; .ci/run installs it)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path_factory.mktemp("redis"))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_replicas_share_one_limit_through_redis(redis_url):
+    replicas = [RateLimiter(3, redis_url), RateLimiter(3, redis_url)]
+    waits = [replicas[i % 2].retry_after("203.0.113.1", b"q%d" % i) for i in range(4)]
+    assert waits[:3] == [0, 0, 0] and waits[3] > 0  # 3 a minute across both replicas
+    # The free retry is shared too: the stream on one replica, the fallback on the other.
+    assert replicas[0].retry_after("203.0.113.2", b"q") == 0
+    assert replicas[1].retry_after("203.0.113.2", b"q") == 0
