@@ -10,18 +10,18 @@ at most `max_bytes`; the application then receives it as one message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from bot.errors import UserError, too_large, too_slow
+from bot.schema import ErrorResponse
 
 log = logging.getLogger("bot.api")
 
 
 def error_body(error: UserError) -> bytes:
-    """The JSON of an error, as every API error is sent (see `bot.schema.ErrorResponse`)."""
-    data = {"code": error.code, "detail": error.detail, "detail_en": error.detail_en}
-    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+    """The JSON of an error, as every API error is sent."""
+    body = ErrorResponse(code=error.code, detail=error.detail, detail_en=error.detail_en)
+    return body.model_dump_json().encode()
 
 
 async def send_error(send, error: UserError) -> None:
