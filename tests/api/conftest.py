@@ -15,8 +15,7 @@ def guarded_server(assistant, settings, tmp_path_factory):
     """3 questions a minute per client, one allowed CORS origin, 127.0.0.2 as the one trusted
     proxy (tests connecting from it pick their identity with X-Forwarded-For, so their own
     rate-limit bucket), a request head must arrive within 2 s and a body within 1 s, 8
-    connections at once. Serves its own
-    copy of the index, which a test may break."""
+    connections at once. Serves its own copy of the index, which a test may break."""
     index_dir = tmp_path_factory.mktemp("guarded") / "index"
     shutil.copytree(settings.index_dir, index_dir)
     proc, url = start_server(
