@@ -46,8 +46,16 @@ def validation_error(exc: RequestValidationError) -> UserError:
     field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
     if not (field.isascii() and field.isprintable() and len(field) <= 60):
         field = "body"  # never echo what the client sent
-    reason = str(first.get("msg", "")).split("\n")[0][:200]
-    return invalid_request(field, reason if reason.isascii() else "")
+    reason = str(first.get("msg", "")).split("\n")[0][:200]  # pydantic's words, never the input
+    return invalid_request(field, reason if _sendable(reason) else "")
+
+
+def _sendable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return text.isprintable()
 
 
 def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
