@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import REPO_ROOT  # noqa: E402
-from tests.api.test_fuzz import CHECKS  # noqa: E402
+from tests.api.test_fuzz import CHECKS, cases  # noqa: E402
 from tests.servers import start_server, stop_server  # noqa: E402
 
 
@@ -72,7 +72,7 @@ def run(url: str, examples: int):
 
 
 def fuzz_operation(operation, examples: int, row: collections.Counter, failures: list[str]):
-    @given(case=operation.as_strategy())
+    @given(case=cases(operation))
     @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     def send(case):

@@ -91,6 +91,8 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http(_: Request, exc: HTTPException):
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (bytes that are not JSON text)
+            return error_response(invalid_request(None))
         return error_response(http_error(exc.status_code))
 
     @app.exception_handler(Exception)

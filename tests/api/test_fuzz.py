@@ -8,6 +8,8 @@ from __future__ import annotations
 import httpx
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -46,8 +48,16 @@ def fuzz(base_url: str, examples: int) -> dict[str, int]:
     return sent
 
 
+def cases(operation):
+    """Requests that fit the schema and, where there is a body to break, requests that do not."""
+    valid = operation.as_strategy(GenerationMode.POSITIVE)
+    if operation.method.upper() != "POST":
+        return valid
+    return st.one_of(valid, operation.as_strategy(GenerationMode.NEGATIVE))
+
+
 def fuzz_operation(operation, examples: int, sent: dict[str, int]):
-    @given(case=operation.as_strategy())
+    @given(case=cases(operation))
     @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case):
