@@ -16,8 +16,8 @@ from tqdm import tqdm
 from bot import index as store
 from bot.chunking import Chunker, embedding_text
 from bot.config import Settings
-from bot.documents import SkippedFile, load_documents
 from bot.errors import IndexUnavailable
+from bot.loaders import SkippedFile, load_documents
 from bot.text import detect_language, sentence_spans
 from bot.types import Document
 
