@@ -1,8 +1,10 @@
 """The FastAPI application: request guards, one error mapping and the static widget.
 
-Routers are added in `ROUTERS` order; a new one (feedback, admin, …) is one more
-`app.include_router(...)` in `create_app`. Every error a route raises as a `UserError`
-(`bot.errors`) reaches clients as `{"code", "detail", "detail_en"}` with its status.
+A new router (feedback, admin, …) is one more `app.include_router(...)` in `create_app`; it
+gets the body guard, CORS and the error mapping for free, and the rate limit by adding
+`dependencies=[Depends(rate_limit)]` (`bot.api.routes`). Every error a route raises as a
+`UserError` (`bot.errors`) reaches clients as `{"code", "detail", "detail_en"}` with its
+status; `error_responses(...)` documents them in OpenAPI.
 """
 
 from __future__ import annotations
