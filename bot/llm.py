@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -81,8 +82,8 @@ class LLMWriter:
             log.warning("LLM busy (%s calls running): extractive answer instead", self.max_concurrent)
             return None
         try:
-            text = asyncio.run(self._complete(self.request_body(question, passages)))
-        except (TimeoutError, ReplyTooLarge, httpx.HTTPError, ValueError, LookupError, TypeError) as e:
+            text = _run(self._complete(self.request_body(question, passages)))
+        except Exception as e:  # the writer is optional: whatever happens, the extractive answer
             log.warning("LLM unavailable (%s): extractive answer instead", type(e).__name__)
             return None
         finally:
@@ -107,6 +108,17 @@ class LLMWriter:
                         if len(data) > self.max_reply_bytes:
                             raise ReplyTooLarge
         return json.loads(bytes(data))["choices"][0]["message"]["content"]
+
+
+def _run(coroutine):
+    """Runs the call to completion from sync code, even when this thread already runs an
+    event loop (then in a thread of its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1) as executor:
+        return executor.submit(asyncio.run, coroutine).result()
 
 
 def _quoted(text: str) -> str:

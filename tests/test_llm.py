@@ -4,6 +4,7 @@ planted in documents)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -147,6 +148,18 @@ def test_a_trickling_server_is_cut_at_the_total_deadline(llm_assistant, extracti
 def test_an_oversized_reply_is_not_read(llm_assistant, extractive):
     reply("La Poste [1]. " + "x" * 200_000)
     assert llm_assistant.ask(QUESTION).answer == extractive
+
+
+def test_the_writer_works_from_a_thread_that_runs_an_event_loop(llm_assistant):
+    """Playwright's sync API, or any async caller, leaves a loop running in the thread."""
+    reply("Le Groupe La Poste a lancé l'Alliance Dynamique [1].")
+    passages = llm_assistant.search(QUESTION).passages
+
+    async def inside_a_loop():
+        return llm_assistant.llm(QUESTION, passages)
+
+    text, citations = asyncio.run(inside_a_loop())
+    assert text == "Le Groupe La Poste a lancé l'Alliance Dynamique [1]." and len(citations) == 1
 
 
 def test_marker_parsing_is_linear(assistant):
