@@ -158,7 +158,8 @@ def test_the_writer_works_from_a_thread_that_runs_an_event_loop(llm_assistant):
     async def inside_a_loop():
         return llm_assistant.llm(QUESTION, passages)
 
-    text, citations = asyncio.run(inside_a_loop())
+    with ThreadPoolExecutor(1) as fresh_thread:  # whatever loop this test's own thread has
+        text, citations = fresh_thread.submit(asyncio.run, inside_a_loop()).result()
     assert text == "Le Groupe La Poste a lancé l'Alliance Dynamique [1]." and len(citations) == 1
 
 
