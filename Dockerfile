@@ -7,6 +7,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     HF_HUB_OFFLINE=1 \
     ALLIANCE_MODEL_CACHE=/opt/alliance/model \
     ALLIANCE_INDEX_DIR=/opt/alliance/index \
+    ALLIANCE_DATA_DIR=/opt/alliance/data \
     ALLIANCE_DOCUMENTS_DIR=/app/documents
 
 RUN useradd --create-home --uid 10001 alliance

@@ -1,11 +1,16 @@
 """Load the HTTP API from another process on loopback, on the default corpus.
 
     python bench/api_load.py [--seconds 30] [--clients 16]
+    python bench/api_load.py --log-overhead [--rounds 8] [--sequential 100]
 
 Starts `alliance-bot serve` on 127.0.0.1 (rate limit off), then: one client asking one
 question after another (p50, p99), and N concurrent clients for S seconds (errors, p99,
 requests per second). Prints a Markdown table. Traffic stays on 127.0.0.1 and stops by
 itself.
+
+`--log-overhead`: two servers on one index, ALLIANCE_LOG=0 and ALLIANCE_LOG=1 (SQLite log),
+asked in alternating rounds of one client each (so that machine load hits both alike);
+prints POST /ask p50 for each and the difference.
 """
 
 from __future__ import annotations
@@ -71,17 +76,54 @@ def concurrent(url: str, clients: int, seconds: float) -> tuple[list[float], int
     return latencies, errors, time.perf_counter() - began
 
 
+def log_overhead(index: Path, documents: Path, data: Path, rounds: int, n: int) -> None:
+    servers = {
+        flag: start_server(index, documents, ALLIANCE_RATE_LIMIT="0", ALLIANCE_LOG=flag,
+                           ALLIANCE_DATA_DIR=str(data / f"log{flag}"))
+        for flag in ("0", "1")
+    }
+    latencies: dict[str, list[float]] = {"0": [], "1": []}
+    try:
+        for _, url in servers.values():
+            sequential(url, 20)  # warm-up
+        for r in range(rounds):
+            for flag in ("0", "1") if r % 2 == 0 else ("1", "0"):
+                latencies[flag] += sequential(servers[flag][1], n)[0]
+    finally:
+        for proc, _ in servers.values():
+            stop_server(proc)
+    off, on = (float(np.percentile(latencies[f], 50)) for f in ("0", "1"))
+    print("| measure | value |\n|---|---|")
+    print(f"| POST /ask p50, ALLIANCE_LOG=0 (n={len(latencies['0'])}) | {off:.2f} ms |")
+    print(f"| POST /ask p50, ALLIANCE_LOG=1 (n={len(latencies['1'])}) | {on:.2f} ms |")
+    print(f"| logging adds (p50) | {on - off:+.2f} ms |")
+    logged = data / "log1" / "log.sqlite"
+    print(f"| answers in the log | {_count_rows(logged)} |")
+
+
+def _count_rows(path: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT count(*) FROM answers").fetchone()[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--sequential", type=int, default=300)
+    parser.add_argument("--log-overhead", action="store_true", help="Compare ALLIANCE_LOG=0 and =1.")
+    parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
     repo = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
         env = os.environ | {"ALLIANCE_INDEX_DIR": tmp}
         subprocess.run([sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
                        env=env, check=True, capture_output=True)
+        if args.log_overhead:
+            n = args.sequential if args.sequential != 300 else 100
+            return log_overhead(Path(tmp), repo / "documents", Path(tmp), args.rounds, n)
         proc, url = start_server(Path(tmp), repo / "documents", ALLIANCE_RATE_LIMIT="0")
         try:
             sequential(url, 20)  # warm-up

@@ -135,6 +135,7 @@ def main() -> None:
         proc, url = start_server(index_dir, corpus, ALLIANCE_RATE_LIMIT="0")
         done = threading.Event()
         counts = {"ok": 0, "failed": 0}
+        reasons: dict[str, int] = {}
         lock = threading.Lock()
         versions: set[str] = set()
 
@@ -147,10 +148,13 @@ def main() -> None:
                         ok = r.status_code == 200
                         if ok:
                             versions.add(r.json()["index"]["version"])
-                    except httpx.HTTPError:
-                        ok = False
+                        reason = f"HTTP {r.status_code} {r.text[:80]}"
+                    except httpx.HTTPError as e:
+                        ok, reason = False, type(e).__name__
                     with lock:
                         counts["ok" if ok else "failed"] += 1
+                        if not ok:
+                            reasons[reason] = reasons.get(reason, 0) + 1
 
         threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
         for th in threads:
@@ -168,6 +172,8 @@ def main() -> None:
             stop_server(proc)
         rows.append((f"{args.clients} clients during 3 ingests: requests, failed, versions served",
                      f"{counts['ok'] + counts['failed']}, {counts['failed']}, {len(versions)}"))
+        for reason, n in reasons.items():
+            rows.append(("  failure", f"{n} × {reason}"))
 
         final = run_ingest(corpus, env)
         assert final.wait() == 0

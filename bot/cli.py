@@ -147,10 +147,13 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
         for p in answer.passages[:3]:
             click.echo(f"  - {p.title} ({_location(p)}) : {_excerpt(p.text)}")
         return
+    from bot.api.sources import source_link
+
     click.echo("\nSources :")
     for c in answer.citations:
         click.echo(f"  [{c.n}] {c.title} — {_location(c)}")
         click.echo(textwrap.indent(textwrap.fill(f"« {c.quote} »", width=96), "      "))
+        click.echo(f"      {source_link(_settings().public_url, c.source, c.char_start, c.char_end)}")
 
 
 @cli.command("search")
@@ -193,6 +196,35 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
     else:
         for key, value in metrics.items():
             click.echo(f"{key:>16}  {value}")
+
+
+@cli.command("report")
+@click.option("--since", default="7d", show_default=True, help="Period: 7d, 24h, 30m…")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the HTML page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_fail_on_known_errors
+def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
+    """The operator's report over the conversation log (ALLIANCE_DATABASE_URL or data/log.sqlite)."""
+    from bot import report
+    from bot.log.store import open_engine
+
+    try:
+        period = report.parse_since(since)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--since") from e
+    settings = _settings()
+    assistant = _open_assistant()
+    engine = open_engine(settings.log_url)
+    data = report.build_report(engine, period, assistant.embedder,
+                               {d.source: d.title for d in assistant.index.documents.values()})
+    engine.dispose()
+    if html_file:
+        html_file.write_text(report.render_html(data), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    elif not html_file:
+        click.echo(report.render_text(data))
 
 
 @cli.command("serve")

@@ -84,6 +84,28 @@ class Settings(BaseSettings):
     def trusted_proxy_list(self) -> list[str]:
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
+    # The operator's side (README, "Running it"): conversation log, feedback, admin, report.
+    data_dir: Path | None = Field(
+        None, description="Log database and uploaded documents; default: data/ beside the index directory."
+    )
+    log: bool = Field(True, description="Record questions, answers and votes; ALLIANCE_LOG=0 = off.")
+    log_days: int = Field(90, ge=1, description="Days a logged answer and its feedback are kept.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the log; default: SQLite.")
+    admin_token: str | None = Field(None, description="Bearer token of /admin; unset = no admin routes.")
+    admin_max_upload_mb: float = Field(10.0, gt=0, description="Largest document an admin may upload.")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL the CLI links citations to.")
+
     @cached_property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir or self.index_dir.parent / "data"
+
+    @property
+    def log_url(self) -> str:
+        """The log database: ALLIANCE_DATABASE_URL, else a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_path / 'log.sqlite'}"

@@ -133,6 +133,7 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
             summary.unchanged.append(doc.source)
 
     if manifest is not None and not summary.changed:
+        store.collect_garbage(settings.index_dir, keep=previous)  # what readers have let go since
         summary.chunks = manifest.chunks
         summary.version = manifest.version
         return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StrictInt
@@ -50,6 +51,10 @@ class IndexInfo(BaseModel):
 
 
 class Answer(BaseModel):
+    id: str = Field(
+        default_factory=lambda: str(uuid.uuid4()),
+        description="This answer's id, for `POST /feedback` and the operator's log.",
+    )
     status: Literal["answered", "no_answer"]
     answer: str = Field(description="Answer text; each [n] refers to citation n.")
     citations: list[Citation] = []

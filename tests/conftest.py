@@ -57,3 +57,39 @@ def live_server(assistant, settings):
     proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0")
     yield url
     stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL cluster for the session (skipped when PostgreSQL is not installed)."""
+    from tests.postgres import Cluster, postgres_missing_reason
+
+    if (reason := postgres_missing_reason()) is not None:
+        pytest.skip(reason)
+    cluster = Cluster()
+    yield cluster.start()
+    cluster.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory) -> str:
+    """The log's database: a SQLite file, then a PostgreSQL cluster (every log test runs on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('log') / 'log.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def operator_server(assistant, settings, tmp_path_factory):
+    """A real server with the admin routes on (token ADMIN_TOKEN) and its own SQLite log and data
+    folder (uploads go there). Yields (url, data_dir)."""
+    data = tmp_path_factory.mktemp("operator-data")
+    index = tmp_path_factory.mktemp("operator-index") / "index"
+    shutil.copytree(settings.index_dir, index)  # its uploads never touch the session's index
+    proc, url = start_server(index, settings.documents_dir, ALLIANCE_RATE_LIMIT="0",
+                             ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN, ALLIANCE_DATA_DIR=str(data))
+    yield url, data
+    stop_server(proc)

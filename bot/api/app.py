@@ -9,6 +9,7 @@ status; `error_responses(...)` documents them in OpenAPI.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException
 
 from bot import __version__
 from bot.api.guards import BodyGuard
+from bot.api.operator import install_operator
 from bot.api.ratelimit import BoundedMemoryStorage, RateLimiter
 from bot.api.routes import router
 from bot.assistant import Assistant
@@ -60,6 +62,23 @@ def _sendable(text: str) -> bool:
     return text.isprintable()
 
 
+def upload_limits(settings: Settings):
+    """Documents uploaded to /admin may be larger and slower than questions, but only for a
+    request that carries the admin token: nobody else gets more than 64 KB buffered."""
+    token = settings.admin_token
+    uploads = (int(settings.admin_max_upload_mb * 1024 * 1024) + 1, max(settings.body_read_timeout, 300.0))
+
+    def override(scope) -> tuple[int, float] | None:
+        if not token or not scope.get("path", "").startswith("/admin/"):
+            return None
+        sent = dict(scope.get("headers", ())).get(b"authorization", b"").decode("latin-1")
+        scheme, _, given = sent.partition(" ")  # as bot.api.admin.require_admin reads it
+        admin = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+        return uploads if admin else None
+
+    return override
+
+
 def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     app = FastAPI(
         title="Alliance Bot",
@@ -72,7 +91,8 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     app.state.limiter_blocks = not isinstance(app.state.limiter.storage, BoundedMemoryStorage)
 
     # Outermost last: CORS wraps the body guard so that its 413/408 carry CORS headers too.
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, timeout=settings.body_read_timeout)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, timeout=settings.body_read_timeout,
+                       override=upload_limits(settings))
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
@@ -103,6 +123,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
         return error_response(internal_error())
 
     app.include_router(router)
+    install_operator(app)  # log, feedback, sources, admin, report, metrics
 
     @app.get("/", include_in_schema=False)
     def demo_page():

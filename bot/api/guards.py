@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from bot.errors import UserError, too_large, too_slow
 from bot.schema import ErrorResponse
@@ -34,25 +35,33 @@ async def send_error(send, error: UserError) -> None:
 
 
 class BodyGuard:
-    def __init__(self, app, max_bytes: int, timeout: float):
+    def __init__(self, app, max_bytes: int, timeout: float,
+                 override: Callable[[dict], tuple[int, float] | None] | None = None):
+        """`override(scope)`: other (max bytes, timeout) for some requests (document uploads)."""
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.override = override
+
+    def limits(self, scope) -> tuple[int, float]:
+        other = self.override(scope) if self.override else None
+        return other or (self.max_bytes, self.timeout)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes, timeout = self.limits(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            return await send_error(send, too_large(self.max_bytes))
+        if declared is not None and declared > max_bytes:
+            return await send_error(send, too_large(max_bytes))
         try:
-            async with asyncio.timeout(self.timeout):
-                body, disconnect = await self._read(receive)
+            async with asyncio.timeout(timeout):
+                body, disconnect = await self._read(receive, max_bytes)
         except TooLarge:
-            return await send_error(send, too_large(self.max_bytes))
+            return await send_error(send, too_large(max_bytes))
         except TimeoutError:
-            log.info("request body not received in %s s", self.timeout)
-            return await send_error(send, too_slow(self.timeout))
+            log.info("request body not received in %s s", timeout)
+            return await send_error(send, too_slow(timeout))
         if disconnect is not None:
             return  # the client left: nobody to answer
         scope.setdefault("state", {})["body"] = body
@@ -67,7 +76,7 @@ class BodyGuard:
 
         await self.app(scope, replay, send)
 
-    async def _read(self, receive) -> tuple[bytes, dict | None]:
+    async def _read(self, receive, max_bytes: int) -> tuple[bytes, dict | None]:
         parts, size = [], 0
         while True:
             message = await receive()
@@ -75,7 +84,7 @@ class BodyGuard:
                 return b"", message
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > max_bytes:
                 raise TooLarge
             parts.append(chunk)
             if not message.get("more_body", False):

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from bot.api.events import answer_events, final_answer
+from bot.api.operator import record_answer
 from bot.api.ratelimit import RateLimiter
 from bot.assistant import Assistant
 from bot.errors import rate_limited
@@ -83,9 +84,11 @@ Limited = [Depends(rate_limit)]
 
 
 @router.post("/ask", response_model=Answer, dependencies=Limited, responses=QUESTION_ERRORS)
-def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
+def ask(body: AskRequest, assistant: AssistantDep, request: Request) -> Answer:
     """Answer a question with cited, verbatim quotes (or `no_answer`)."""
-    return final_answer(answer_events(assistant, body.question, body.k, body.history))
+    answer = final_answer(answer_events(assistant, body.question, body.k, body.history))
+    record_answer(request, body.question, answer, "/ask")
+    return answer
 
 
 @router.post(
@@ -98,11 +101,13 @@ def ask(body: AskRequest, assistant: AssistantDep) -> Answer:
         "(`ErrorResponse`) if the answer fails once the stream has started."
     )}, **QUESTION_ERRORS},
 )
-def ask_stream(body: AskRequest, assistant: AssistantDep) -> StreamingResponse:
+def ask_stream(body: AskRequest, assistant: AssistantDep, request: Request) -> StreamingResponse:
     events = answer_events(assistant, body.question, body.k, body.history)  # 4xx before the stream
 
     def serialised() -> Iterator[str]:
         for event in events:
+            if event.answer is not None:
+                record_answer(request, body.question, event.answer, "/ask/stream")
             yield event.sse()
 
     return StreamingResponse(

@@ -11,6 +11,9 @@
  *     data-no-answer data-closest-label data-sources-label data-open-source-label
  *     data-page-label data-unreachable data-error data-rate-limited-soon data-footer
  *     data-you-label data-bot-label (screen-reader speaker names)
+ *     data-view-in-doc-label (link to the quote in the document, GET {api}/sources/…)
+ *     data-feedback-label data-up-label data-down-label data-comment-label
+ *     data-comment-send-label data-thanks data-comment-thanks data-feedback-error (👍/👎 on answers)
  *     data-suggestions   suggested questions separated by "|" ("" = none)
  *     data-cite-label    aria-label of a [n] marker, "{n}" = number
  *     data-rate-limited  HTTP 429 message, "{n}" = Retry-After seconds, "{s}" = plural s
@@ -18,6 +21,7 @@
  *                (CSS custom properties --ab-primary, --ab-text, --ab-background, --ab-on-primary)
  *
  * Uses POST {api}/ask/stream (server-sent events passages, delta*, citations, done | error),
+ * POST {api}/feedback for votes, and links citations to {api}/sources/{source}?start=&end=;
  * falling back to POST {api}/ask if streaming fails before anything arrives. Server and user
  * text is only inserted as text nodes. The conversation lives in sessionStorage (key per API).
  * Events on the element: alliance-bot:open, alliance-bot:close, alliance-bot:answer (detail =
@@ -44,6 +48,11 @@ const STRINGS = {
     error: 'Une erreur est survenue. Réessayez dans un instant.',
     footer: 'Chaque réponse cite ses sources dans les documents.',
     youLabel: 'Vous', botLabel: 'Assistant',
+    viewInDocLabel: 'Voir le passage dans le document',
+    feedbackLabel: 'Cette réponse vous a-t-elle aidé\u00a0?', upLabel: 'Oui, réponse utile', downLabel: 'Non, réponse pas utile',
+    commentLabel: 'Un commentaire\u00a0? (facultatif)', commentSendLabel: 'Envoyer le commentaire',
+    thanks: 'Merci pour votre avis\u00a0!', commentThanks: 'Merci, votre commentaire est enregistré.',
+    feedbackError: "Votre avis n'a pas pu être enregistré. Réessayez dans un instant.",
   },
   en: {
     title: 'Alliance Dynamique Assistant', subtitle: 'Sourced answers from the documents',
@@ -60,6 +69,11 @@ const STRINGS = {
     error: 'Something went wrong. Try again in a moment.',
     footer: 'Every answer cites its sources in the documents.',
     youLabel: 'You', botLabel: 'Assistant',
+    viewInDocLabel: 'Show the passage in the document',
+    feedbackLabel: 'Was this answer helpful?', upLabel: 'Yes, helpful answer', downLabel: 'No, unhelpful answer',
+    commentLabel: 'A comment? (optional)', commentSendLabel: 'Send the comment',
+    thanks: 'Thank you for your feedback!', commentThanks: 'Thank you, your comment is saved.',
+    feedbackError: 'Your feedback could not be saved. Try again in a moment.',
   },
 };
 
@@ -147,6 +161,20 @@ textarea:focus-visible{outline:2px solid var(--p);outline-offset:0}
 .send{all:unset;width:46px;height:46px;border-radius:14px;display:grid;place-items:center;cursor:pointer;flex:none;background:var(--p);color:var(--on);transition:opacity .15s,transform .15s}
 .send:hover:not(:disabled){transform:translateY(-1px)}
 .send:disabled{opacity:.35;cursor:default}
+.short{margin:0;padding:0 2px;line-height:1.4}
+.fb{display:flex;flex-direction:column;gap:6px;font-size:13px;color:var(--mu)}
+.fbr{display:flex;align-items:center;flex-wrap:wrap;gap:6px}
+.vote{all:unset;display:grid;place-items:center;width:32px;height:32px;border-radius:9px;cursor:pointer;font-size:16px;line-height:1;border:1px solid var(--li);background:var(--bg)}
+.vote:hover{background:var(--so)}
+.vote[aria-pressed=true]{background:var(--so);border-color:var(--p);box-shadow:inset 0 0 0 1px var(--p)}
+.fbc{display:flex;flex-direction:column;gap:6px}
+.fbc[hidden]{display:none}
+.fbc label{color:var(--t)}
+.fbc input{width:100%;margin:0;padding:8px 10px;font:inherit;font-size:13.5px;color:var(--t);background:var(--bg);border:1px solid color-mix(in srgb,var(--t) 22%,var(--bg));border-radius:10px}
+.fbc input:focus-visible{outline:2px solid var(--p);outline-offset:0}
+.fbsend{all:unset;align-self:flex-start;padding:6px 12px;border-radius:9px;cursor:pointer;background:var(--p);color:var(--on);font-weight:600}
+.fbs{margin:0;color:var(--t)}
+.fbs:empty{display:none}
 .foot{margin:0;padding:0 16px 10px;font-size:11.5px;line-height:1.4;text-align:center;color:var(--mu);background:var(--bg)}
 :focus-visible{outline:3px solid var(--p);outline-offset:2px}
 .head :focus-visible{outline-color:var(--on)}
@@ -279,7 +307,7 @@ class AllianceBotWidget extends HTMLElement {
         }
       },
     },
-    h('header', { class: 'head' },
+    h('div', { class: 'head' },
       h('div', { class: 'avatar' }, icon('spark')),
       h('div', { class: 'ht' }, h('h2', { id: 'ab-title' }, S.title), h('p', {}, S.subtitle)),
       btn('hbtn new', S.newLabel, () => this.reset(), icon('reset')),
@@ -416,13 +444,18 @@ class AllianceBotWidget extends HTMLElement {
   fromContract(c) {
     if (!c || typeof c !== 'object') return this.err(this.S.error);
     this.emit('answer', c);
-    const ref = (x) => ({ title: str(x.title), source: str(x.source), url: x.url ? str(x.url) : null, page: x.page ?? null });
+    const ref = (x) => ({
+      title: str(x.title), source: str(x.source), url: x.url ? str(x.url) : null, page: x.page ?? null,
+      start: Number.isInteger(x.char_start) ? x.char_start : null, end: Number.isInteger(x.char_end) ? x.char_end : null,
+    });
+    const id = typeof c.id === 'string' ? c.id : null;
     if (c.status === 'no_answer' || !str(c.answer).trim()) {
       const passages = (Array.isArray(c.passages) ? c.passages : []).slice(0, 3);
-      return { role: 'assistant', kind: 'no_answer', passages: passages.map((p) => ({ ...ref(p), text: clip(str(p.text), 900) })) };
+      return { role: 'assistant', kind: 'no_answer', id, passages: passages.map((p) => ({ ...ref(p), text: clip(str(p.text), 900) })) };
     }
     const citations = (Array.isArray(c.citations) ? c.citations : []).map((x) => ({ ...ref(x), n: str(x.n), quote: str(x.quote) }));
-    return { role: 'assistant', kind: 'answer', text: str(c.answer), citations };
+    const short = c.short_answer && typeof c.short_answer === 'object' ? str(c.short_answer.text).trim() : '';
+    return { role: 'assistant', kind: 'answer', id, text: str(c.answer), short, citations };
   }
 
   // An error response (or an SSE error event): 429 with Retry-After, else the server's message.
@@ -509,7 +542,8 @@ class AllianceBotWidget extends HTMLElement {
     } else if (m.kind === 'no_answer') {
       const ps = Array.isArray(m.passages) ? m.passages : [];
       el.append(h('div', { class: 'bubble' }, S.noAnswer),
-        ps.length && h('div', { class: 'sources closest' }, h('h3', {}, S.closestLabel), ps.map((p, i) => this.card({ ...p, n: i + 1 }))));
+        ps.length && h('div', { class: 'sources closest' }, h('h3', {}, S.closestLabel), ps.map((p, i) => this.card({ ...p, n: i + 1 }))),
+        this.feedback(m));
     } else {
       const cards = new Map();
       for (const c of Array.isArray(m.citations) ? m.citations : []) cards.set(str(c.n), this.card(c));
@@ -526,14 +560,65 @@ class AllianceBotWidget extends HTMLElement {
         }
       });
       el.append(bubble);
+      if (m.short) el.insertBefore(h('p', { class: 'short' }, h('strong', {}, str(m.short))), bubble);
       for (const card of cards.values()) {
         card.addEventListener('toggle', () => {
           for (const b of el.querySelectorAll(`[aria-controls=${card.id}]`)) b.setAttribute('aria-expanded', card.open);
         });
       }
       if (cards.size) el.append(h('div', { class: 'sources' }, h('h3', {}, S.sourcesLabel), [...cards.values()]));
+      el.append(this.feedback(m));
     }
     return el;
+  }
+
+  // 👍/👎 (toggle buttons, changeable) then an optional comment, sent to POST /feedback.
+  feedback(m) {
+    if (!m.id) return null;
+    const S = this.S, label = 'ab-fb' + ++uid;
+    const status = h('p', { class: 'fbs', role: 'status' });
+    const area = h('input', { type: 'text', maxlength: 1000, id: label + 'c', autocomplete: 'off' });
+    const form = h('form', {
+      class: 'fbc', hidden: !m.vote,
+      onsubmit: (e) => {
+        e.preventDefault();
+        if (area.value.trim()) this.vote(m, m.vote, area.value.trim(), status, S.commentThanks);
+      },
+    }, h('label', { for: label + 'c' }, S.commentLabel), area, h('button', { type: 'submit', class: 'fbsend' }, S.commentSendLabel));
+    const votes = [['up', S.upLabel, '\u{1F44D}'], ['down', S.downLabel, '\u{1F44E}']].map(([rating, text, emoji]) =>
+      h('button', {
+        type: 'button', class: 'vote ' + rating, 'aria-label': text, title: text, 'aria-pressed': String(m.vote === rating),
+        onclick: async () => {
+          if (await this.vote(m, rating, m.comment || null, status, S.thanks)) {
+            for (const b of votes) b.setAttribute('aria-pressed', String(b.classList.contains(rating)));
+            form.hidden = false;
+          }
+        },
+      }, h('span', { 'aria-hidden': 'true' }, emoji)));
+    return h('div', { class: 'fb' },
+      h('div', { class: 'fbr', role: 'group', 'aria-labelledby': label }, h('span', { id: label }, S.feedbackLabel), votes),
+      form, status);
+  }
+
+  async vote(m, rating, comment, status, thanks) {
+    let res;
+    status.textContent = '';
+    try {
+      res = await this.post('/feedback', JSON.stringify({ answer_id: m.id, rating, comment }), 'application/json');
+    } catch {
+      status.textContent = this.S.feedbackError;
+      return false;
+    }
+    if (!res.ok) {
+      const e = await this.httpError(res.status, res.headers, () => res.json());
+      status.textContent = res.status === 429 ? e.text : this.S.feedbackError;
+      return false;
+    }
+    m.vote = rating;
+    m.comment = comment;
+    this.save();
+    status.textContent = thanks;
+    return true;
   }
 
   openCard(card) {
@@ -551,12 +636,15 @@ class AllianceBotWidget extends HTMLElement {
     const url = c.url && safeUrl(c.url);
     const page = c.page != null && c.page !== '' ? `${S.pageLabel}\u00a0${c.page}` : '';
     const where = [str(c.source), page].filter(Boolean).join(', ');
+    const inDoc = c.source && Number.isInteger(c.start) && Number.isInteger(c.end)
+      ? `${this.api}/sources/${str(c.source).split('/').map(encodeURIComponent).join('/')}?start=${c.start}&end=${c.end}#quote` : null;
     return h('details', { class: 'card', id: 'ab-c' + ++uid },
       h('summary', {}, h('span', { class: 'n' }, str(c.n)),
         h('span', { class: 'st' }, h('span', { class: 't' }, title), c.quote == null && h('span', { class: 'ex' }, clip(str(c.text), 160)))),
       h('div', { class: 'cb' },
         h('blockquote', {}, c.quote == null ? str(c.text) : `«\u00a0${c.quote}\u00a0»`),
         h('div', { class: 'loc' }, where && h('span', { class: 'where' }, where),
+          inDoc && h('a', { class: 'indoc', href: inDoc, target: '_blank', rel: 'noopener' }, S.viewInDocLabel, icon('ext')),
           url && h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, S.openSourceLabel, icon('ext')))));
   }
 }

@@ -188,7 +188,7 @@ def test_user_and_server_text_is_never_html(page: Page, live_server: str) -> Non
     expect(reply.locator(".bubble")).to_contain_text(evil)
     reply.locator(".cite").first.click()
     expect(reply.locator("blockquote")).to_have_text(f"«\u00a0Citation {evil}\u00a0»")
-    expect(reply.locator(".loc a")).to_have_count(0)  # javascript: URL dropped...
+    expect(reply.locator(".loc a:not(.indoc)")).to_have_count(0)  # javascript: URL dropped...
     expect(reply.locator(".loc")).to_contain_text("documents/a.md")  # ...the source path shown
     page.wait_for_timeout(300)
     assert w(page, ".log img").count() == 0
@@ -371,4 +371,4 @@ def test_widget_script_size(live_server: str) -> None:
     size = len(served.content)
     assert size == WIDGET_JS.stat().st_size
     print(f"\nwidget.js: {size} bytes unminified")
-    assert size < 30 * 1024
+    assert size < 36 * 1024  # 30 KB before feedback, source links and short answers

@@ -1,0 +1,230 @@
+"""Document admin (`/admin/documents`), the operator's report (`/admin/report`) and the admin page.
+
+Every route here needs `Authorization: Bearer <ALLIANCE_ADMIN_TOKEN>`; with no token configured
+they do not exist (404). Uploaded files go to `<data dir>/uploads`, one of the index's roots,
+and are indexed by the same incremental ingest as `alliance-bot ingest`."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+import threading
+import time
+import unicodedata
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel
+
+from bot.api.problems import NOT_FOUND, OperatorError
+from bot.ingest import ingest
+
+UPLOADS = "uploads"
+ALLOWED = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx"}
+WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+_ingest_lock = threading.Lock()  # one admin ingest at a time in this process
+
+
+def require_admin(request: Request) -> None:
+    token = request.app.state.settings.admin_token
+    if not token:
+        raise OperatorError(404, "http_error", *NOT_FOUND)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise OperatorError(401, "unauthorized", "Jeton d'administration absent ou incorrect.",
+                            "Missing or wrong admin token.", {"WWW-Authenticate": "Bearer"})
+
+
+Admin = Depends(require_admin)
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Admin])
+page_router = APIRouter()
+
+
+class AdminDocument(BaseModel):
+    source: str
+    title: str
+    url: str | None
+    chunks: int
+    ingested_at: str
+    managed: bool  # uploaded through /admin: may be deleted there
+
+
+class IngestResult(BaseModel):
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    skipped: list[dict]
+    chunks: int
+    version: str
+    seconds: float
+
+
+def uploads_dir(request: Request) -> Path:
+    return request.app.state.settings.data_path / UPLOADS
+
+
+@router.get("/documents", response_model=list[AdminDocument])
+def list_documents(request: Request) -> list[AdminDocument]:
+    """Every indexed document with its number of passages."""
+    assistant = request.app.state.assistant
+    assistant.refresh_if_changed()
+    counts: dict[str, int] = {}
+    for chunk in assistant.index.chunks:
+        counts[chunk.source] = counts.get(chunk.source, 0) + 1
+    uploads = uploads_dir(request)
+    return [
+        AdminDocument(source=d.source, title=d.title, url=d.url, chunks=counts.get(d.source, 0),
+                      ingested_at=d.ingested_at, managed=_managed_file(uploads, d.source) is not None)
+        for d in assistant.index.documents.values()
+    ]
+
+
+@router.post("/documents", response_model=IngestResult, status_code=201, openapi_extra={
+    "requestBody": {"required": True, "content": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"}}}}})
+async def upload_document(
+    request: Request,
+    filename: Annotated[str, Query(max_length=200, description="File name, e.g. `guide.md`.")],
+) -> IngestResult:
+    """Upload one document (the request body is the file: md, txt, html, pdf or docx) and index it.
+    A file of the same name is replaced."""
+    name = _safe_name(filename)
+    limit = int(request.app.state.settings.admin_max_upload_mb * 1024 * 1024)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise OperatorError(413, "file_too_large", f"Fichier trop volumineux (> {limit} octets).",
+                                f"File too large (> {limit} bytes).")
+    if not data:
+        raise OperatorError(422, "empty_file", "Le fichier est vide.", "The file is empty.")
+    folder = uploads_dir(request)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    tmp = folder / f".{name}.part"
+    tmp.write_bytes(bytes(data))
+    os.replace(tmp, target)
+    from starlette.concurrency import run_in_threadpool
+
+    result = await run_in_threadpool(_reingest, request)
+    source = f"{UPLOADS}/{name}"
+    if any(s.get("path", "").endswith(name) for s in result.skipped) and source not in _indexed(request):
+        target.unlink(missing_ok=True)
+        reason = next(s.get("reason", "") for s in result.skipped if s.get("path", "").endswith(name))
+        raise OperatorError(422, "unreadable_file", f"Fichier ignoré : {reason}", f"File skipped: {reason}")
+    return result
+
+
+@router.delete("/documents/{source:path}", response_model=IngestResult)
+def delete_document(source: str, request: Request) -> IngestResult:
+    """Remove an uploaded document from the index (and its file from the managed folder)."""
+    file = _managed_file(uploads_dir(request), source)
+    if file is None or not file.is_file():
+        if source in _indexed(request):
+            raise OperatorError(409, "not_managed",
+                                "Ce document ne vient pas du dossier géré par l'admin : retirez-le de son "
+                                "dossier puis relancez l'indexation.",
+                                "This document was not uploaded here: remove it from its folder, "
+                                "then re-ingest.")
+        raise OperatorError(404, "unknown_document", "Document inconnu.", "Unknown document.")
+    file.unlink()
+    return _reingest(request)
+
+
+@router.post("/reingest", response_model=IngestResult)
+def reingest(request: Request) -> IngestResult:
+    """Bring the index in step with its folders (what `alliance-bot ingest` does)."""
+    return _reingest(request)
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report(
+    request: Request,
+    since: Annotated[str, Query(pattern=r"^\d{1,4}[dhm]$", description="Period, e.g. `7d`, `24h`.")] = "7d",
+    format: Annotated[str | None, Query(pattern="^(html|json)$")] = None,
+):
+    """The operator's report, as a page (default) or JSON (`?format=json` or `Accept: application/json`)."""
+    from fastapi.responses import JSONResponse
+
+    from bot import report as reports
+
+    log = request.app.state.conversation_log
+    if log is None:
+        raise OperatorError(503, "log_disabled", "Le journal est désactivé (ALLIANCE_LOG=0).",
+                            "The log is off (ALLIANCE_LOG=0).")
+    assistant = request.app.state.assistant
+    assistant.refresh_if_changed()
+    log.flush()
+    data = reports.build_report(log.engine, reports.parse_since(since), assistant.embedder,
+                                {d.source: d.title for d in assistant.index.documents.values()})
+    accept = request.headers.get("accept", "")
+    wants_json = format == "json" or (format is None and "application/json" in accept)
+    if wants_json:
+        return JSONResponse(data)
+    return HTMLResponse(reports.render_html(data))
+
+
+@page_router.get("/admin", include_in_schema=False)
+def admin_page(request: Request):
+    if not request.app.state.settings.admin_token:
+        raise OperatorError(404, "http_error", *NOT_FOUND)
+    return FileResponse(WIDGET_DIR / "admin.html", media_type="text/html",
+                        headers={"Cache-Control": "no-store"})
+
+
+@page_router.get("/admin.js", include_in_schema=False)
+def admin_script(request: Request):
+    if not request.app.state.settings.admin_token:
+        raise OperatorError(404, "http_error", *NOT_FOUND)
+    return FileResponse(WIDGET_DIR / "admin.js", media_type="text/javascript")
+
+
+def _reingest(request: Request) -> IngestResult:
+    settings = request.app.state.settings
+    assistant = request.app.state.assistant
+    folder = uploads_dir(request)
+    folder.mkdir(parents=True, exist_ok=True)
+    roots = [Path(r) for r in assistant.index.manifest.roots if Path(r).exists()]
+    if folder.resolve() not in [r.resolve() for r in roots]:
+        roots.append(folder)
+    began = time.perf_counter()
+    with _ingest_lock:
+        summary = ingest(roots, settings, lambda: assistant.embedder, progress=False)
+    request.app.state.metrics.ingest.observe(time.perf_counter() - began)
+    assistant.refresh_if_changed()  # this server answers from the new generation at once
+    return IngestResult(
+        added=summary.added, updated=summary.updated, removed=summary.removed,
+        skipped=[{"path": s.path, "reason": s.reason} for s in summary.skipped],
+        chunks=summary.chunks, version=summary.version, seconds=round(summary.seconds, 3),
+    )
+
+
+def _indexed(request: Request) -> set[str]:
+    return set(request.app.state.assistant.index.documents)
+
+
+def _managed_file(folder: Path, source: str) -> Path | None:
+    prefix = f"{UPLOADS}/"
+    if not source.startswith(prefix) or "/" in source[len(prefix):]:
+        return None
+    return folder / source[len(prefix):]
+
+
+def _safe_name(filename: str) -> str:
+    """A plain file name: no folder, no control character, a known extension."""
+    name = unicodedata.normalize("NFC", filename.strip())
+    bad = (not name or name.startswith(".") or "/" in name or "\\" in name
+           or any(unicodedata.category(ch)[0] == "C" for ch in name)
+           or not re.fullmatch(r"[\w .,()'&+-]{1,200}", name))
+    if bad:
+        raise OperatorError(422, "invalid_filename",
+                            "Nom de fichier invalide (lettres, chiffres, . - _ espace).",
+                            "Invalid file name (letters, digits, . - _ space).")
+    if Path(name).suffix.lower() not in ALLOWED:
+        raise OperatorError(422, "unsupported_format",
+                            "Format non pris en charge : md, txt, html, pdf ou docx.",
+                            "Unsupported format: md, txt, html, pdf or docx.")
+    return name

@@ -1,0 +1,81 @@
+"""`GET /metrics` (Prometheus text format): requests, latency, answers, feedback, ingests, index."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+router = APIRouter()
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """One registry per app, so that two apps in one process never mix their counts."""
+
+    def __init__(self, assistant):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("alliance_http_requests", "HTTP requests by route and status.",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("alliance_http_request_duration_seconds", "HTTP request latency by route.",
+                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.answers = Counter("alliance_answers", "Answers given, by status.", ["status"],
+                               registry=self.registry)
+        self.feedback = Counter("alliance_feedback", "Votes recorded, by rating.", ["rating"],
+                                registry=self.registry)
+        self.ingest = Histogram("alliance_ingest_duration_seconds", "Ingests run from the admin routes.",
+                                buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300), registry=self.registry)
+        self.registry.register(_IndexCollector(assistant))
+
+
+class _IndexCollector:
+    """The loaded index's size, read at scrape time."""
+
+    def __init__(self, assistant):
+        self.assistant = assistant
+
+    def collect(self):
+        index = self.assistant.index
+        documents = GaugeMetricFamily("alliance_index_documents", "Documents in the loaded index.")
+        chunks = GaugeMetricFamily("alliance_index_chunks", "Passages in the loaded index.")
+        if index is not None:
+            documents.add_metric([], index.manifest.documents)
+            chunks.add_metric([], index.manifest.chunks)
+        return [documents, chunks]
+
+
+class MetricsMiddleware:
+    """Counts every HTTP request by its route template (never the raw path: bounded labels)."""
+
+    def __init__(self, app, metrics: Metrics, known_paths: frozenset[str] = frozenset()):
+        self.app, self.metrics, self.known_paths = app, metrics, known_paths
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        began = time.perf_counter()
+        status = 500
+
+        async def record_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or (scope["path"] if scope["path"] in self.known_paths
+                                                     else "other")
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, path, str(status)).inc()
+            self.metrics.latency.labels(method, path).observe(time.perf_counter() - began)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
