@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -14,31 +14,13 @@ from pydantic import BaseModel
 from bot.api.events import answer_events, final_answer
 from bot.api.operator import record_answer
 from bot.api.ratelimit import RateLimiter
+from bot.api.responses import error_responses
 from bot.assistant import Assistant
 from bot.errors import rate_limited
-from bot.schema import Answer, AskRequest, ErrorResponse, IndexInfo, NotReady, Passage
+from bot.schema import Answer, AskRequest, IndexInfo, NotReady, Passage
 
 router = APIRouter()
 log = logging.getLogger("bot.api")
-
-
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the errors a route can send, all in the `ErrorResponse` shape."""
-    described = {
-        408: "Le corps de la requête est arrivé trop lentement.",
-        413: "Requête ou question trop longue.",
-        422: "Requête invalide (JSON, champ manquant, question vide ou illisible).",
-        429: "Trop de questions : réessayez après `Retry-After` secondes.",
-        500: "Erreur interne (le détail est dans le journal du serveur, jamais dans la réponse).",
-        503: "Index indisponible, ou serveur saturé.",
-    }
-    out: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        out[status] = {"model": ErrorResponse, "description": described[status]}
-        if status == 429:
-            out[status]["headers"] = {"Retry-After": {
-                "description": "Secondes à attendre.", "schema": {"type": "integer", "minimum": 1}}}
-    return out
 
 
 QUESTION_ERRORS = error_responses(408, 413, 422, 429, 500, 503)
