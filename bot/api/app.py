@@ -66,7 +66,8 @@ def upload_limits(settings: Settings):
     """Documents uploaded to /admin may be larger and slower than questions, but only for a
     request that carries the admin token: nobody else gets more than 64 KB buffered."""
     token = settings.admin_token
-    uploads = (int(settings.admin_max_upload_mb * 1024 * 1024) + 1, max(settings.body_read_timeout, 300.0))
+    # Twice the upload limit: the admin route itself refuses what is over it (`file_too_large`).
+    uploads = (2 * int(settings.admin_max_upload_mb * 1024 * 1024), max(settings.body_read_timeout, 300.0))
 
     def override(scope) -> tuple[int, float] | None:
         if not token or not scope.get("path", "").startswith("/admin/"):

@@ -110,16 +110,22 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.per_minute > 0
 
-    def retry_after(self, client: str, body: bytes = b"") -> int:
-        """0 when `client` may go on (and counts the question), else seconds to wait."""
+    def retry_after(self, client: str, question: bytes | None = None) -> int:
+        """0 when `client` may go on (and counts the request), else seconds to wait. With
+        `question` (the request body), the first repeat of the same question is free."""
         if not self.enabled:
             return 0
-        digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+        if question is None:
+            return self._charge(client)
+        digest = hashlib.blake2b(question, digest_size=16).hexdigest()
         _, seen_before = self.strategy.get_window_stats(self.repeats, client, digest)
         seen_before = self.repeats.amount - seen_before  # remaining -> used
         self.strategy.hit(self.repeats, client, digest)
         if seen_before == 1:
             return 0  # the retry of a question already paid for
+        return self._charge(client)
+
+    def _charge(self, client: str) -> int:
         if self.strategy.hit(self.limit, client):
             return 0
         reset, _ = self.strategy.get_window_stats(self.limit, client)

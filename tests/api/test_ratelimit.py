@@ -16,7 +16,7 @@ def test_cost_per_request_does_not_grow_with_clients():
     """Above 10,000 live clients the old limiter rebuilt its table on every request."""
     limiter = RateLimiter(60)
     for i in range(12_000):
-        limiter.retry_after(f"10.0.{i // 256}.{i % 256}")
+        limiter.retry_after(f"10.0.{i // 256}.{i % 256}")  # no question: a plain charge
     began = time.perf_counter()
     for i in range(2_000):
         assert limiter.retry_after(f"10.1.{i // 256}.{i % 256}") == 0
@@ -36,6 +36,12 @@ def test_memory_is_bounded_whatever_the_number_of_clients():
     for j in range(59):
         assert limiter.retry_after("client-4999", b"question %d" % j) == 0
     assert limiter.retry_after("client-4999", b"a third question") > 0
+
+
+def test_without_a_question_every_request_pays():
+    limiter = RateLimiter(2)
+    assert [limiter.retry_after("c") for _ in range(3)][:2] == [0, 0]
+    assert limiter.retry_after("c") > 0
 
 
 def test_a_repeat_is_free_once_then_paid():
