@@ -1,5 +1,5 @@
-"""Extractive answers: the sentences of the top passages that answer the question, quoted
-verbatim with [n] markers, or `no_answer` when the evidence is too weak."""
+"""Extractive answers: the sentences of the top passages that the reader finds most likely
+to answer, quoted verbatim with [n] markers, or `no_answer` when it is not confident."""
 
 from __future__ import annotations
 
@@ -10,42 +10,13 @@ import numpy as np
 
 from bot.index import LoadedIndex
 from bot.markers import neutral_brackets
+from bot.reader.features import Reading, SentenceCache, read
+from bot.reader.model import ReaderModel, choose
+from bot.reader.short_answer import pick_span
 from bot.retrieval import Hit
-from bot.schema import Citation
-from bot.text import terms
+from bot.schema import Citation, ShortAnswer
 
 NO_ANSWER = "Je ne trouve pas la réponse dans les documents."
-
-# Sentence score = cosine(question, sentence in context) + COVERAGE_WEIGHT * share of the
-# question's (idf-weighted) terms found in the sentence. Both weights and the refusal
-# threshold were chosen with `alliance-bot eval` on the Alliance questions plus off-topic ones.
-COVERAGE_WEIGHT = 0.3
-# A "when" question prefers sentences with a date, a "how many" one a number.
-TYPE_BONUS = 0.03
-# A second sentence is quoted when it scores almost as well, or a bit less well but
-# follows or precedes the best one (answers often span two sentences).
-SECOND_SENTENCE_MARGIN = 0.02
-NEIGHBOUR_MARGIN = 0.07
-PASSAGES_READ = 3
-
-_ASKS_DATE = re.compile(
-    r"\b(quand|quelle ann[ée]e|quelle date|depuis quand|en quelle|when|what year)\b", re.I
-)
-_ASKS_NUMBER = re.compile(r"\b(combien|how (many|much))\b", re.I)
-_DATE = re.compile(
-    r"\b(1[89]\d\d|20\d\d|janvier|février|mars|avril|mai|juin|juillet|août|septembre|"
-    r"octobre|novembre|décembre)\b", re.I
-)
-_NUMBER = re.compile(r"\d")
-
-
-@dataclass(frozen=True)
-class Evidence:
-    sentence: int  # row in the index's sentence table
-    hit: Hit
-    score: float
-    coverage: float
-    cosine: float
 
 
 @dataclass(frozen=True)
@@ -54,96 +25,87 @@ class Composed:
     text: str
     citations: list[Citation]
     confidence: float
+    short_answer: ShortAnswer | None = None
 
 
 class Composer:
-    def __init__(self, index: LoadedIndex, threshold: float):
+    """Reads the top passages with the fitted reader (bot/reader) and quotes at most two
+    sentences; refuses when the best sentence's probability is below `threshold`."""
+
+    def __init__(self, index: LoadedIndex, model: ReaderModel, threshold: float | None = None):
         self.index = index
-        self.threshold = threshold
+        self.model = model
+        self.threshold = model.threshold if threshold is None else threshold
+        self.cache = SentenceCache(index)
 
     def __call__(self, question: str, query_vector: np.ndarray, hits: list[Hit]) -> Composed:
-        ranked = self.rank_sentences(question, query_vector, hits[:PASSAGES_READ])
-        if not ranked or ranked[0].score < self.threshold:
-            confidence = ranked[0].score if ranked else 0.0
+        reading = read(question, query_vector, self.index, hits, self.cache) if hits else None
+        if reading is None or not reading.candidates:
+            return Composed("no_answer", NO_ANSWER, [], 0.0)
+        judgement = self.model.judge(reading.features)
+        confidence = round(judgement.confidence, 4)
+        chosen = choose(
+            judgement, [c.text for c in reading.candidates], self.threshold, self.model.second_ratio
+        )
+        if not chosen:
             return Composed("no_answer", NO_ANSWER, [], confidence)
-        best = ranked[0]
-        chosen = [best] + [
-            e for e in ranked[1:3]
-            if e.score >= best.score - SECOND_SENTENCE_MARGIN
-            or (abs(e.sentence - best.sentence) == 1 and e.score >= best.score - NEIGHBOUR_MARGIN)
-        ][:1]
         citations, parts = [], []
-        for n, span in enumerate(self._merge_adjacent(chosen), start=1):
-            evidence, start, end = span
-            chunk = evidence.hit.chunk
+        for n, (rows, start, end) in enumerate(self._merge_adjacent(reading, chosen), start=1):
+            first = reading.candidates[rows[0]]
+            chunk = first.hit.chunk
             doc = self.index.documents[chunk.source]
             quote = doc.text[start:end]
             citations.append(
                 Citation(
                     n=n, title=doc.title, source=doc.source, url=doc.url, page=chunk.page,
                     chunk_id=chunk.chunk_id, char_start=start, char_end=end, quote=quote,
-                    score=round(evidence.score, 4),
+                    score=round(float(max(judgement.shares[r] for r in rows)), 4),
                 )
             )
             parts.append(f"{neutral_brackets(_one_line(quote))} [{n}]")  # only our [n] are markers
-        return Composed("answered", " ".join(parts), citations, ranked[0].score)
+        short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence)
+        return Composed("answered", " ".join(parts), citations, confidence, short)
 
-    def rank_sentences(self, question: str, query_vector: np.ndarray, hits: list[Hit]) -> list[Evidence]:
-        index = self.index
-        question_terms = set(terms(question, index.manifest.language))
-        weights = {t: index.bm25.term_idf(t) for t in question_terms}
-        total = sum(weights.values()) or 1.0
-        seen: set[int] = set()
-        expected = _DATE if _ASKS_DATE.search(question) else (
-            _NUMBER if _ASKS_NUMBER.search(question) else None
-        )
-        evidence = []
-        for hit in hits:
-            rows = [r for r in index.chunk_sentences[hit.chunk.row] if r not in seen]
-            seen.update(rows)
-            if not rows:
-                continue
-            if index.sentence_vectors is not None:
-                cosines = index.sentence_vectors[rows] @ query_vector.ravel()
-            else:
-                cosines = np.full(len(rows), hit.dense_score)
-            for row, cosine in zip(rows, cosines, strict=True):
-                start, end = index.sentence_spans[row]
-                text = index.documents[index.sentence_source[row]].text[start:end]
-                if _cannot_answer(text):
+    def confidence(self, question: str, query_vector: np.ndarray, hits: list[Hit]) -> float:
+        """The reader's probability for its best sentence, without composing an answer."""
+        reading = read(question, query_vector, self.index, hits, self.cache) if hits else None
+        if reading is None or not reading.candidates:
+            return 0.0
+        return self.model.judge(reading.features).confidence
+
+    def _merge_adjacent(self, reading: Reading, chosen: list[int]) -> list[tuple[list[int], int, int]]:
+        """Neighbouring sentences of one document are quoted as one passage, in reading order."""
+        spans: list[tuple[list[int], int, int]] = []
+        for i in sorted(chosen, key=lambda i: reading.candidates[i].row):
+            row = reading.candidates[i].row
+            start, end = (int(x) for x in self.index.sentence_spans[row])
+            if spans:
+                previous = reading.candidates[spans[-1][0][-1]].row
+                same_doc = self.index.sentence_source[previous] == self.index.sentence_source[row]
+                if same_doc and previous + 1 == row:
+                    rows, s0, _ = spans[-1]
+                    spans[-1] = (rows + [i], s0, end)
                     continue
-                found = set(terms(text, index.manifest.language)) & question_terms
-                coverage = sum(weights[t] for t in found) / total
-                score = float(cosine) + COVERAGE_WEIGHT * coverage
-                if expected is not None and expected.search(text):
-                    score += TYPE_BONUS
-                evidence.append(Evidence(row, hit, score, coverage, float(cosine)))
-        evidence.sort(key=lambda e: -e.score)
-        return evidence
-
-    def _merge_adjacent(self, chosen: list[Evidence]) -> list[tuple[Evidence, int, int]]:
-        """Quote neighbouring sentences as one passage, in reading order."""
-        spans = []
-        for e in sorted(chosen, key=lambda e: e.sentence):
-            start, end = (int(x) for x in self.index.sentence_spans[e.sentence])
-            if spans and spans[-1][0].sentence + 1 == e.sentence and (
-                self.index.sentence_source[spans[-1][0].sentence] == self.index.sentence_source[e.sentence]
-            ):
-                first, s0, _ = spans[-1]
-                spans[-1] = (first, s0, end)
-            else:
-                spans.append((e, start, end))
+            spans.append(([i], start, end))
         return spans
 
-
-def _cannot_answer(text: str) -> bool:
-    """Titles, headings and questions are not answers."""
-    words = len(text.split())
-    return (
-        words < 5
-        or text.rstrip("»\"” ").endswith("?")
-        or (words < 12 and not re.search(r"[.!…»)\"”]$", text))
-    )
+    def _short_answer(
+        self, question: str, reading: Reading, best: int, citations: list[Citation], confidence: float
+    ) -> ShortAnswer | None:
+        candidate = reading.candidates[best]
+        span = pick_span(reading.kind, question, candidate.text, reading.spans[best], confidence)
+        if span is None:
+            return None
+        sentence_start = int(self.index.sentence_spans[candidate.row][0])
+        start, end = sentence_start + span.start, sentence_start + span.end
+        source = candidate.hit.chunk.source
+        citation = next(
+            (c for c in citations if c.source == source and c.char_start <= start and end <= c.char_end), None
+        )
+        if citation is None:
+            return None
+        text = self.index.documents[source].text[start:end]
+        return ShortAnswer(text=text, n=citation.n, char_start=start, char_end=end)
 
 
 def _one_line(text: str) -> str:

@@ -19,14 +19,14 @@ from bot.embedding import load_embedder
 from bot.errors import QuestionError
 from bot.ingest import IngestSummary, check_compatible, ingest
 from bot.llm import LLMWriter
+from bot.reader.model import ReaderModel, load_model
 from bot.retrieval import Hit, Retriever
 from bot.schema import Answer, IndexInfo, Passage, Turn
-from bot.text import terms
 
-# Calibrated with `alliance-bot eval`: see README, "Refusing to guess".
-NO_ANSWER_THRESHOLD = 0.83
-# A question with this few content words is read as a follow-up of the previous one.
-FOLLOW_UP_MAX_TERMS = 2
+# A question whose own evidence gets at least this reader confidence stands alone: it is
+# never read as a follow-up of the previous turn. Below it (« Et en quelle année ? » finds
+# some date, but weakly), the question is also searched with the previous one.
+STANDS_ALONE = 0.5
 
 log = logging.getLogger("bot.assistant")
 
@@ -41,13 +41,13 @@ class Snapshot:
     composer: Composer
 
     @classmethod
-    def load(cls, settings: Settings) -> Snapshot:
+    def load(cls, settings: Settings, reader: ReaderModel) -> Snapshot:
         loaded = store.load_current(settings.index_dir)
         check_compatible(loaded.manifest, settings)
         return cls(
             loaded,
             Retriever(loaded, settings.fusion, settings.dense_weight),
-            Composer(loaded, NO_ANSWER_THRESHOLD),
+            Composer(loaded, reader, settings.min_confidence),
         )
 
     def info(self) -> IndexInfo:
@@ -100,7 +100,8 @@ class Assistant:
         self._retry_at = 0.0  # after a failed reload, when to try again
         self._backoff = 0.0
         self.reload_error: str | None = None  # why the published generation is not served
-        self.snapshot: Snapshot = Snapshot.load(settings)
+        self.reader = load_model(settings.reader_params)  # the fitted reader (bot/reader)
+        self.snapshot: Snapshot = Snapshot.load(settings, self.reader)
 
     @cached_property
     def embedder(self):
@@ -115,7 +116,7 @@ class Assistant:
         Raises if it cannot be loaded; the served snapshot is then unchanged."""
         if store.current_generation(self.settings.index_dir) == self.snapshot.index.generation:
             return False
-        self.snapshot = Snapshot.load(self.settings)  # one reference swapped
+        self.snapshot = Snapshot.load(self.settings, self.reader)  # one reference swapped
         return True
 
     def refresh_if_changed(self) -> None:
@@ -165,27 +166,43 @@ class Assistant:
             )
         return question
 
-    def retrieval_query(self, snapshot: Snapshot, question: str, history: Sequence[Turn] = ()) -> str:
-        """A short follow-up ("Et en quelle année ?") is searched with the previous question."""
+    def retrieval_query(self, snapshot: Snapshot, question: str, history: Sequence[Turn] = ()) -> str | None:
+        """The question read as a follow-up of the previous user turn ("Et en quelle
+        année ?"), or None when there is no previous turn. Whether it is one is decided in
+        `search`, by the evidence each reading retrieves, not by the question's length."""
         previous = [t.content for t in history if t.role == "user" and t.content.strip()]
-        language = snapshot.index.manifest.language
-        if previous and len(terms(question, language)) <= FOLLOW_UP_MAX_TERMS:
-            return f"{previous[-1]} {question}"
-        return question
+        return f"{previous[-1]} {question}" if previous else None
 
     def search(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Retrieved:
+        """The question is searched on its own; only when the reader is not confident in
+        what that finds (below STANDS_ALONE), and there is a previous turn, is it searched
+        again together with the previous question, and the reading the reader trusts more
+        is kept."""
         began = time.perf_counter()
         question = self.check_question(question)
         snapshot = self.snapshot
-        query = self.retrieval_query(snapshot, question, history)
+        vector, hits, timings = self._search(snapshot, question, k)
+        query = question
+        combined = self.retrieval_query(snapshot, question, history)
+        if combined is not None and hits:
+            alone = snapshot.composer.confidence(question, vector, hits)
+            if alone < max(STANDS_ALONE, snapshot.composer.threshold):
+                vector2, hits2, timings2 = self._search(snapshot, combined, k)
+                if hits2 and snapshot.composer.confidence(combined, vector2, hits2) > alone:
+                    query, vector, hits = combined, vector2, hits2
+                timings = {key: timings[key] + timings2[key] for key in timings}
+        return Retrieved(snapshot, query, vector, hits, timings, began)
+
+    def _search(
+        self, snapshot: Snapshot, query: str, k: int | None
+    ) -> tuple[np.ndarray, list[Hit], dict[str, float]]:
         t0 = time.perf_counter()
         with self._encode_lock:
             vector = self.embedder.encode_queries([query])[0]
         t1 = time.perf_counter()
         hits = snapshot.retriever.search(vector, query, k or self.settings.top_k)
         t2 = time.perf_counter()
-        timings = {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
-        return Retrieved(snapshot, query, vector, hits, timings, began)
+        return vector, hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
 
     def ask(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Answer:
         found = self.search(question, k, history)
@@ -199,6 +216,7 @@ class Assistant:
         if composed.status == "answered" and self.llm is not None:
             written = self.llm(found.query, found.passages)
             if written is not None:
+                # Its citations are the LLM's own: a short answer pointing into ours would dangle.
                 composed = Composed("answered", written[0], written[1], composed.confidence)
         found.timings["answer"] = _ms(time.perf_counter() - t)
         return composed
@@ -212,6 +230,8 @@ class Assistant:
         return Answer(
             status=composed.status,
             answer=composed.text,
+            confidence=composed.confidence,
+            short_answer=composed.short_answer,
             citations=composed.citations,
             passages=found.passages,
             timings_ms=found.timings,

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from bot.cli_model import model
 from bot.config import Settings
 from bot.errors import QuestionError, UserError
+from bot.reader.fit import reader
 
 USAGE_ERROR = 2
 
@@ -141,6 +142,8 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
     if as_json:
         click.echo(answer.model_dump_json(indent=2))
         return
+    if answer.short_answer is not None:
+        click.echo(f"{answer.short_answer.text} [{answer.short_answer.n}]\n")
     click.echo(textwrap.fill(answer.answer, width=100))
     if answer.status == "no_answer":
         click.echo("\nPassages les plus proches :")
@@ -191,6 +194,7 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
         metrics = evaluate.evaluate_dataset(target, settings, limit=limit)
     else:
         metrics = evaluate.evaluate_questions(target, _open_assistant(), limit=limit)
+        metrics.pop("records")
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False))
     else:
@@ -284,6 +288,7 @@ def _excerpt(text: str, width: int = 160) -> str:
 
 
 cli.add_command(model)
+cli.add_command(reader)
 
 
 def main() -> None:

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Dense share in weighted fusion.")
     top_k: int = Field(5, ge=1, le=50)
     max_question_chars: int = 2000
+    min_confidence: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Refuse below this reader probability; default: the threshold fitted with the reader.",
+    )
+    reader_params: Path | None = Field(
+        None, description="Reader parameter file (default: bot/reader/params.json, shipped in the package)."
+    )
 
     llm_url: str | None = None
     llm_model: str = "gpt-4o-mini"

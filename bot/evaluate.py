@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import string
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,34 @@ def contains_answer(text: str, answers: list[str]) -> bool:
     return any(" ".join(fold(a).split()) in haystack for a in answers)
 
 
+_ARTICLES = re.compile(r"\b(le|la|les|l|un|une|des|du|de|d|the|a|an)\b")
+_PUNCTUATION = set(string.punctuation) | set("«»“”’‘–—…")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation adapted to French: lower case, no punctuation, no articles
+    (le, la, les, l', un, une, des, du, de, d'), single spaces."""
+    text = text.lower().replace("’", "'")
+    text = "".join(" " if c in _PUNCTUATION else c for c in text)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, golds: list[str]) -> float:
+    return float(any(normalize_answer(prediction) == normalize_answer(g) for g in golds))
+
+
+def token_f1(prediction: str, golds: list[str]) -> float:
+    def f1(gold: str) -> float:
+        p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
+        common = sum((Counter(p) & Counter(g)).values())
+        if not p or not g or not common:
+            return float(p == g)
+        precision, recall = common / len(p), common / len(g)
+        return 2 * precision * recall / (precision + recall)
+
+    return max((f1(g) for g in golds), default=0.0)
+
+
 def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -36,12 +67,16 @@ def evaluate_questions(path: Path, assistant: Assistant, limit: int | None = Non
     questions = read_jsonl(path)[:limit]
     hit1 = hit5 = correct = answered = refused = 0
     answerable = [q for q in questions if q.get("answers")]
-    latencies, failures = [], []
+    latencies, failures, records = [], [], []
+    short_given = short_em = short_f1 = 0.0
     for q in questions:
         t = time.perf_counter()
         result = assistant.ask(q["question"], k=5)
         latencies.append((time.perf_counter() - t) * 1000)
         answers = q.get("answers") or []
+        records.append({"confidence": result.confidence, "present": bool(answers),
+                        "correct": bool(answers) and result.status == "answered"
+                        and contains_answer(result.answer, answers)})
         if not answers:
             refused += result.status == "no_answer"
             if result.status != "no_answer":
@@ -53,6 +88,10 @@ def evaluate_questions(path: Path, assistant: Assistant, limit: int | None = Non
         answered += is_answered
         good = is_answered and contains_answer(result.answer, answers)
         correct += good
+        if is_answered and result.short_answer is not None:
+            short_given += 1
+            short_em += exact_match(result.short_answer.text, answers)
+            short_f1 += token_f1(result.short_answer.text, answers)
         if not good:
             failures.append({"id": q.get("id"), "question": q["question"], "got": result.answer})
     n_ans = len(answerable) or 1
@@ -64,10 +103,48 @@ def evaluate_questions(path: Path, assistant: Assistant, limit: int | None = Non
         "answer_accuracy": round(correct / n_ans, 4),
         "answered_rate": round(answered / n_ans, 4),
         "refusal_rate": round(refused / n_off, 4) if len(questions) > len(answerable) else None,
+        "short_answer_share": round(short_given / answered, 4) if answered else None,
+        "short_answer_em": round(short_em / short_given, 4) if short_given else None,
+        "short_answer_f1": round(short_f1 / short_given, 4) if short_given else None,
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2) if latencies else None,
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2) if latencies else None,
         "failures": failures,
+        "records": records,
     }
+
+
+def reliability_table(records: list[dict], bins: int = 10) -> list[dict]:
+    """Predicted probability (the reader's confidence) against how often the answer at that
+    confidence is right; absent questions count as wrong whatever is quoted."""
+    rows = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        last = b == bins - 1
+        inside = [r for r in records if lo <= r["confidence"] < hi or (last and r["confidence"] == 1)]
+        if inside:
+            rows.append({
+                "bin": f"{lo:.1f}–{hi:.1f}", "n": len(inside),
+                "mean_confidence": round(float(np.mean([r["confidence"] for r in inside])), 3),
+                "observed_accuracy": round(float(np.mean([r["correct"] for r in inside])), 3),
+            })
+    return rows
+
+
+def threshold_curve(records: list[dict], thresholds: list[float]) -> list[dict]:
+    """Answer accuracy (present questions) and refusal rate (absent ones) as the refusal
+    threshold moves; `records` must come from a run that answered everything (threshold 0)."""
+    present = [r for r in records if r["present"]]
+    absent = [r for r in records if not r["present"]]
+    return [
+        {
+            "threshold": t,
+            "answer_accuracy": round(sum(r["correct"] and r["confidence"] >= t for r in present)
+                                     / max(len(present), 1), 4),
+            "answered": round(sum(r["confidence"] >= t for r in present) / max(len(present), 1), 4),
+            "refusal": round(sum(r["confidence"] < t for r in absent) / max(len(absent), 1), 4),
+        }
+        for t in thresholds
+    ]
 
 
 def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None) -> dict:

@@ -43,6 +43,16 @@ class Citation(BaseModel):
     score: float
 
 
+class ShortAnswer(BaseModel):
+    """The name, date, number or place the question asks for, inside citation `n`:
+    `text == stored_text[char_start:char_end]` of that citation's document."""
+
+    text: str
+    n: int
+    char_start: int
+    char_end: int
+
+
 class IndexInfo(BaseModel):
     version: str
     model: str
@@ -57,6 +67,13 @@ class Answer(BaseModel):
     )
     status: Literal["answered", "no_answer"]
     answer: str = Field(description="Answer text; each [n] refers to citation n.")
+    confidence: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="The reader's probability that its best sentence answers; no_answer below the threshold.",
+    )
+    short_answer: ShortAnswer | None = Field(
+        None, description="The person, organisation, date, number or place asked for, when one is found."
+    )
     citations: list[Citation] = []
     passages: list[Passage] = []
     timings_ms: dict[str, float] = {}

@@ -1,0 +1,382 @@
+"""Fit the reader on PIAF `train` articles and write its parameters (bot/reader/params.json).
+
+    alliance-bot reader fit [--piaf DIR] [--out FILE] [--limit N]
+    python -m bot.reader.fit [same options]
+
+Only articles whose title is `train` in the dataset's split.tsv are read. They are dealt
+round-robin (in a stable hash order) into FOLDS folds; fold HOLDOUT_FOLD is held apart
+from the fit and used to choose the refusal threshold. Each question gives:
+  - "present" examples: read against an index of all train articles; the sentences of
+    its own passage that hold a gold answer are positives, every other candidate negative;
+  - "absent" examples: read against an index without its fold's articles (vectors
+    reused, only FAISS and BM25 rebuilt), all negatives, so that refusing is learned on
+    near misses.
+Same inputs, same output, bit for bit: sorted inputs, a deterministic solver, rounded floats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import numpy as np
+
+from bot.config import REPO_ROOT, Settings
+from bot.text import fold
+
+FOLDS = 5
+HOLDOUT_FOLD = 0
+TOP_K = 5
+C = 1.0  # inverse L2 strength of the logistic regression
+# A second sentence is quoted when the selector gives it at least this share of the best
+# one's; chosen with the threshold on the held-out fold, from these.
+SECOND_RATIOS = (0.1, 0.25, 0.5, 1.0)
+# The refusal threshold: the best answer accuracy on the held-out fold among thresholds
+# that refuse at least this share of its absent questions.
+REFUSAL_TARGET = 0.90
+DEFAULT_PIAF = REPO_ROOT.parent / "shared" / "bench" / "piaf_fr"
+
+
+def _hash(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+def _jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def contains_answer(text: str, answers: list[str]) -> bool:
+    haystack = " ".join(fold(text).split())
+    return any(" ".join(fold(a).split()) in haystack for a in answers)
+
+
+@dataclass
+class Group:
+    """One question read against one index: its candidates' features and outcomes."""
+
+    question: str
+    fold: int
+    present: bool
+    features: np.ndarray
+    labels: np.ndarray  # holds a gold answer, in the gold passage
+    texts: list[str] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+
+
+def load_train(piaf: Path, limit: int | None) -> tuple[list[str], dict, list[dict]]:
+    """Train article titles (stable hash order), their passages and their questions."""
+    with open(piaf / "split.tsv", encoding="utf-8") as f:
+        next(f)
+        split = dict(line.rstrip("\n").split("\t") for line in f if line.strip())
+    titles = sorted((t for t, s in split.items() if s == "train"), key=lambda t: (_hash(t), t))
+    if limit:
+        titles = titles[:limit]
+    wanted = set(titles)
+    corpus = {d["id"]: d for d in _jsonl(piaf / "corpus.jsonl") if (d.get("title") or d["id"]) in wanted}
+    queries = {q["id"]: q["text"] for q in _jsonl(piaf / "queries.jsonl")}
+    answers = {a["id"]: a["answers"] for a in _jsonl(piaf / "answers.jsonl")}
+    gold: dict[str, str] = {}
+    with open(piaf / "qrels.tsv", encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            q, d, s = line.rstrip("\n").split("\t")
+            if int(s) > 0:
+                gold[q] = d
+    questions = [
+        {"id": q, "question": queries[q], "answers": answers[q], "passage": gold[q],
+         "title": corpus[gold[q]].get("title") or gold[q]}
+        for q in sorted(queries)
+        if q in gold and gold[q] in corpus and answers.get(q)
+    ]
+    return titles, corpus, questions
+
+
+def write_documents(corpus: dict, folder: Path) -> None:
+    """The passages as text files, exactly as ../shared/eval/answer_set.py writes them, so
+    that the fit reads the same texts as the answer-level benchmark."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for d in corpus.values():
+        with open(folder / f"{d['id']}.txt", "w", encoding="utf-8") as f:
+            f.write(((d.get("title") or "") + "\n\n" + d["text"]).strip() + "\n")
+
+
+def collect(
+    piaf: Path, settings: Settings, embedder, workdir: Path, limit: int | None, log
+) -> tuple[list[Group], dict]:
+    from bot.index import LoadedIndex, load_current
+    from bot.ingest import sync_index
+    from bot.loaders import load_documents
+    from bot.reader.features import SentenceCache, read
+    from bot.retrieval import Retriever
+
+    titles, corpus, questions = load_train(piaf, limit)
+    folds = min(FOLDS, len(titles))
+    fold_of = {t: i % folds for i, t in enumerate(titles)}
+    write_documents(corpus, workdir / "docs")
+    docs, _ = load_documents([workdir / "docs"])
+    title_of = {f"{pid}.txt": d.get("title") or pid for pid, d in corpus.items()}
+
+    def build(name: str, keep) -> LoadedIndex:
+        index_settings = settings.model_copy(update={"index_dir": workdir / f"index-{name}"})
+        sync_index([d for d in docs if keep(title_of[Path(d.source).name])], index_settings, lambda: embedder,
+                   progress=False)
+        embedder.save()
+        return load_current(index_settings.index_dir)
+
+    t = time.perf_counter()
+    full = build("all", lambda title: True)
+    without = {k: build(f"without-{k}", lambda title, k=k: fold_of[title] != k) for k in range(folds)}
+    log(f"{len(titles)} articles, {len(docs)} passages, {len(questions)} questions: "
+        f"indexes built in {time.perf_counter() - t:.0f} s ({embedder.embedded} texts embedded)")
+
+    t = time.perf_counter()
+    vectors = embedder.encode_queries([q["question"] for q in questions])
+    embedder.save()
+    log(f"questions encoded in {time.perf_counter() - t:.0f} s")
+
+    retrievers = {k: Retriever(ix, settings.fusion, settings.dense_weight) for k, ix in without.items()}
+    retrievers[-1] = Retriever(full, settings.fusion, settings.dense_weight)
+    caches = {k: SentenceCache(r.index) for k, r in retrievers.items()}
+    groups = []
+    for q, vector in zip(questions, vectors, strict=True):
+        k = fold_of[q["title"]]
+        for present, key in ((True, -1), (False, k)):
+            retriever = retrievers[key]
+            hits = retriever.search(vector, q["question"], TOP_K)
+            reading = read(q["question"], vector, retriever.index, hits, caches[key])
+            if not reading.candidates:
+                continue
+            gold = f"{q['passage']}.txt"
+            labels = np.array([
+                present and Path(c.hit.chunk.source).name == gold and contains_answer(c.text, q["answers"])
+                for c in reading.candidates
+            ], dtype=np.int64)
+            groups.append(Group(q["question"], k, present, reading.features, labels,
+                                [c.text for c in reading.candidates], q["answers"]))
+    facts = {"articles": len(titles), "passages": len(docs), "questions": len(questions), "folds": folds}
+    return groups, facts
+
+
+def outcomes(groups: list[Group], judged: list[tuple[list[int], float]], threshold: float) -> dict:
+    """Answer accuracy on present questions, refusal rate on absent ones."""
+    correct = answered = refused = n_present = n_absent = 0
+    for g, (chosen_all, confidence) in zip(groups, judged, strict=True):
+        chosen = chosen_all if confidence >= threshold else []
+        if g.present:
+            n_present += 1
+            answered += bool(chosen)
+            correct += bool(chosen) and contains_answer(" ".join(g.texts[i] for i in chosen), g.answers)
+        else:
+            n_absent += 1
+            refused += not chosen
+    return {
+        "answer_accuracy": round(correct / max(n_present, 1), 4),
+        "answered": round(answered / max(n_present, 1), 4),
+        "refusal": round(refused / max(n_absent, 1), 4),
+    }
+
+
+def judge_all(model, groups: list[Group]) -> list[tuple[list[int], float]]:
+    """What the model would quote for each group with the threshold at 0, and its confidence."""
+    from bot.reader.model import choose
+
+    out = []
+    for g in groups:
+        judgement = model.judge(g.features)
+        out.append((choose(judgement, g.texts, 0.0, model.second_ratio), judgement.confidence))
+    return out
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    # Rounded first, so that the shipped numbers are exactly the ones the fit used.
+    return np.round(mean, 6), np.round(scale, 6)
+
+
+def fit_selector(groups: list[Group]):
+    """Pairwise logistic regression: the answering sentence against each other candidate of
+    the same question (both orders), on the sentence-level features."""
+    from sklearn.linear_model import LogisticRegression
+
+    from bot.reader.features import FEATURES, SENTENCE_FEATURES
+    from bot.reader.model import Linear
+
+    columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
+    answerable = [g for g in groups if g.present and g.labels.any() and not g.labels.all()]
+    mean, scale = _standardise(np.vstack([g.features[:, columns] for g in answerable]))
+    pairs = []
+    for g in answerable:
+        x = (g.features[:, columns] - mean) / scale
+        for p in np.flatnonzero(g.labels == 1):
+            pairs.append(x[p] - x[g.labels == 0])
+    diffs = np.vstack(pairs)
+    estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8, fit_intercept=False)
+    estimator.fit(np.vstack([diffs, -diffs]), np.r_[np.ones(len(diffs)), np.zeros(len(diffs))])
+    return Linear(SENTENCE_FEATURES, mean, scale, np.round(estimator.coef_[0], 4)), len(diffs)
+
+
+def fit_verifier(selector, groups: list[Group], second_ratio: float):
+    """Logistic regression on whether the selector's answer holds a gold answer (never for
+    an absent article)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from bot.reader.features import FEATURES, SENTENCE_FEATURES
+    from bot.reader.model import VERIFIER_FEATURES, Judgement, Linear, ReaderModel, choose, verifier_row
+
+    columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
+    rows, labels = [], []
+    for g in groups:
+        scores = selector(g.features[:, columns])
+        best = int(np.argmax(scores))
+        shares = np.exp(scores - scores.max())
+        shares /= shares.sum()
+        chosen = choose(Judgement(shares, best, 1.0), g.texts, 0.0, second_ratio)
+        rows.append(verifier_row(g.features, scores, best))
+        labels.append(g.present and contains_answer(" ".join(g.texts[i] for i in chosen), g.answers))
+    x, y = np.vstack(rows), np.array(labels, dtype=np.int64)
+    mean, scale = _standardise(x)
+    estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8)
+    estimator.fit((x - mean) / scale, y)
+    verifier = Linear(VERIFIER_FEATURES, mean, scale, np.round(estimator.coef_[0], 4),
+                      round(float(estimator.intercept_[0]), 4))
+    model = ReaderModel(selector, verifier, threshold=0.5, second_ratio=second_ratio, provenance={})
+    return model, int(y.sum())
+
+
+def fit_model(groups: list[Group], facts: dict, model_name: str):
+    import sklearn
+
+    from bot.reader.features import PASSAGES_READ
+    from bot.reader.model import ReaderModel
+
+    fitting = [g for g in groups if g.fold != HOLDOUT_FOLD] or groups
+    held = [g for g in groups if g.fold == HOLDOUT_FOLD] or groups
+    if not any(g.labels.any() for g in fitting):
+        raise click.ClickException("no positive example: take more articles (--limit)")
+    selector, pairs = fit_selector(fitting)
+    # The threshold and the second-sentence ratio, on the held-out fold only.
+    grid = [round(t, 3) for t in np.arange(0.02, 0.951, 0.005)]
+    best = None
+    for ratio in SECOND_RATIOS:
+        candidate, right = fit_verifier(selector, fitting, ratio)
+        judged = judge_all(candidate, held)
+        scored = [(t, outcomes(held, judged, t)) for t in grid]
+        meeting = [(t, o) for t, o in scored if o["refusal"] >= REFUSAL_TARGET]
+        if meeting:
+            t, at = max(meeting, key=lambda to: (to[1]["answer_accuracy"], -to[0]))
+        else:
+            t, at = max(scored, key=lambda to: (to[1]["answer_accuracy"] + to[1]["refusal"], -to[0]))
+        key = (at["refusal"] >= REFUSAL_TARGET, at["answer_accuracy"] + at["refusal"], ratio)
+        if best is None or key > best[0]:
+            best = (key, candidate, right, t, at, ratio, scored)
+    _, model, right, threshold, at, second_ratio, scored = best
+    provenance = {
+        "command": "alliance-bot reader fit",
+        "dataset": "piaf_fr, articles marked train in split.tsv only",
+        "embedding_model": model_name,
+        "top_k": TOP_K,
+        "passages_read": PASSAGES_READ,
+        "folds": facts["folds"],
+        "holdout_fold": HOLDOUT_FOLD,
+        "articles": facts["articles"],
+        "passages": facts["passages"],
+        "questions": facts["questions"],
+        "selector_pairs": pairs,
+        "verifier_examples": len(fitting),
+        "verifier_positives": right,
+        "holdout_examples": len(held),
+        "estimator": f"scikit-learn {sklearn.__version__} LogisticRegression(C={C}, lbfgs)",
+        "threshold_rule": f"best held-out answer accuracy with refusal >= {REFUSAL_TARGET}",
+        "second_ratios_tried": list(SECOND_RATIOS),
+        "holdout_at_threshold": at,
+    }
+    model = ReaderModel(model.selector, model.verifier, threshold=threshold, second_ratio=second_ratio,
+                        provenance=provenance)
+    return model, {"holdout_curve": scored}
+
+
+def run_fit(
+    piaf: Path, out: Path, *, limit: int | None = None, cache: Path | None = None,
+    vectors_from: Path | None = None, embedder=None, settings: Settings | None = None, log=print,
+    workdir: Path | None = None,
+):
+    from bot.reader.vector_cache import CachedEmbedder
+
+    settings = settings or Settings()
+
+    def factory():
+        if embedder is not None:
+            return embedder
+        from bot.embedding import load_embedder
+
+        return load_embedder(settings)
+
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    cached = CachedEmbedder(settings.embedding_model, factory, cache)
+    if vectors_from is not None:
+        log(f"{cached.add_from_index(vectors_from)} vectors taken from {vectors_from}")
+    # One thread for every sum of floats (BLAS, FAISS): threads add in varying orders,
+    # and the last digits of the coefficients would vary from run to run.
+    faiss_threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            if workdir is not None:  # kept, to look at the indexes afterwards
+                groups, facts = collect(piaf, settings, cached, workdir, limit, log)
+            else:
+                with tempfile.TemporaryDirectory(prefix="alliance-reader-fit-") as tmp:
+                    groups, facts = collect(piaf, settings, cached, Path(tmp), limit, log)
+            cached.save()
+            model, _ = fit_model(groups, facts, settings.embedding_model)
+    finally:
+        faiss.omp_set_num_threads(faiss_threads)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(model.to_json(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    tmp_out = out.with_name(out.name + ".tmp")
+    tmp_out.write_text(text, encoding="utf-8")
+    tmp_out.replace(out)
+    log(f"wrote {out}: threshold {model.threshold}, held-out {model.provenance['holdout_at_threshold']}")
+    return model
+
+
+@click.group("reader")
+def reader() -> None:
+    """The answer reader: refit its parameters on PIAF train."""
+
+
+@reader.command("fit")
+@click.option("--piaf", type=click.Path(exists=True, file_okay=False, path_type=Path), default=DEFAULT_PIAF,
+              show_default=True, help="The PIAF folder (corpus, queries, qrels, answers, split.tsv).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the parameters (default: the package's params.json).")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N train articles (a quick check).")
+@click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Vector cache file (default: reader-fit-vectors.npz in the model cache).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the train indexes here (default: a temporary directory).")
+@click.option("--vectors-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="An index of the same PIAF texts whose vectors can be reused (e.g. the benchmark's).")
+def fit_command(piaf: Path, out: Path | None, limit: int | None, cache: Path | None,
+                workdir: Path | None, vectors_from: Path | None) -> None:
+    """Rebuild the reader's parameters from PIAF train articles, deterministically."""
+    from bot.reader.model import default_params_path
+
+    settings = Settings()
+    cache = cache or settings.model_cache / "reader-fit-vectors.npz"
+    run_fit(piaf, out or default_params_path(), limit=limit, cache=cache, vectors_from=vectors_from,
+            settings=settings, log=lambda m: click.echo(m, err=True), workdir=workdir)
+
+
+if __name__ == "__main__":
+    arguments = sys.argv[1:] if sys.argv[1:2] == ["fit"] else ["fit", *sys.argv[1:]]
+    reader(arguments, prog_name="python -m bot.reader.fit")
