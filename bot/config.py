@@ -11,6 +11,8 @@ from platformdirs import user_cache_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.dense import DEFAULT_EXACT_MAX
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # In a checkout (`pip install -e .`, the README's way) the index and the corpus live in the
 # repository; an installed copy must not write into site-packages, so it uses the working
@@ -34,6 +36,10 @@ class Settings(BaseSettings):
     )
     chunk_size: int = Field(800, ge=100, le=8000, description="Target chunk size in characters.")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between chunks.")
+    dense_exact_max: int = Field(
+        DEFAULT_EXACT_MAX, ge=0,
+        description="Chunks up to which the dense index is exact; an HNSW graph past it (bench/scale.py).",
+    )
 
     fusion: Literal["weighted", "rrf"] = "weighted"
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Dense share in weighted fusion.")
