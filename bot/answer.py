@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.index import LoadedIndex
+from bot.markers import neutral_brackets
 from bot.reader.features import Reading, SentenceCache, read
 from bot.reader.model import ReaderModel, choose
 from bot.reader.short_answer import pick_span
@@ -61,7 +62,7 @@ class Composer:
                     score=round(float(max(judgement.shares[r] for r in rows)), 4),
                 )
             )
-            parts.append(f"{_one_line(quote)} [{n}]")
+            parts.append(f"{neutral_brackets(_one_line(quote))} [{n}]")  # only our [n] are markers
         short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence)
         return Composed("answered", " ".join(parts), citations, confidence, short)
 

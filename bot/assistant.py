@@ -235,8 +235,7 @@ class Assistant:
 
     @cached_property
     def llm(self) -> LLMWriter | None:
-        s = self.settings
-        return LLMWriter(s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout) if s.llm_url else None
+        return LLMWriter.from_settings(self.settings) if self.settings.llm_url else None
 
     def to_answer(self, found: Retrieved, composed: Composed) -> Answer:
         found.timings["total"] = _ms(time.perf_counter() - found.began)

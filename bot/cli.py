@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import sys
 import textwrap
 from functools import wraps
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from bot.cli_model import model
 from bot.config import Settings
-from bot.errors import IndexUnavailable, QuestionError
+from bot.errors import QuestionError, UserError
 from bot.reader.fit import reader
 
 USAGE_ERROR = 2
@@ -39,7 +41,13 @@ def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
     """Alliance Bot: French question answering over your documents, with cited sources."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     overrides = {"index_dir": index_dir} if index_dir else {}
-    ctx.obj = Settings(**overrides)
+    try:
+        ctx.obj = Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(f"ALLIANCE_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
+                             for err in e.errors())
+        click.echo(f"alliance-bot: réglage invalide ({problems})", err=True)
+        sys.exit(USAGE_ERROR)
 
 
 def _settings() -> Settings:
@@ -47,19 +55,27 @@ def _settings() -> Settings:
 
 
 def _fail_on_known_errors(func):
-    """Turn the errors a user can fix into one line on stderr and exit status 1."""
+    """The one mapping of errors to what a CLI user sees: one line on stderr, exit 2 for a
+    usage error (`QuestionError`), 1 for a failure; never a traceback for what they can fix."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except QuestionError as e:
-            click.echo(f"alliance-bot: {e.message_fr}", err=True)
-            sys.exit(USAGE_ERROR)
-        except (IndexUnavailable, OSError, RuntimeError) as e:
-            raise Failure(str(e)) from e
+        except UserError as e:
+            click.echo(f"alliance-bot: {_one_line(e.detail)}", err=True)
+            sys.exit(e.exit_code)
+        except sqlite3.DatabaseError as e:
+            raise Failure(f"base de l'index illisible ({e}) : "
+                          "relancez `alliance-bot ingest --rebuild`.") from e
+        except (OSError, RuntimeError) as e:
+            raise Failure(_one_line(str(e))) from e
 
     return wrapper
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 @cli.command("ingest")
@@ -119,6 +135,7 @@ def _open_assistant():
 @_fail_on_known_errors
 def ask_command(question: str, k: int | None, as_json: bool) -> None:
     """Answer a question from the documents, with numbered sources."""
+    _check_readable(question)
     if not question.strip():  # before loading anything: a usage error
         raise QuestionError("empty_question", "La question est vide : écrivez une question.", "")
     answer = _open_assistant().ask(question, k)
@@ -149,6 +166,7 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
 @_fail_on_known_errors
 def search_command(question: str, k: int | None, as_json: bool) -> None:
     """Ranked passages only, with their dense and BM25 evidence."""
+    _check_readable(question)
     assistant = _open_assistant()
     passages = assistant.search(question, k).passages
     if as_json:
@@ -228,7 +246,34 @@ def serve_command(host: str, port: int) -> None:
 
     settings = _settings()
     assistant = _open_assistant()
-    uvicorn.run(create_app(settings, assistant), host=host, port=port, log_level="info")
+    app = create_app(settings, assistant)
+    uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict:
+    """Read timeouts, a connection cap and whose X-Forwarded-For is believed (nobody's by
+    default: uvicorn alone would trust 127.0.0.1, so a local client could pick its identity)."""
+    from bot.api.protocol import with_head_timeout
+
+    return {
+        "http": with_head_timeout(settings.head_read_timeout),
+        "timeout_keep_alive": settings.timeout_keep_alive,
+        "limit_concurrency": settings.limit_concurrency,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "proxy_headers": bool(settings.trusted_proxy_list),
+        "forwarded_allow_ips": settings.trusted_proxy_list or [],
+        "server_header": False,
+    }
+
+
+def _check_readable(question: str) -> None:
+    """Bytes that are not text in the terminal's encoding arrive as lone surrogates."""
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QuestionError("unreadable_question", "La question contient des octets illisibles : "
+                            "vérifiez l'encodage du terminal (UTF-8).",
+                            "The question has unreadable bytes: check the terminal encoding.") from None
 
 
 def _location(item) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.dense import DEFAULT_EXACT_MAX
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # In a checkout (`pip install -e .`, the README's way) the index and the corpus live in the
@@ -42,6 +45,10 @@ class Settings(BaseSettings):
     )
     chunk_size: int = Field(800, ge=100, le=8000, description="Target chunk size in characters.")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between chunks.")
+    dense_exact_max: int = Field(
+        DEFAULT_EXACT_MAX, ge=0,
+        description="Chunks up to which the dense index is exact; an HNSW graph past it (bench/scale.py).",
+    )
 
     fusion: Literal["weighted", "rrf"] = "weighted"
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Dense share in weighted fusion.")
@@ -58,10 +65,46 @@ class Settings(BaseSettings):
     llm_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_api_key: str | None = None
-    llm_timeout: float = 20.0
+    llm_timeout: float = Field(20.0, gt=0, description="Total seconds for one LLM call, reply included.")
+    llm_max_tokens: int = Field(512, ge=16, description="`max_tokens` sent with each LLM request.")
+    llm_max_reply_bytes: int = Field(64 * 1024, ge=1024, description="A longer LLM reply is not read.")
+    llm_max_concurrent: int = Field(
+        4, ge=1, description="LLM calls at once; past that, questions get the extractive answer."
+    )
 
-    rate_limit: int = Field(60, ge=0, description="Requests a minute per client; 0 turns it off.")
+    rate_limit: int = Field(60, ge=0, description="Questions a minute per client; 0 turns it off.")
+    redis_url: str | None = Field(
+        None, description="Rate-limit storage shared by replicas, e.g. redis://127.0.0.1:6379/0."
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated IPs/CIDRs whose X-Forwarded-For is believed; none by default."
+    )
     cors_origins: str = ""
+
+    # Request guards (`serve`): what one client can hold of the server.
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body read.")
+    head_read_timeout: float = Field(10.0, gt=0, description="Seconds to receive a request head.")
+    body_read_timeout: float = Field(10.0, gt=0, description="Seconds to receive a whole request body.")
+    timeout_keep_alive: int = Field(5, ge=1, description="Seconds an idle keep-alive connection is kept.")
+    limit_concurrency: int = Field(
+        200, ge=1, description="Connections or requests at once; past that uvicorn answers 503."
+    )
+    max_header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request head (h11).")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"not an IP address or network: {item.strip()!r}") from None
+        return value
+
+    @cached_property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     # The operator's side (README, "Running it"): conversation log, feedback, admin, report.
     data_dir: Path | None = Field(

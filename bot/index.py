@@ -24,15 +24,15 @@ import shutil
 import sqlite3
 import uuid
 import weakref
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
-from bot.bm25 import BM25
+from bot import dense
+from bot.bm25 import BM25, BM25Builder
 from bot.errors import IndexUnavailable
 from bot.types import Chunk
 
@@ -82,6 +82,8 @@ class Manifest:
     created_at: str = ""
     documents: int = 0
     chunks: int = 0
+    # The dense index's type and parameters (bot/dense.py); {} (older generations) = flat.
+    dense: dict = field(default_factory=dict)
     # How the vectors were computed (torch, onnx, onnx-int8); indexes from before this
     # field were all built with torch.
     backend: str = "torch"
@@ -188,9 +190,15 @@ def new_generation_name() -> str:
     return f"gen-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def write_generation(index_dir: Path, manifest: Manifest, docs: list[IndexedDocument]) -> Path:
+def write_generation(
+    index_dir: Path, manifest: Manifest, docs: list[IndexedDocument],
+    dense_exact_max: int = dense.DEFAULT_EXACT_MAX,
+) -> Path:
     """Write and publish a complete generation; on any failure nothing is published and
-    the staging folder is removed. Call it while holding `IngestLock`."""
+    the staging folder is removed. Call it while holding `IngestLock`. Past
+    `dense_exact_max` chunks the dense index is approximate (bot/dense.py)."""
+    n = sum(len(d.chunks) for d in docs)
+    manifest = replace(manifest, dense=dense.plan(n, dense_exact_max))
     staging = index_dir / f".staging-{manifest.version}"
     staging.mkdir()
     try:
@@ -222,7 +230,7 @@ def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument])
     try:
         db.executescript(_SCHEMA)
         vectors: list[bytes] = []
-        bm25_terms: list[list[str]] = []
+        bm25 = BM25Builder()  # term ids as they come: no list of term lists at scale
         for doc in docs:
             d = doc.document
             db.execute(
@@ -236,7 +244,7 @@ def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument])
                      json.dumps(list(chunk.headings), ensure_ascii=False), chunk.page, vector),
                 )
                 vectors.append(vector)
-                bm25_terms.append(terms(embedding_text(d.title, chunk), manifest.language))
+                bm25.add(terms(embedding_text(d.title, chunk), manifest.language))
             db.executemany(
                 "INSERT INTO sentences (source, char_start, char_end, vector) VALUES (?, ?, ?, ?)",
                 [(d.source, *s) for s in doc.sentences],
@@ -247,11 +255,11 @@ def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument])
         db.commit()
     finally:
         db.close()
-    flat = faiss.IndexFlatIP(manifest.dimension)
-    if vectors:
-        flat.add(np.frombuffer(b"".join(vectors), np.float32).reshape(len(vectors), -1))
-    faiss.write_index(flat, str(staging / FAISS))
-    BM25.build(bm25_terms).save(staging / BM25_FILE)
+    matrix = np.frombuffer(b"".join(vectors), np.float32).reshape(len(vectors), -1)
+    del vectors
+    dense.write(dense.build(matrix, manifest.dense, manifest.dimension), staging / FAISS)
+    del matrix
+    bm25.build().save(staging / BM25_FILE)
 
 
 def _point_current(index_dir: Path, name: str) -> None:
@@ -405,19 +413,19 @@ class LoadedIndex:
                 self._load_rows(db)
             finally:
                 db.close()
-            self.faiss = faiss.read_index(str(generation / FAISS))
+            self.dense = dense.load(generation / FAISS, self.manifest.dense)
+            self.faiss = self.dense.index  # the raw FAISS index, for callers that want it
             self.bm25 = BM25.load(generation / BM25_FILE)
         except IndexUnavailable:
             raise
         except (sqlite3.Error, RuntimeError, OSError, ValueError, KeyError) as e:
             raise _corrupt(generation, e) from e
         n = len(self.chunks)
-        if self.faiss.ntotal != n or self.bm25.weights.shape[0] != n or (
-            n and self.faiss.d != self.manifest.dimension
+        if self.dense.ntotal != n or self.bm25.weights.shape[0] != n or (
+            n and self.dense.d != self.manifest.dimension
         ):
             raise _corrupt(generation, ValueError("sizes differ"))
-        vectors = faiss.rev_swig_ptr(self.faiss.get_xb(), self.faiss.ntotal * self.faiss.d)
-        self.vectors = np.asarray(vectors).reshape(self.faiss.ntotal, self.faiss.d)
+        self.vectors = self.dense.vectors  # stored vectors, to re-score candidates exactly
 
     @property
     def name(self) -> str:

@@ -176,7 +176,8 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
         backend=settings.backend if fresh or manifest is None else manifest.backend,
     )
     generation = store.write_generation(
-        settings.index_dir, new_manifest, [indexed[s] for s in sorted(indexed)]
+        settings.index_dir, new_manifest, [indexed[s] for s in sorted(indexed)],
+        dense_exact_max=settings.dense_exact_max,
     )
     store.collect_garbage(settings.index_dir, keep=generation)
     summary.chunks = new_manifest.chunks

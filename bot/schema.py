@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StrictInt
 
 
 class Passage(BaseModel):
@@ -80,6 +80,44 @@ class Answer(BaseModel):
     index: IndexInfo | None = None
 
 
+def _encodable(text: str) -> str:
+    """Lone surrogates ("\\ud800") are valid JSON but not text: refuse them up front (422)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("texte illisible (caractère non codable en UTF-8) / unencodable text") from None
+    if "\x00" in text:
+        raise ValueError("caractère nul / NUL character")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+
+
 class Turn(BaseModel):
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=8000)
+    content: Text = Field(max_length=8000)
+
+
+class AskRequest(BaseModel):
+    """The body of `/ask`, `/ask/stream` and `/search`."""
+
+    question: Text = Field(description="La question, en français de préférence (2 000 caractères au plus).")
+    k: StrictInt | None = Field(None, ge=1, le=50, description="Passages to retrieve (an integer).")
+    history: list[Turn] = Field(
+        [], max_length=20, description="Previous turns, for follow-ups such as « Et en quelle année ? »."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API sends: a stable code, a French message and its English version."""
+
+    code: str = Field(description="Stable machine-readable code, e.g. `rate_limited`.")
+    detail: str = Field(description="What is wrong and what to do, in French.")
+    detail_en: str = Field(description="The same in English.")
+
+
+class NotReady(ErrorResponse):
+    """`/health` while the index cannot be used."""
+
+    status: Literal["not_ready"] = "not_ready"

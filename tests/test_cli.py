@@ -60,3 +60,19 @@ def test_ask_builds_a_missing_index(tmp_path, corpus_dir):
     assert r.returncode == 0, r.stderr
     assert "2014" in json.loads(r.stdout)["answer"]
     assert (index / "CURRENT").is_file()
+
+
+def test_an_invalid_setting_is_a_one_line_usage_error(settings):
+    r = run("search", "ESS", index_dir=settings.index_dir, ALLIANCE_TOP_K="beaucoup")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "ALLIANCE_TOP_K" in r.stderr
+    proxies = run("search", "ESS", index_dir=settings.index_dir, ALLIANCE_TRUSTED_PROXIES="proxy.local")
+    assert proxies.returncode == 2 and "ALLIANCE_TRUSTED_PROXIES" in proxies.stderr
+
+
+def test_unreadable_bytes_in_a_question_are_a_usage_error(settings):
+    environ = os.environ | {"ALLIANCE_INDEX_DIR": str(settings.index_dir), "LC_ALL": "C.UTF-8"}
+    r = subprocess.run([sys.executable, "-m", "bot", "ask", b"Qui a lanc\xe9 l'Alliance ?"],
+                       env=environ, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "illisibles" in r.stderr

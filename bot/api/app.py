@@ -1,7 +1,15 @@
-"""The FastAPI application: middleware, error responses and the static widget."""
+"""The FastAPI application: request guards, one error mapping and the static widget.
+
+A new router (feedback, admin, …) is one more `app.include_router(...)` in `create_app`; it
+gets the body guard, CORS and the error mapping for free, and the rate limit by adding
+`dependencies=[Depends(rate_limit)]` (`bot.api.routes`). Every error a route raises as a
+`UserError` (`bot.errors`) reaches clients as `{"code", "detail", "detail_en"}` with its
+status; `error_responses(...)` documents them in OpenAPI.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from pathlib import Path
 
@@ -12,25 +20,64 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from bot import __version__
+from bot.api.guards import BodyGuard
 from bot.api.operator import install_operator
-from bot.api.ratelimit import RateLimiter
+from bot.api.ratelimit import BoundedMemoryStorage, RateLimiter
 from bot.api.routes import router
 from bot.assistant import Assistant
 from bot.config import Settings
-from bot.errors import QuestionError
+from bot.errors import UserError, http_error, index_unavailable_public, internal_error, invalid_request
+from bot.schema import ErrorResponse
 
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
-MAX_BODY_BYTES = 64 * 1024
-LIMITED_PATHS = ("/ask", "/ask/stream", "/search")
 
 log = logging.getLogger("bot.api")
 
 
-def error(status: int, code: str, fr: str, en: str, headers: dict | None = None) -> JSONResponse:
-    """Every error has the same shape: a code, a French message and an English one."""
-    return JSONResponse(
-        {"code": code, "detail": fr, "detail_en": en}, status_code=status, headers=headers
-    )
+def error_response(error: UserError) -> JSONResponse:
+    """The one way an error leaves the API."""
+    if not error.public:  # its message may name paths: log it, send a fixed one
+        log.warning("%s: %s", error.code, error)
+        error = index_unavailable_public()
+    body = ErrorResponse(code=error.code, detail=error.detail, detail_en=error.detail_en)
+    return JSONResponse(body.model_dump(), status_code=error.status, headers=error.headers or None)
+
+
+def validation_error(exc: RequestValidationError) -> UserError:
+    first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        return invalid_request(None)
+    field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    if not (field.isascii() and field.isprintable() and len(field) <= 60):
+        field = "body"  # never echo what the client sent
+    reason = str(first.get("msg", "")).split("\n")[0][:200]  # pydantic's words, never the input
+    return invalid_request(field, reason if _sendable(reason) else "")
+
+
+def _sendable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return text.isprintable()
+
+
+def upload_limits(settings: Settings):
+    """Documents uploaded to /admin may be larger and slower than questions, but only for a
+    request that carries the admin token: nobody else gets more than 64 KB buffered."""
+    token = settings.admin_token
+    # Twice the upload limit: the admin route itself refuses what is over it (`file_too_large`).
+    uploads = (2 * int(settings.admin_max_upload_mb * 1024 * 1024), max(settings.body_read_timeout, 300.0))
+
+    def override(scope) -> tuple[int, float] | None:
+        if not token or not scope.get("path", "").startswith("/admin/"):
+            return None
+        sent = dict(scope.get("headers", ())).get(b"authorization", b"").decode("latin-1")
+        scheme, _, given = sent.partition(" ")  # as bot.api.admin.require_admin reads it
+        admin = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+        return uploads if admin else None
+
+    return override
 
 
 def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
@@ -41,26 +88,12 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     )
     app.state.settings = settings
     app.state.assistant = assistant
-    limiter = RateLimiter(settings.rate_limit)
+    app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
+    app.state.limiter_blocks = not isinstance(app.state.limiter.storage, BoundedMemoryStorage)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if request.method == "POST" and request.url.path in LIMITED_PATHS:
-            size = request.headers.get("content-length")
-            if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
-                return error(413, "body_too_large", "Requête trop volumineuse.",
-                             "Request body too large.")
-            client = request.client.host if request.client else "unknown"
-            wait = limiter.retry_after(client)
-            if wait:
-                return error(
-                    429, "rate_limited",
-                    f"Trop de questions d'affilée : réessayez dans {wait} s.",
-                    f"Too many questions in a row: try again in {wait} s.",
-                    headers={"Retry-After": str(wait)},
-                )
-        return await call_next(request)
-
+    # Outermost last: CORS wraps the body guard so that its 413/408 carry CORS headers too.
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, timeout=settings.body_read_timeout,
+                       override=upload_limits(settings))
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
@@ -71,34 +104,24 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
             max_age=600,
         )
 
-    @app.exception_handler(QuestionError)
-    async def question_error(_: Request, exc: QuestionError):
-        status = 413 if exc.code == "question_too_long" else 422
-        return error(status, exc.code, exc.message_fr, exc.message_en)
+    @app.exception_handler(UserError)
+    async def user_error(_: Request, exc: UserError):
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        if first.get("type") == "json_invalid":
-            fr, en = "JSON invalide", "invalid JSON"
-        else:
-            field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-            fr, en = f"champ « {field} » : {first.get('msg', 'invalide')}", f"field '{field}'"
-        example = '{"question": "…"}'
-        return error(422, "invalid_request", f"Requête invalide ({fr}). Envoyez {example}.",
-                     f"Invalid request ({en}). Send {example}.")
+    async def invalid(_: Request, exc: RequestValidationError):
+        return error_response(validation_error(exc))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException):
-        messages = {404: ("Introuvable.", "Not found."), 405: ("Méthode non permise.", "Method not allowed.")}
-        fr, en = messages.get(exc.status_code, ("Erreur.", "Error."))
-        return error(exc.status_code, "http_error", fr, en)
+    async def http(_: Request, exc: HTTPException):
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (bytes that are not JSON text)
+            return error_response(invalid_request(None))
+        return error_response(http_error(exc.status_code))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception):
-        log.exception("unexpected error")  # the trace goes to the log, never to the client
-        return error(500, "internal_error", "Erreur interne : réessayez plus tard.",
-                     "Internal error: try again later.")
+        log.error("unexpected error", exc_info=exc)  # the trace goes to the log, never to the client
+        return error_response(internal_error())
 
     app.include_router(router)
     install_operator(app)  # log, feedback, sources, admin, report, metrics

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from bot.api.problems import OperatorError
 from bot.api.ratelimit import RateLimiter
+from bot.api.responses import error_responses
 
 router = APIRouter()
 MAX_BODY = 8 * 1024
@@ -39,6 +40,7 @@ class FeedbackAck(BaseModel):
 
 @router.post(
     "/feedback", response_model=FeedbackAck, tags=["feedback"],
+    responses=error_responses(408, 404, 413, 422, 429, 500),
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": FeedbackRequest.model_json_schema()}}}},
 )

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Iterator
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
+from bot.api.events import answer_events, final_answer
 from bot.api.operator import record_answer
+from bot.api.ratelimit import RateLimiter
+from bot.api.responses import error_responses
 from bot.assistant import Assistant
-from bot.schema import Answer, IndexInfo, Passage, Turn
+from bot.errors import rate_limited
+from bot.schema import Answer, AskRequest, IndexInfo, NotReady, Passage
 
 router = APIRouter()
 log = logging.getLogger("bot.api")
 
 
-class AskRequest(BaseModel):
-    question: str = Field(description="La question, en français de préférence (2 000 caractères au plus).")
-    k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve.")
-    history: list[Turn] = Field(
-        [], max_length=20, description="Previous turns, for follow-ups such as « Et en quelle année ? »."
-    )
+QUESTION_ERRORS = error_responses(408, 413, 422, 429, 500, 503)
 
 
 class DocumentInfo(BaseModel):
@@ -47,13 +45,30 @@ def get_assistant(request: Request) -> Assistant:
     return assistant
 
 
+async def rate_limit(request: Request) -> None:
+    """One token per question and client (the client is the socket's peer, or the address a
+    trusted proxy forwarded: see `ALLIANCE_TRUSTED_PROXIES`)."""
+    limiter: RateLimiter = request.app.state.limiter
+    if not limiter.enabled:
+        return
+    client = request.client.host if request.client else "unknown"
+    body = getattr(request.state, "body", b"")
+    if request.app.state.limiter_blocks:  # a network storage: keep it off the event loop
+        wait = await anyio.to_thread.run_sync(limiter.retry_after, client, body)
+    else:
+        wait = limiter.retry_after(client, body)
+    if wait:
+        raise rate_limited(wait)
+
+
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
+Limited = [Depends(rate_limit)]
 
 
-@router.post("/ask", response_model=Answer)
+@router.post("/ask", response_model=Answer, dependencies=Limited, responses=QUESTION_ERRORS)
 def ask(body: AskRequest, assistant: AssistantDep, request: Request) -> Answer:
     """Answer a question with cited, verbatim quotes (or `no_answer`)."""
-    answer = assistant.ask(body.question, body.k, body.history)
+    answer = final_answer(answer_events(assistant, body.question, body.k, body.history))
     record_answer(request, body.question, answer, "/ask")
     return answer
 
@@ -61,43 +76,35 @@ def ask(body: AskRequest, assistant: AssistantDep, request: Request) -> Answer:
 @router.post(
     "/ask/stream",
     response_class=StreamingResponse,
+    dependencies=Limited,
     responses={200: {"content": {"text/event-stream": {}}, "description": (
         "Server-sent events: `passages`, then `delta` (answer text as it is composed), "
-        "then `citations`, then `done` with the full answer contract."
-    )}},
+        "then `citations`, then `done` with the full answer contract, or `error` "
+        "(`ErrorResponse`) if the answer fails once the stream has started."
+    )}, **QUESTION_ERRORS},
 )
 def ask_stream(body: AskRequest, assistant: AssistantDep, request: Request) -> StreamingResponse:
-    assistant.check_question(body.question)  # bad input is a 4xx before the stream starts
+    events = answer_events(assistant, body.question, body.k, body.history)  # 4xx before the stream
 
-    def events() -> Iterator[str]:
-        try:
-            found = assistant.search(body.question, body.k, body.history)
-            yield _sse("passages", {"passages": [p.model_dump() for p in found.passages]})
-            composed = assistant.compose(found)
-            for piece in re.findall(r"\S+\s*", composed.text):
-                yield _sse("delta", {"text": piece})
-            yield _sse("citations", {"citations": [c.model_dump() for c in composed.citations]})
-            answer = assistant.to_answer(found, composed)
-            record_answer(request, body.question, answer, "/ask/stream")
-            yield _sse("done", answer.model_dump())
-        except Exception:  # the stream has started: report in-band, never a trace
-            log.exception("stream failed")
-            yield _sse("error", {"code": "internal_error", "detail": "Erreur interne : réessayez.",
-                                 "detail_en": "Internal error: try again."})
+    def serialised() -> Iterator[str]:
+        for event in events:
+            if event.answer is not None:
+                record_answer(request, body.question, event.answer, "/ask/stream")
+            yield event.sse()
 
     return StreamingResponse(
-        events(), media_type="text/event-stream",
+        serialised(), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-@router.post("/search", response_model=list[Passage])
+@router.post("/search", response_model=list[Passage], dependencies=Limited, responses=QUESTION_ERRORS)
 def search(body: AskRequest, assistant: AssistantDep) -> list[Passage]:
     """Ranked passages only, each with its dense and BM25 ranks and scores."""
     return assistant.search(body.question, body.k, body.history).passages
 
 
-@router.get("/documents", response_model=list[DocumentInfo])
+@router.get("/documents", response_model=list[DocumentInfo], responses=error_responses(500, 503))
 def documents(assistant: AssistantDep) -> list[DocumentInfo]:
     index = assistant.snapshot.index
     counts: dict[str, int] = {}
@@ -110,14 +117,26 @@ def documents(assistant: AssistantDep) -> list[DocumentInfo]:
     ]
 
 
-@router.get("/health", response_model=Health)
-def health(request: Request):
+# /health never waits for the worker threads that questions use (the Docker check allows 5 s).
+_HEALTH_THREADS = anyio.CapacityLimiter(2)
+
+
+@router.get("/health", response_model=Health, responses={
+    503: {"model": NotReady, "description": "L'index n'est pas utilisable (détail dans le journal)."}})
+async def health(request: Request):
     try:
-        assistant = get_assistant(request)
+        assistant = await anyio.to_thread.run_sync(get_assistant, request, limiter=_HEALTH_THREADS)
         return Health(status="ready", index=assistant.info())
-    except Exception as e:  # not ready is an answer, not an error page
-        return JSONResponse({"status": "not_ready", "detail": str(e)}, status_code=503)
+    except Exception:  # not ready is an answer, not an error page; the reason goes to the log
+        log.exception("health: not ready")
+        body = NotReady(code="index_unavailable",
+                        detail="L'index n'est pas disponible : voir le journal du serveur.",
+                        detail_en="The index is not available: see the server log.")
+        return JSONResponse(body.model_dump(), status_code=503)
 
 
-def _sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+@router.head("/health", include_in_schema=False)
+async def health_head(request: Request) -> Response:
+    """For probes that send HEAD (load balancers, `curl -I`)."""
+    response = await health(request)
+    return Response(status_code=503 if isinstance(response, JSONResponse) else 200)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from bot.api.pages import html_page
+from bot.api.responses import error_responses
 
 router = APIRouter()
 
@@ -22,7 +23,8 @@ def source_link(base: str, source: str, start: int, end: int) -> str:
     return f"{base.rstrip('/')}/sources/{quote(source)}?start={start}&end={end}#quote"
 
 
-@router.get("/sources/{source:path}", response_class=HTMLResponse, tags=["sources"])
+@router.get("/sources/{source:path}", response_class=HTMLResponse, tags=["sources"],
+            responses=error_responses(404, 422, 500))
 def source_page(
     source: str,
     request: Request,

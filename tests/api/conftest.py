@@ -1,0 +1,34 @@
+"""A second server with other settings than the session's `live_server` (each start costs
+about 20 s on the shared machine, so one server carries all of them)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.servers import start_server, stop_server
+
+
+@pytest.fixture(scope="session")
+def guarded_server(assistant, settings, tmp_path_factory):
+    """3 questions a minute per client, one allowed CORS origin, 127.0.0.2 as the one trusted
+    proxy (tests connecting from it pick their identity with X-Forwarded-For, so their own
+    rate-limit bucket), a request head must arrive within 2 s and a body within 1 s, 8
+    connections at once. Serves its own copy of the index, which a test may break."""
+    index_dir = tmp_path_factory.mktemp("guarded") / "index"
+    shutil.copytree(settings.index_dir, index_dir)
+    proc, url = start_server(
+        index_dir, settings.documents_dir,
+        ALLIANCE_RATE_LIMIT="3", ALLIANCE_CORS_ORIGINS="https://partenaire.example",
+        ALLIANCE_TRUSTED_PROXIES="127.0.0.2",
+        ALLIANCE_BODY_READ_TIMEOUT="1", ALLIANCE_HEAD_READ_TIMEOUT="2", ALLIANCE_LIMIT_CONCURRENCY="8",
+    )
+    yield url, index_dir
+    stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def strict_server(guarded_server):
+    """Clients identified by their socket (127.0.0.1 is not a trusted proxy), 3 a minute."""
+    return guarded_server[0]
