@@ -375,7 +375,8 @@ def run_fit(
     import faiss
     from threadpoolctl import threadpool_limits
 
-    cached = CachedEmbedder(settings.embedding_model, factory, cache)
+    # Keyed by model and backend: torch and int8 vectors are close, not equal.
+    cached = CachedEmbedder(f"{settings.embedding_model}|{settings.backend}", factory, cache)
     if vectors_from is not None:
         log(f"{cached.add_from_index(vectors_from)} vectors taken from {vectors_from}")
     # One thread for every sum of floats (BLAS, FAISS): threads add in varying orders,

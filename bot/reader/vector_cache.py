@@ -90,7 +90,7 @@ class CachedEmbedder:
         db = sqlite3.connect(f"file:{generation / SQLITE}?mode=ro", uri=True)
         try:
             manifest = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM manifest")}
-            if manifest.get("model") != self.name:
+            if f"{manifest.get('model')}|{manifest.get('backend', 'torch')}" != self.name:
                 return 0
             added = 0
             docs = db.execute("SELECT source, title, text FROM documents ORDER BY source").fetchall()
