@@ -70,37 +70,3 @@ def test_near_duplicate_sentences_are_quoted_once():
     judgement = Judgement(np.array([0.45, 0.35, 0.2]), 0, 0.9)
     assert choose(judgement, [a, b, other], 0.5, 0.4) == [0, 2]
     assert choose(judgement, [a, b, other], 0.95, 0.4) == []
-
-
-def test_a_question_in_another_language_has_no_lexical_or_level_evidence(assistant):
-    from bot.reader.features import LEVEL_FEATURES, LEXICAL_FEATURES
-
-    question = "When was the Alliance Dynamique founded?"
-    vector = assistant.embedder.encode_queries([question])[0]
-    hits = assistant.snapshot.retriever.search(vector, question, 5)
-    reading = read(question, vector, assistant.index, hits)
-    unavailable = [FEATURES.index(f) for f in LEXICAL_FEATURES + LEVEL_FEATURES]
-    available = [i for i in range(len(FEATURES)) if i not in unavailable]
-    assert np.isnan(reading.features[:, unavailable]).all()
-    assert np.isfinite(reading.features[:, available]).all()
-    assert reading.features[0, FEATURES.index("foreign_question")] == 1.0
-    answer = assistant.ask(question)
-    assert answer.status == "answered" and "2014" in answer.answer
-
-
-def test_the_fit_degrades_a_seeded_share_of_questions():
-    from bot.reader.fit import AUGMENT_EVERY, degrade
-
-    question = "En quelle année Jean Moulin est-il mort à Metz ?"
-    views = [degrade(str(i), question) for i in range(300)]
-    assert views == [degrade(str(i), question) for i in range(300)]  # seeded
-    modes = [mode for mode, _ in views]
-    assert 0.5 / AUGMENT_EVERY < sum(m != "" for m in modes) / len(modes) < 1.5 / AUGMENT_EVERY
-    assert {"paraphrase", "foreign"} <= set(modes)
-    for mode, text in views:
-        if mode == "":
-            assert text == question
-        else:
-            assert len(text.split()) <= len(question.split())
-        if mode == "foreign":
-            assert "Moulin" in text and "Metz" in text  # names are kept
