@@ -80,8 +80,7 @@ def evaluate_questions(path: Path, assistant: Assistant, limit: int | None = Non
         if not answers:
             refused += result.status == "no_answer"
             if result.status != "no_answer":
-                failures.append({"id": q.get("id"), "question": q["question"], "got": result.answer,
-                             "confidence": round(result.confidence, 3)})
+                failures.append({"id": q.get("id"), "question": q["question"], "got": result.answer})
             continue
         hit1 += bool(result.passages) and contains_answer(result.passages[0].text, answers)
         hit5 += any(contains_answer(p.text, answers) for p in result.passages[:5])
@@ -94,8 +93,7 @@ def evaluate_questions(path: Path, assistant: Assistant, limit: int | None = Non
             short_em += exact_match(result.short_answer.text, answers)
             short_f1 += token_f1(result.short_answer.text, answers)
         if not good:
-            failures.append({"id": q.get("id"), "question": q["question"], "got": result.answer,
-                             "confidence": round(result.confidence, 3)})
+            failures.append({"id": q.get("id"), "question": q["question"], "got": result.answer})
     n_ans = len(answerable) or 1
     n_off = (len(questions) - len(answerable)) or 1
     return {

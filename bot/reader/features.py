@@ -14,7 +14,7 @@ from bot.index import LoadedIndex
 from bot.reader.spans import ANSWER_TYPES, OTHER, Span, find_spans, matches, question_type
 from bot.retrieval import Hit
 from bot.stopwords import STOPWORDS
-from bot.text import detect_language, fold, terms, words
+from bot.text import fold, terms, words
 
 PASSAGES_READ = 3  # the sentences of this many top passages are candidates
 
@@ -22,7 +22,6 @@ PASSAGES_READ = 3  # the sentences of this many top passages are candidates
 QUESTION_FEATURES = (
     "q_terms", "p1_fused", "gap_fused", "p1_dense", "gap_dense", "p1_bm25", "evidence_coverage",
     "missing_rarity", "rarest_found", "max_cos", "q_who", "q_when", "q_number", "q_where",
-    "foreign_question",
 )
 # About one sentence: what answer selection rests on.
 # Sentence vectors are embedded with the sentence before them, so the sentence after an
@@ -34,21 +33,6 @@ SENTENCE_FEATURES = (
     "words", "novelty", "type_match", "new_span", "coverage_x_evidence", "cos_x_coverage",
 )
 FEATURES = QUESTION_FEATURES + SENTENCE_FEATURES
-# Word overlap between the question and the corpus: unavailable (NaN, read by the model as
-# the fit's mean, with `foreign_question` at 1) when the question is not in the corpus' language, so that the
-# cosines of the multilingual embeddings carry the decision. The fit learns this case on
-# train questions whose words were mostly dropped (bot/reader/fit.py, degrade).
-LEXICAL_FEATURES = (
-    "evidence_coverage", "missing_rarity", "rarest_found", "p1_bm25", "coverage", "coverage_gap",
-    "coverage_rank", "coverage_plain", "previous_coverage", "next_coverage", "bigrams", "title_coverage",
-    "passage_bm25", "novelty", "coverage_x_evidence", "cos_x_coverage",
-)
-# Cosine levels: a question in another language is further from every sentence (about
-# 0.06 for e5), so only cosines relative to the question's other candidates compare.
-LEVEL_FEATURES = (
-    "max_cos", "p1_dense", "p1_fused", "cos", "previous_cos", "next_cos", "passage_dense", "passage_fused",
-)
-_UNCOMPARABLE_COLUMNS = [FEATURES.index(f) for f in LEXICAL_FEATURES + LEVEL_FEATURES]
 
 # `Source : ...` lines, front matter left in a text file, and similar bookkeeping.
 _METADATA = re.compile(
@@ -177,18 +161,13 @@ class SentenceCache:
 
 def read(
     question: str, query_vector: np.ndarray, index: LoadedIndex, hits: list[Hit],
-    cache: SentenceCache | None = None, *, lexical: str | None = None, foreign: bool | None = None,
+    cache: SentenceCache | None = None,
 ) -> Reading:
-    """`lexical` (the question's words, if not the question itself) and `foreign` (the
-    question is not in the corpus' language) only serve the fit's augmented examples."""
     language = index.manifest.language
     cache = cache or SentenceCache(index)
     kind = question_type(question)
-    if foreign is None:
-        foreign = detect_language(question) != language
-    lexical = question if lexical is None else lexical
-    q_terms = question_terms(lexical, language)
-    q_bigrams = _bigrams(terms(_content_words(lexical), language))
+    q_terms = question_terms(question, language)
+    q_bigrams = _bigrams(terms(_content_words(question), language))
     # Sums over sorted terms: a set's order changes from run to run, and so would the
     # last bits of a float sum (and, through the fit, the shipped coefficients).
     idf = {t: index.bm25.term_idf(t) for t in sorted(q_terms)}
@@ -230,8 +209,6 @@ def read(
         "evidence_coverage": coverage(evidence_terms),
         "missing_rarity": max(missing) / rarest_possible if missing else 0.0,
         "rarest_found": float(rarest is None or rarest in evidence_terms),
-        # Word overlap means little when the question is in another language.
-        "foreign_question": float(foreign),
         **{f"q_{k}": float(kind == k) for k in ANSWER_TYPES},
     }
 
@@ -287,6 +264,4 @@ def read(
             "cos_x_coverage": cos * cov,
         }
         matrix[i] = [values[name] for name in FEATURES]
-    if foreign:
-        matrix[:, _UNCOMPARABLE_COLUMNS] = np.nan  # unknown: the model reads it as the mean
     return Reading(kind, q_terms, candidates, matrix, all_spans)

@@ -17,7 +17,6 @@ Same inputs, same output, bit for bit: sorted inputs, a deterministic solver, ro
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import sys
 import tempfile
@@ -69,40 +68,6 @@ class Group:
     labels: np.ndarray  # holds a gold answer, in the gold passage
     texts: list[str] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
-    augmented: str = ""  # "", or how the question's words were degraded (see degrade)
-
-
-# Augmentation: PIAF questions copy their passage's words, real questions often do not
-# (« Qui a lancé » for « initiée par », or English on a French corpus). A seeded share of
-# the train questions is read a second time with its words degraded but its meaning (the
-# e5 vector) kept, so that the fit cannot rest on word overlap alone.
-AUGMENT_EVERY = 3  # one question in three gets a degraded copy
-PARAPHRASE_DROP = 0.5  # "paraphrase": each content word dropped with this probability
-FOREIGN_DROP = 0.8  # "foreign": each content word but names and numbers dropped with this one
-
-
-def degrade(question_id: str, question: str) -> tuple[str, str]:
-    """("", question) for most questions; for one in AUGMENT_EVERY, a seeded degraded copy:
-    ("paraphrase", fewer of its words) or ("foreign", mostly names and numbers left, as an
-    English question reads against a French corpus)."""
-    from bot.reader.features import _ANY_STOPWORD
-    from bot.text import words
-
-    h = _hash("augment:" + question_id)
-    if h % AUGMENT_EVERY:
-        return "", question
-    mode = "foreign" if (h // AUGMENT_EVERY) % 2 else "paraphrase"
-    kept = []
-    for i, token in enumerate(question.split()):
-        content = [w for w in words(token) if fold(w) not in _ANY_STOPWORD]
-        if not content:
-            kept.append(token)
-            continue
-        name_or_number = i > 0 and (token[:1].isupper() or any(ch.isdigit() for ch in token))
-        p = PARAPHRASE_DROP if mode == "paraphrase" else (0.0 if name_or_number else FOREIGN_DROP)
-        if _hash(f"drop:{question_id}:{i}") / 0xFFFFFFFF >= p:
-            kept.append(token)
-    return mode, " ".join(kept)
 
 
 def load_train(piaf: Path, limit: int | None) -> tuple[list[str], dict, list[dict]]:
@@ -174,22 +139,18 @@ def collect(
     t = time.perf_counter()
     vectors = embedder.encode_queries([q["question"] for q in questions])
     embedder.save()
-    # The degraded copies keep the question's vector: its meaning, said with other words.
-    degraded = [degrade(q["id"], q["question"]) for q in questions]
     log(f"questions encoded in {time.perf_counter() - t:.0f} s")
 
     retrievers = {k: Retriever(ix, settings.fusion, settings.dense_weight) for k, ix in without.items()}
     retrievers[-1] = Retriever(full, settings.fusion, settings.dense_weight)
     caches = {k: SentenceCache(r.index) for k, r in retrievers.items()}
     groups = []
-    for q, vector, (mode, lexical_copy) in zip(questions, vectors, degraded, strict=True):
+    for q, vector in zip(questions, vectors, strict=True):
         k = fold_of[q["title"]]
-        views = [("", q["question"])] + ([(mode, lexical_copy)] if mode else [])
-        for (augmented, lexical), (present, key) in itertools.product(views, ((True, -1), (False, k))):
+        for present, key in ((True, -1), (False, k)):
             retriever = retrievers[key]
-            hits = retriever.search(vector, lexical, TOP_K)
-            reading = read(q["question"], vector, retriever.index, hits, caches[key], lexical=lexical,
-                           foreign=augmented == "foreign")
+            hits = retriever.search(vector, q["question"], TOP_K)
+            reading = read(q["question"], vector, retriever.index, hits, caches[key])
             if not reading.candidates:
                 continue
             gold = f"{q['passage']}.txt"
@@ -198,7 +159,7 @@ def collect(
                 for c in reading.candidates
             ], dtype=np.int64)
             groups.append(Group(q["question"], k, present, reading.features, labels,
-                                [c.text for c in reading.candidates], q["answers"], augmented))
+                                [c.text for c in reading.candidates], q["answers"]))
     facts = {"articles": len(titles), "passages": len(docs), "questions": len(questions), "folds": folds}
     return groups, facts
 
@@ -234,9 +195,7 @@ def judge_all(model, groups: list[Group]) -> list[tuple[list[int], float]]:
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # Unavailable features (NaN: a question in another language) are left out of both.
-    mean, scale = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
-    mean, scale = np.nan_to_num(mean), np.nan_to_num(scale)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     # Rounded first, so that the shipped numbers are exactly the ones the fit used.
     return np.round(mean, 6), np.round(scale, 6)
@@ -248,14 +207,14 @@ def fit_selector(groups: list[Group]):
     from sklearn.linear_model import LogisticRegression
 
     from bot.reader.features import FEATURES, SENTENCE_FEATURES
-    from bot.reader.model import Linear, standardised
+    from bot.reader.model import Linear
 
     columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
     answerable = [g for g in groups if g.present and g.labels.any() and not g.labels.all()]
     mean, scale = _standardise(np.vstack([g.features[:, columns] for g in answerable]))
     pairs = []
     for g in answerable:
-        x = standardised(g.features[:, columns], mean, scale)
+        x = (g.features[:, columns] - mean) / scale
         for p in np.flatnonzero(g.labels == 1):
             pairs.append(x[p] - x[g.labels == 0])
     diffs = np.vstack(pairs)
@@ -270,15 +229,7 @@ def fit_verifier(selector, groups: list[Group], second_ratio: float):
     from sklearn.linear_model import LogisticRegression
 
     from bot.reader.features import FEATURES, SENTENCE_FEATURES
-    from bot.reader.model import (
-        VERIFIER_FEATURES,
-        Judgement,
-        Linear,
-        ReaderModel,
-        choose,
-        standardised,
-        verifier_row,
-    )
+    from bot.reader.model import VERIFIER_FEATURES, Judgement, Linear, ReaderModel, choose, verifier_row
 
     columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
     rows, labels = [], []
@@ -293,7 +244,7 @@ def fit_verifier(selector, groups: list[Group], second_ratio: float):
     x, y = np.vstack(rows), np.array(labels, dtype=np.int64)
     mean, scale = _standardise(x)
     estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8)
-    estimator.fit(standardised(x, mean, scale), y)
+    estimator.fit((x - mean) / scale, y)
     verifier = Linear(VERIFIER_FEATURES, mean, scale, np.round(estimator.coef_[0], 4),
                       round(float(estimator.intercept_[0]), 4))
     model = ReaderModel(selector, verifier, threshold=0.5, second_ratio=second_ratio, provenance={})
@@ -307,8 +258,7 @@ def fit_model(groups: list[Group], facts: dict, model_name: str):
     from bot.reader.model import ReaderModel
 
     fitting = [g for g in groups if g.fold != HOLDOUT_FOLD] or groups
-    # The threshold is chosen on the held-out fold's real questions only.
-    held = [g for g in groups if g.fold == HOLDOUT_FOLD and not g.augmented] or groups
+    held = [g for g in groups if g.fold == HOLDOUT_FOLD] or groups
     if not any(g.labels.any() for g in fitting):
         raise click.ClickException("no positive example: take more articles (--limit)")
     selector, pairs = fit_selector(fitting)
@@ -343,9 +293,6 @@ def fit_model(groups: list[Group], facts: dict, model_name: str):
         "verifier_examples": len(fitting),
         "verifier_positives": right,
         "holdout_examples": len(held),
-        "augmentation": f"1 question in {AUGMENT_EVERY} read again with its words degraded: paraphrase "
-                        f"(drop {PARAPHRASE_DROP}) or foreign (drop {FOREIGN_DROP} but names and numbers)",
-        "augmented_examples": sum(1 for g in fitting if g.augmented),
         "estimator": f"scikit-learn {sklearn.__version__} LogisticRegression(C={C}, lbfgs)",
         "threshold_rule": f"best held-out answer accuracy with refusal >= {REFUSAL_TARGET}",
         "second_ratios_tried": list(SECOND_RATIOS),

@@ -34,8 +34,7 @@ class ReaderParamsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Linear:
-    """A linear function of standardised features: ((x - mean) / scale) . coef + intercept;
-    an unavailable feature (NaN) counts as its mean."""
+    """A linear function of standardised features: ((x - mean) / scale) . coef + intercept."""
 
     features: tuple[str, ...]
     mean: np.ndarray
@@ -44,7 +43,7 @@ class Linear:
     intercept: float = 0.0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return standardised(x, self.mean, self.scale) @ self.coef + self.intercept
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
     def to_json(self) -> dict:
         return {
@@ -104,10 +103,6 @@ def verifier_row(features: np.ndarray, scores: np.ndarray, best: int) -> np.ndar
         features[best, _QUESTION_COLUMNS], features[best, _SENTENCE_COLUMNS],
         [margin, shares[0], shares[:2].sum(), np.log1p(len(scores))],
     ])
-
-
-def standardised(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return np.nan_to_num((x - mean) / scale, nan=0.0)
 
 
 def _r(x: float, digits: int = 6) -> float:
