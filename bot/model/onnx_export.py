@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import platform
 import shutil
 import sys
@@ -23,7 +22,7 @@ import time
 import warnings
 from pathlib import Path
 
-from bot.model.cache import STALE_BUILD_SECONDS
+from bot.model.cache import STALE_BUILD_SECONDS, install_dir
 from bot.model.convert import MARKER, write_json
 from bot.model.errors import ModelBuildError
 
@@ -96,7 +95,7 @@ def ensure_onnx(model_dir: Path, force: bool = False) -> dict:
     try:
         print(f"alliance-bot: exporting the ONNX variants into {model_dir / ONNX_DIR}", file=sys.stderr)
         marker = _export(model_dir, work)
-        _install(work, model_dir / ONNX_DIR, force)
+        install_dir(work, model_dir / ONNX_DIR, lambda: complete_export(model_dir) is not None, force)
     except OSError as e:
         raise ModelBuildError(
             f"cannot write the ONNX export into {model_dir} ({e.strerror or e}): free some space "
@@ -183,20 +182,3 @@ def _export(model_dir: Path, out: Path) -> dict:
         file.chmod(0o644)
     write_json(out / ONNX_MARKER, marker)
     return marker
-
-
-def _install(work: Path, target: Path, force: bool) -> None:
-    """Swap the finished export into place; an older or broken copy is removed after."""
-    if not force and complete_export(target.parent) is not None:
-        return  # another process finished first
-    old = None
-    if target.exists():
-        old = target.with_name(f".onnx.old-{os.getpid()}-{int(time.time())}")
-        os.replace(target, old)
-    try:
-        os.replace(work, target)
-    except OSError:
-        if complete_export(target.parent) is None:
-            raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

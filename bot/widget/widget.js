@@ -57,7 +57,9 @@ const STRINGS = {
   en: {
     title: 'Alliance Dynamique Assistant', subtitle: 'Sourced answers from the documents',
     welcome: 'Hello! Ask me a question about the Alliance Dynamique: I answer from the documents and cite my sources.',
-    suggestions: 'Who launched the Alliance Dynamique?|What are the two types of partnerships?|What is SDG 17?',
+    // The default corpus is French and the reader refuses questions in another language
+    // (README, "Answers and refusals"), so English visitors are offered French questions.
+    suggestions: "Qui a lancé l'Alliance Dynamique ?|Quels sont les deux types de partenariats ?|Qu'est-ce que l'ODD 17 ?",
     placeholder: 'Ask your question…', inputLabel: 'Your question', sendLabel: 'Send',
     launcherLabel: 'Open the assistant', closeLabel: 'Close the assistant', newLabel: 'New conversation',
     typingLabel: 'The assistant is writing…', noAnswer: "I can't find the answer in the documents.",
