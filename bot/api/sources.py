@@ -23,8 +23,14 @@ def source_link(base: str, source: str, start: int, end: int) -> str:
     return f"{base.rstrip('/')}/sources/{quote(source)}?start={start}&end={end}#quote"
 
 
+# A missing document gets a readable HTML page; a path no route matches gets the JSON error.
+_NOT_FOUND = {404: {"description": error_responses(404)[404]["description"], "content": {
+    "text/html": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
+
+
 @router.get("/sources/{source:path}", response_class=HTMLResponse, tags=["sources"],
-            responses=error_responses(404, 422, 500))
+            responses=error_responses(422, 500) | _NOT_FOUND)
 def source_page(
     source: str,
     request: Request,
