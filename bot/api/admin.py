@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 
-from bot.api.problems import NOT_FOUND, OperatorError
+from bot.api.problems import NOT_FOUND, problem
 from bot.ingest import ingest
 
 UPLOADS = "uploads"
@@ -31,10 +31,10 @@ _ingest_lock = threading.Lock()  # one admin ingest at a time in this process
 def require_admin(request: Request) -> None:
     token = request.app.state.settings.admin_token
     if not token:
-        raise OperatorError(404, "http_error", *NOT_FOUND)
+        raise problem(404, "http_error", *NOT_FOUND)
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise OperatorError(401, "unauthorized", "Jeton d'administration absent ou incorrect.",
+        raise problem(401, "unauthorized", "Jeton d'administration absent ou incorrect.",
                             "Missing or wrong admin token.", {"WWW-Authenticate": "Bearer"})
 
 
@@ -97,10 +97,10 @@ async def upload_document(
     async for chunk in request.stream():
         data += chunk
         if len(data) > limit:
-            raise OperatorError(413, "file_too_large", f"Fichier trop volumineux (> {limit} octets).",
+            raise problem(413, "file_too_large", f"Fichier trop volumineux (> {limit} octets).",
                                 f"File too large (> {limit} bytes).")
     if not data:
-        raise OperatorError(422, "empty_file", "Le fichier est vide.", "The file is empty.")
+        raise problem(422, "empty_file", "Le fichier est vide.", "The file is empty.")
     folder = uploads_dir(request)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
@@ -114,7 +114,7 @@ async def upload_document(
     if any(s.get("path", "").endswith(name) for s in result.skipped) and source not in _indexed(request):
         target.unlink(missing_ok=True)
         reason = next(s.get("reason", "") for s in result.skipped if s.get("path", "").endswith(name))
-        raise OperatorError(422, "unreadable_file", f"Fichier ignoré : {reason}", f"File skipped: {reason}")
+        raise problem(422, "unreadable_file", f"Fichier ignoré : {reason}", f"File skipped: {reason}")
     return result
 
 
@@ -124,12 +124,12 @@ def delete_document(source: str, request: Request) -> IngestResult:
     file = _managed_file(uploads_dir(request), source)
     if file is None or not file.is_file():
         if source in _indexed(request):
-            raise OperatorError(409, "not_managed",
+            raise problem(409, "not_managed",
                                 "Ce document ne vient pas du dossier géré par l'admin : retirez-le de son "
                                 "dossier puis relancez l'indexation.",
                                 "This document was not uploaded here: remove it from its folder, "
                                 "then re-ingest.")
-        raise OperatorError(404, "unknown_document", "Document inconnu.", "Unknown document.")
+        raise problem(404, "unknown_document", "Document inconnu.", "Unknown document.")
     file.unlink()
     return _reingest(request)
 
@@ -153,7 +153,7 @@ def report(
 
     log = request.app.state.conversation_log
     if log is None:
-        raise OperatorError(503, "log_disabled", "Le journal est désactivé (ALLIANCE_LOG=0).",
+        raise problem(503, "log_disabled", "Le journal est désactivé (ALLIANCE_LOG=0).",
                             "The log is off (ALLIANCE_LOG=0).")
     assistant = request.app.state.assistant
     assistant.refresh_if_changed()
@@ -170,7 +170,7 @@ def report(
 @page_router.get("/admin", include_in_schema=False)
 def admin_page(request: Request):
     if not request.app.state.settings.admin_token:
-        raise OperatorError(404, "http_error", *NOT_FOUND)
+        raise problem(404, "http_error", *NOT_FOUND)
     return FileResponse(WIDGET_DIR / "admin.html", media_type="text/html",
                         headers={"Cache-Control": "no-store"})
 
@@ -178,7 +178,7 @@ def admin_page(request: Request):
 @page_router.get("/admin.js", include_in_schema=False)
 def admin_script(request: Request):
     if not request.app.state.settings.admin_token:
-        raise OperatorError(404, "http_error", *NOT_FOUND)
+        raise problem(404, "http_error", *NOT_FOUND)
     return FileResponse(WIDGET_DIR / "admin.js", media_type="text/javascript")
 
 
@@ -220,11 +220,11 @@ def _safe_name(filename: str) -> str:
            or any(unicodedata.category(ch)[0] == "C" for ch in name)
            or not re.fullmatch(r"[\w .,()'&+-]{1,200}", name))
     if bad:
-        raise OperatorError(422, "invalid_filename",
+        raise problem(422, "invalid_filename",
                             "Nom de fichier invalide (lettres, chiffres, . - _ espace).",
                             "Invalid file name (letters, digits, . - _ space).")
     if Path(name).suffix.lower() not in ALLOWED:
-        raise OperatorError(422, "unsupported_format",
+        raise problem(422, "unsupported_format",
                             "Format non pris en charge : md, txt, html, pdf ou docx.",
                             "Unsupported format: md, txt, html, pdf or docx.")
     return name

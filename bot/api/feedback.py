@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from bot.api.problems import OperatorError
+from bot.api.problems import problem
 from bot.api.ratelimit import RateLimiter
 from bot.api.responses import error_responses
 
@@ -53,25 +53,25 @@ async def post_feedback(request: Request) -> FeedbackAck:
     client = request.client.host if request.client else "unknown"
     wait = state.feedback_limiter.retry_after(client)
     if wait:
-        raise OperatorError(429, "rate_limited", f"Trop d'avis d'affilée : réessayez dans {wait} s.",
+        raise problem(429, "rate_limited", f"Trop d'avis d'affilée : réessayez dans {wait} s.",
                             f"Too many votes in a row: try again in {wait} s.", {"Retry-After": str(wait)})
     body = await _read_capped(request)
     try:
         vote = FeedbackRequest.model_validate(json.loads(body))
     except (ValueError, ValidationError) as e:
-        raise OperatorError(
+        raise problem(
             422, "invalid_request",
             'Requête invalide. Envoyez {"answer_id": "…", "rating": "up" | "down", "comment": "…"}.',
             'Invalid request. Send {"answer_id": "…", "rating": "up" | "down", "comment": "…"}.',
         ) from e
     log = state.conversation_log
     if log is None:
-        raise OperatorError(503, "log_disabled", "Les avis ne sont pas enregistrés sur ce serveur.",
+        raise problem(503, "log_disabled", "Les avis ne sont pas enregistrés sur ce serveur.",
                             "This server does not record feedback.")
     comment = (vote.comment or "").strip() or None
     saved = await _in_thread(log.vote, vote.answer_id, 1 if vote.rating == "up" else -1, comment)
     if not saved:
-        raise OperatorError(404, "unknown_answer", "Réponse inconnue : impossible d'enregistrer l'avis.",
+        raise problem(404, "unknown_answer", "Réponse inconnue : impossible d'enregistrer l'avis.",
                             "Unknown answer: the vote cannot be recorded.")
     state.metrics.feedback.labels(rating=vote.rating).inc()
     return FeedbackAck(answer_id=vote.answer_id, rating=vote.rating)
@@ -83,7 +83,7 @@ async def _read_capped(request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY:
-            raise OperatorError(413, "body_too_large", "Requête trop volumineuse.", "Request body too large.")
+            raise problem(413, "body_too_large", "Requête trop volumineuse.", "Request body too large.")
         chunks.append(chunk)
     return b"".join(chunks)
 

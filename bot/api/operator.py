@@ -9,7 +9,6 @@ import logging
 from fastapi import FastAPI, Request
 
 from bot.api import admin, feedback, metrics, sources
-from bot.api.problems import OperatorError, operator_error
 from bot.log import ConversationLog
 
 log = logging.getLogger("bot.api")
@@ -23,7 +22,6 @@ def install_operator(app: FastAPI) -> None:
         app.state.conversation_log = ConversationLog(settings.log_url, settings.log_days)
         atexit.register(app.state.conversation_log.close)  # writes what is still queued
     app.state.metrics = metrics.Metrics(app.state.assistant)
-    app.add_exception_handler(OperatorError, operator_error)
     for router in (feedback.router, sources.router, admin.page_router, metrics.router):
         app.include_router(router)
     # Without a token the admin routes answer 404 and are left out of the schema.

@@ -1,22 +1,12 @@
-"""The errors of the operator's routes, in the API's one error shape (code, French, English)."""
+"""The errors of the operator's routes, as the API's one error type (`bot.errors.UserError`)."""
 
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
+from bot.errors import UserError
 
 
-class OperatorError(Exception):
-    def __init__(self, status: int, code: str, fr: str, en: str, headers: dict | None = None):
-        super().__init__(en)
-        self.status, self.code, self.fr, self.en, self.headers = status, code, fr, en, headers
-
-
-async def operator_error(_: Request, exc: OperatorError) -> JSONResponse:
-    return JSONResponse(
-        {"code": exc.code, "detail": exc.fr, "detail_en": exc.en},
-        status_code=exc.status, headers=exc.headers,
-    )
+def problem(status: int, code: str, fr: str, en: str, headers: dict | None = None) -> UserError:
+    return UserError(code, fr, en, status=status, headers=headers)
 
 
 NOT_FOUND = ("Introuvable.", "Not found.")

@@ -17,26 +17,14 @@ if (reason := chromium_missing_reason()) is not None:
 import axe_playwright_python  # noqa: E402
 from playwright.sync_api import Page, expect  # noqa: E402
 
+from tests.browser.test_widget import ask, w  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 AXE = Path(axe_playwright_python.__file__).parent / "axe.min.js"  # axe-core, no CDN
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-W = "alliance-bot-widget"
 QUESTION = "Qui a lancé l'Alliance Dynamique ?"
 COMMENT = "Il manque la date de création."
-
-
-def w(page: Page, selector: str):
-    return page.locator(f"{W} {selector}")
-
-
-def ask(page: Page, question: str):
-    finals = w(page, ".msg[data-kind]")
-    before = finals.count()
-    w(page, "textarea").fill(question)
-    w(page, ".send").click()
-    expect(finals).to_have_count(before + 1)
-    return finals.last
 
 
 def open_widget(page: Page, url: str) -> None:
