@@ -113,7 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--sequential", type=int, default=300)
+    parser.add_argument("--sequential", type=int, default=None,
+                        help="Sequential requests (default 300; 100 with --log-overhead).")
     parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
                         help="ALLIANCE_EMBEDDING_BACKEND for the server (default: the product's).")
     parser.add_argument("--log-overhead", action="store_true", help="Compare ALLIANCE_LOG=0 and =1.")
@@ -126,14 +127,13 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
                        env=env, check=True, capture_output=True)
         if args.log_overhead:
-            n = args.sequential if args.sequential != 300 else 100
-            return log_overhead(Path(tmp), repo / "documents", Path(tmp), args.rounds, n)
+            return log_overhead(Path(tmp), repo / "documents", Path(tmp), args.rounds, args.sequential or 100)
         proc, url = start_server(Path(tmp), repo / "documents", ALLIANCE_RATE_LIMIT="0", **backend)
         try:
             server = psutil.Process(proc.pid)
             ready_mb = server.memory_info().rss / 2**20
             sequential(url, 20)  # warm-up
-            seq, embed = sequential(url, args.sequential)
+            seq, embed = sequential(url, args.sequential or 300)
             conc, errors, elapsed = concurrent(url, args.clients, args.seconds)
             served = 20 + len(seq) + len(conc)
             rss_mb = server.memory_info().rss / 2**20

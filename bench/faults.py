@@ -16,7 +16,6 @@ At the end a clean ingest must give exactly the corpus on disk. Prints a Markdow
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -32,6 +31,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot import index as store  # noqa: E402
 from bot.config import REPO_ROOT  # noqa: E402
+from bot.evaluate import read_jsonl  # noqa: E402
 from tests.servers import start_server, stop_server  # noqa: E402
 
 PIAF = REPO_ROOT.parent / "shared" / "bench" / "piaf_fr" / "corpus.jsonl"
@@ -40,7 +40,7 @@ PIAF = REPO_ROOT.parent / "shared" / "bench" / "piaf_fr" / "corpus.jsonl"
 def make_corpus(folder: Path, n: int) -> None:
     folder.mkdir(parents=True)
     if PIAF.is_file():
-        rows = [json.loads(line) for line in open(PIAF, encoding="utf-8")][:n]
+        rows = read_jsonl(PIAF)[:n]
         texts = [(r["title"], r["text"]) for r in rows]
     else:
         texts = [(f"Fiche {i}", f"Le verger numéro {i} compte {i * 3} pommiers. " * 5) for i in range(n)]

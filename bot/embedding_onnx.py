@@ -46,8 +46,7 @@ def session_options(threads: int) -> ort.SessionOptions:
 class OnnxEmbedder:
     """L2-normalised float32 embeddings from an exported sentence-transformers model."""
 
-    def __init__(self, model_dir: Path, onnx_file: Path, name: str, backend: str,
-                 threads: int | None = None):
+    def __init__(self, model_dir: Path, onnx_file: Path, name: str, backend: str):
         self.name, self.backend = name, backend
         # How many concurrent queries may share a pass (bot.batching). Dynamic int8 picks
         # one activation scale per pass, so batched a query's vector would depend on the
@@ -67,7 +66,7 @@ class OnnxEmbedder:
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.no_padding()  # each batch is padded to its own longest text below
         self.session = ort.InferenceSession(
-            str(onnx_file), session_options(threads or usable_cores()),
+            str(onnx_file), session_options(usable_cores()),
             providers=["CPUExecutionProvider"],
         )
         self.input_names = {i.name for i in self.session.get_inputs()}

@@ -23,15 +23,6 @@ class UserError(Exception):
         self.status = status or self.status
         self.headers = headers or {}
 
-    # Older names, kept for the callers that read them.
-    @property
-    def message_fr(self) -> str:
-        return self.detail
-
-    @property
-    def message_en(self) -> str:
-        return self.detail_en
-
 
 class QuestionError(UserError):
     """The question itself is unusable (empty, too long, unreadable): a usage error."""
@@ -40,7 +31,7 @@ class QuestionError(UserError):
     exit_code = 2
 
     def __init__(self, code: str, detail: str, detail_en: str = "", status: int | None = None):
-        super().__init__(code, detail, detail_en, status or (413 if code == "question_too_long" else None))
+        super().__init__(code, detail, detail_en, status)
 
 
 class IndexUnavailable(UserError):

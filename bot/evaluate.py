@@ -18,15 +18,8 @@ from bot.config import Settings
 from bot.embedding import load_embedder
 from bot.ingest import sync_index
 from bot.retrieval import Retriever
-from bot.text import fold
+from bot.text import contains_answer
 from bot.types import Document
-
-
-def contains_answer(text: str, answers: list[str]) -> bool:
-    """Case-, accent- and spacing-insensitive containment."""
-    haystack = " ".join(fold(text).split())
-    return any(" ".join(fold(a).split()) in haystack for a in answers)
-
 
 _ARTICLES = re.compile(r"\b(le|la|les|l|un|une|des|du|de|d|the|a|an)\b")
 _PUNCTUATION = set(string.punctuation) | set("«»“”’‘–—…")
@@ -74,9 +67,9 @@ def evaluate_questions(path: Path, assistant: Assistant, limit: int | None = Non
         result = assistant.ask(q["question"], k=5)
         latencies.append((time.perf_counter() - t) * 1000)
         answers = q.get("answers") or []
-        records.append({"confidence": result.confidence, "present": bool(answers),
-                        "correct": bool(answers) and result.status == "answered"
-                        and contains_answer(result.answer, answers)})
+        is_answered = result.status == "answered"
+        good = bool(answers) and is_answered and contains_answer(result.answer, answers)
+        records.append({"confidence": result.confidence, "present": bool(answers), "correct": good})
         if not answers:
             refused += result.status == "no_answer"
             if result.status != "no_answer":
@@ -84,9 +77,7 @@ def evaluate_questions(path: Path, assistant: Assistant, limit: int | None = Non
             continue
         hit1 += bool(result.passages) and contains_answer(result.passages[0].text, answers)
         hit5 += any(contains_answer(p.text, answers) for p in result.passages[:5])
-        is_answered = result.status == "answered"
         answered += is_answered
-        good = is_answered and contains_answer(result.answer, answers)
         correct += good
         if is_answered and result.short_answer is not None:
             short_given += 1

@@ -100,9 +100,6 @@ class StoredDocument:
     content_hash: str
     ingested_at: str
 
-    def headings(self) -> list[tuple[int, tuple[str, ...], int | None]]:
-        return [(start, tuple(h), page) for start, h, page in json.loads(self.sections)]
-
 
 @dataclass(frozen=True)
 class StoredChunk:
@@ -272,21 +269,15 @@ def _point_current(index_dir: Path, name: str) -> None:
     _fsync_dir(index_dir)
 
 
-def collect_garbage(index_dir: Path, keep: Path) -> list[str]:
+def collect_garbage(index_dir: Path, keep: Path) -> None:
     """Delete older generations that no loaded index holds a lease on, and the staging
     folders of killed ingests. Call it while holding `IngestLock` (so no staging folder
     belongs to a live ingest)."""
-    removed = []
     for entry in sorted(index_dir.iterdir()):
-        if not entry.is_dir() or entry == keep:
-            continue
-        if entry.name.startswith(".staging-"):
+        if entry.is_dir() and entry != keep and (
+            entry.name.startswith(".staging-") or (entry.name.startswith("gen-") and _unused(entry))
+        ):
             shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
-        elif entry.name.startswith("gen-") and _unused(entry):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
-    return removed
 
 
 def _unused(generation: Path) -> bool:
@@ -339,6 +330,19 @@ def _corrupt(generation: Path, e: Exception) -> IndexUnavailable:
     )
 
 
+def read_contents(generation: Path) -> tuple[Manifest, dict[str, str]]:
+    """A generation's manifest and each document's content hash: enough to tell whether an
+    ingest changes anything, without reading texts and vectors."""
+    try:
+        db = _open_database(generation)
+        try:
+            return read_manifest(db), dict(db.execute("SELECT source, content_hash FROM documents"))
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        raise _corrupt(generation, e) from e
+
+
 def read_stored_manifest(generation: Path) -> Manifest:
     try:
         db = _open_database(generation)
@@ -350,19 +354,20 @@ def read_stored_manifest(generation: Path) -> Manifest:
         raise _corrupt(generation, e) from e
 
 
+_DOCUMENTS = (
+    "SELECT source, title, url, date, text, sections, content_hash, ingested_at FROM documents"
+    " ORDER BY source"
+)
+_SENTENCES = "SELECT source, char_start, char_end, vector FROM sentences ORDER BY source, char_start"
+
+
 def read_generation(generation: Path) -> tuple[Manifest, dict[str, IndexedDocument]]:
     """A generation's manifest and documents with their vectors, to build the next one."""
     try:
         db = _open_database(generation)
         try:
             manifest = read_manifest(db)
-            docs = {
-                row[0]: IndexedDocument(StoredDocument(*row), [], [])
-                for row in db.execute(
-                    "SELECT source, title, url, date, text, sections, content_hash, ingested_at "
-                    "FROM documents"
-                )
-            }
+            docs = {row[0]: IndexedDocument(StoredDocument(*row), [], []) for row in db.execute(_DOCUMENTS)}
             for source, start, end, headings, page, vector in db.execute(
                 "SELECT source, char_start, char_end, headings, page, vector FROM chunks ORDER BY id"
             ):
@@ -370,9 +375,7 @@ def read_generation(generation: Path) -> tuple[Manifest, dict[str, IndexedDocume
                 text = doc.document.text[start:end]
                 doc.chunks.append(Chunk(source, start, end, text, tuple(json.loads(headings)), page))
                 doc.chunk_vectors.append(vector)
-            for source, start, end, vector in db.execute(
-                "SELECT source, char_start, char_end, vector FROM sentences ORDER BY source, char_start"
-            ):
+            for source, start, end, vector in db.execute(_SENTENCES):
                 docs[source].sentences.append((start, end, vector))
         finally:
             db.close()
@@ -416,8 +419,6 @@ class LoadedIndex:
             self.dense = dense.load(generation / FAISS, self.manifest.dense)
             self.faiss = self.dense.index  # the raw FAISS index, for callers that want it
             self.bm25 = BM25.load(generation / BM25_FILE)
-        except IndexUnavailable:
-            raise
         except (sqlite3.Error, RuntimeError, OSError, ValueError, KeyError) as e:
             raise _corrupt(generation, e) from e
         n = len(self.chunks)
@@ -433,22 +434,14 @@ class LoadedIndex:
 
     def _load_rows(self, db: sqlite3.Connection) -> None:
         self.manifest = read_manifest(db)
-        self.documents = {
-            row[0]: StoredDocument(*row)
-            for row in db.execute(
-                "SELECT source, title, url, date, text, sections, content_hash, ingested_at"
-                " FROM documents ORDER BY source"
-            )
-        }
+        self.documents = {row[0]: StoredDocument(*row) for row in db.execute(_DOCUMENTS)}
         self.chunks = [
             StoredChunk(row, source, start, end, tuple(json.loads(headings)), page)
             for row, (source, start, end, headings, page) in enumerate(
                 db.execute("SELECT source, char_start, char_end, headings, page FROM chunks ORDER BY id")
             )
         ]
-        rows = db.execute(
-            "SELECT source, char_start, char_end, vector FROM sentences ORDER BY source, char_start"
-        ).fetchall()
+        rows = db.execute(_SENTENCES).fetchall()
         self.sentence_source = [r[0] for r in rows]
         self.sentence_spans = np.array([(r[1], r[2]) for r in rows], dtype=np.int64).reshape(-1, 2)
         has_vectors = bool(rows) and rows[0][3] is not None

@@ -119,21 +119,21 @@ def sync_index(
 
 def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentences, progress, keep):
     previous = None if rebuild else store.current_generation(settings.index_dir)
-    manifest, old = store.read_generation(previous) if previous else (None, {})
+    manifest, hashes = store.read_contents(previous) if previous else (None, {})
     if manifest is not None:
         check_compatible(manifest, settings)
 
     summary = IngestSummary()
     seen = {d.source for d in docs}
-    summary.removed = sorted(s for s in old if s not in seen and s not in keep)
-    summary.kept = sorted(s for s in old if s not in seen and s in keep)
+    summary.removed = sorted(s for s in hashes if s not in seen and s not in keep)
+    summary.kept = sorted(s for s in hashes if s not in seen and s in keep)
     fresh = []
     for doc in docs:
-        known = old.get(doc.source)
+        known = hashes.get(doc.source)
         if known is None:
             summary.added.append(doc.source)
             fresh.append(doc)
-        elif known.document.content_hash != doc.content_hash:
+        elif known != doc.content_hash:
             summary.updated.append(doc.source)
             fresh.append(doc)
         else:
@@ -150,6 +150,7 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
             ".md, .txt, .html, .pdf, .docx). Aucun index n'a été publié."
         )
 
+    old = store.read_generation(previous)[1] if previous else {}  # texts and vectors to reuse
     language = manifest.language if manifest else _language(settings, docs)
     dimension = manifest.dimension if manifest else 0
     indexed = {s: old[s] for s in (*summary.unchanged, *summary.kept)}

@@ -183,3 +183,9 @@ def _trim(text: str, a: int, b: int) -> tuple[int, int]:
     while b > a and text[b - 1].isspace():
         b -= 1
     return a, b
+
+
+def contains_answer(text: str, answers: list[str]) -> bool:
+    """Case-, accent- and spacing-insensitive containment (benchmarks and the reader's fit)."""
+    haystack = " ".join(fold(text).split())
+    return any(" ".join(fold(a).split()) in haystack for a in answers)

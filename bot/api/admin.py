@@ -18,22 +18,28 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from bot.api.problems import NOT_FOUND, problem
 from bot.ingest import ingest
+from bot.loaders import SUPPORTED_SUFFIXES
 
 UPLOADS = "uploads"
-ALLOWED = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx"}
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
 _ingest_lock = threading.Lock()  # one admin ingest at a time in this process
+
+
+def bearer_matches(authorization: str, token: str) -> bool:
+    """`Authorization: Bearer <token>`, compared in constant time."""
+    scheme, _, given = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def require_admin(request: Request) -> None:
     token = request.app.state.settings.admin_token
     if not token:
         raise problem(404, "http_error", *NOT_FOUND)
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+    if not bearer_matches(request.headers.get("authorization", ""), token):
         raise problem(401, "unauthorized", "Jeton d'administration absent ou incorrect.",
                             "Missing or wrong admin token.", {"WWW-Authenticate": "Bearer"})
 
@@ -93,27 +99,24 @@ async def upload_document(
     A file of the same name is replaced."""
     name = _safe_name(filename)
     limit = int(request.app.state.settings.admin_max_upload_mb * 1024 * 1024)
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise problem(413, "file_too_large", f"Fichier trop volumineux (> {limit} octets).",
-                                f"File too large (> {limit} bytes).")
+    data = await request.body()  # already read, under twice this limit, by bot.api.guards.BodyGuard
+    if len(data) > limit:
+        raise problem(413, "file_too_large", f"Fichier trop volumineux (> {limit} octets).",
+                            f"File too large (> {limit} bytes).")
     if not data:
         raise problem(422, "empty_file", "Le fichier est vide.", "The file is empty.")
     folder = uploads_dir(request)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     tmp = folder / f".{name}.part"
-    tmp.write_bytes(bytes(data))
+    tmp.write_bytes(data)
     os.replace(tmp, target)
-    from starlette.concurrency import run_in_threadpool
-
     result = await run_in_threadpool(_reingest, request)
     source = f"{UPLOADS}/{name}"
-    if any(s.get("path", "").endswith(name) for s in result.skipped) and source not in _indexed(request):
+    skipped = next((s for s in result.skipped if Path(s.get("path", "")).name == name), None)
+    if skipped is not None and not _indexed(request, source):
         target.unlink(missing_ok=True)
-        reason = next(s.get("reason", "") for s in result.skipped if s.get("path", "").endswith(name))
+        reason = skipped.get("reason", "")
         raise problem(422, "unreadable_file", f"Fichier ignoré : {reason}", f"File skipped: {reason}")
     return result
 
@@ -123,7 +126,7 @@ def delete_document(source: str, request: Request) -> IngestResult:
     """Remove an uploaded document from the index (and its file from the managed folder)."""
     file = _managed_file(uploads_dir(request), source)
     if file is None or not file.is_file():
-        if source in _indexed(request):
+        if _indexed(request, source):
             raise problem(409, "not_managed",
                                 "Ce document ne vient pas du dossier géré par l'admin : retirez-le de son "
                                 "dossier puis relancez l'indexation.",
@@ -202,8 +205,8 @@ def _reingest(request: Request) -> IngestResult:
     )
 
 
-def _indexed(request: Request) -> set[str]:
-    return set(request.app.state.assistant.index.documents)
+def _indexed(request: Request, source: str) -> bool:
+    return source in request.app.state.assistant.index.documents
 
 
 def _managed_file(folder: Path, source: str) -> Path | None:
@@ -223,7 +226,7 @@ def _safe_name(filename: str) -> str:
         raise problem(422, "invalid_filename",
                             "Nom de fichier invalide (lettres, chiffres, . - _ espace).",
                             "Invalid file name (letters, digits, . - _ space).")
-    if Path(name).suffix.lower() not in ALLOWED:
+    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
         raise problem(422, "unsupported_format",
                             "Format non pris en charge : md, txt, html, pdf ou docx.",
                             "Unsupported format: md, txt, html, pdf or docx.")

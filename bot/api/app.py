@@ -9,7 +9,6 @@ status; `error_responses(...)` documents them in OpenAPI.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from bot import __version__
+from bot.api.admin import bearer_matches
 from bot.api.guards import BodyGuard
 from bot.api.operator import install_operator
 from bot.api.ratelimit import BoundedMemoryStorage, RateLimiter
@@ -51,15 +51,8 @@ def validation_error(exc: RequestValidationError) -> UserError:
     if not (field.isascii() and field.isprintable() and len(field) <= 60):
         field = "body"  # never echo what the client sent
     reason = str(first.get("msg", "")).split("\n")[0][:200]  # pydantic's words, never the input
-    return invalid_request(field, reason if _sendable(reason) else "")
-
-
-def _sendable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return text.isprintable()
+    # Not printable: control characters, and lone surrogates, which cannot be sent as UTF-8.
+    return invalid_request(field, reason if reason.isprintable() else "")
 
 
 def upload_limits(settings: Settings):
@@ -73,9 +66,7 @@ def upload_limits(settings: Settings):
         if not token or not scope.get("path", "").startswith("/admin/"):
             return None
         sent = dict(scope.get("headers", ())).get(b"authorization", b"").decode("latin-1")
-        scheme, _, given = sent.partition(" ")  # as bot.api.admin.require_admin reads it
-        admin = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-        return uploads if admin else None
+        return uploads if bearer_matches(sent, token) else None
 
     return override
 

@@ -9,6 +9,7 @@ import logging
 from fastapi import FastAPI, Request
 
 from bot.api import admin, feedback, metrics, sources
+from bot.api.ratelimit import RateLimiter
 from bot.log import ConversationLog
 
 log = logging.getLogger("bot.api")
@@ -22,6 +23,7 @@ def install_operator(app: FastAPI) -> None:
         app.state.conversation_log = ConversationLog(settings.log_url, settings.log_days)
         atexit.register(app.state.conversation_log.close)  # writes what is still queued
     app.state.metrics = metrics.Metrics(app.state.assistant)
+    app.state.feedback_limiter = RateLimiter(settings.rate_limit)  # votes, counted apart from questions
     for router in (feedback.router, sources.router, admin.page_router, metrics.router):
         app.include_router(router)
     # Without a token the admin routes answer 404 and are left out of the schema.

@@ -91,7 +91,7 @@ class ConversationLog:
             "asked_at": utcnow(),
             "question": question.strip(),
             "status": answer.status,
-            "confidence": getattr(answer, "confidence", None),
+            "confidence": answer.confidence,
             "answer": answer.answer,
             "sources": [
                 {"n": c.n, "source": c.source, "page": c.page, "char_start": c.char_start,

@@ -22,6 +22,15 @@ WRITABLE = "set ALLIANCE_MODEL_CACHE to a writable directory"
 STALE_BUILD_SECONDS = 3600
 
 
+def wrong_size(folder: Path, files: dict[str, int]) -> str | None:
+    """The first of `files` (name -> size in bytes) missing from `folder` or of another size."""
+    for name, size in files.items():
+        file = folder / name
+        if not file.is_file() or file.stat().st_size != size:
+            return name
+    return None
+
+
 def incomplete_reason(path: Path) -> str | None:
     """Why `path` is not a complete build (None when it is): checked on every load, so cheap."""
     try:
@@ -32,10 +41,9 @@ def incomplete_reason(path: Path) -> str | None:
         return f"{MARKER} is unreadable ({e})"
     if marker.get("converter_version") != CONVERTER_VERSION:
         return "it was built by another converter version"
-    for name, size in marker.get("files", {}).items():
-        file = path / name
-        if not file.is_file() or file.stat().st_size != size:
-            return f"{name} is missing or has the wrong size"
+    wrong = wrong_size(path, marker.get("files", {}))
+    if wrong:
+        return f"{wrong} is missing or has the wrong size"
     if "model.safetensors" not in marker.get("files", {}):
         return f"{MARKER} lists no weights"
     return None
@@ -61,9 +69,10 @@ def describe_model(path: Path) -> dict:
     }
 
 
-def _remove_stale_builds(cache_dir: Path) -> None:
+def remove_stale(folder: Path, pattern: str) -> None:
+    """Leftovers of a killed build (an hour old: a running one is never that slow)."""
     now = time.time()
-    for leftover in cache_dir.glob(f".{DIR_NAME}.*"):
+    for leftover in folder.glob(pattern):
         try:
             if now - leftover.stat().st_mtime > STALE_BUILD_SECONDS:
                 shutil.rmtree(leftover, ignore_errors=True)
@@ -84,7 +93,7 @@ def ensure_model(cache_dir: Path, force: bool = False) -> Path:
     source = packfile.pack_path()
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_builds(cache_dir)
+        remove_stale(cache_dir, f".{DIR_NAME}.*")
         work = Path(tempfile.mkdtemp(prefix=f".{DIR_NAME}.build-", dir=cache_dir))
         work.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
     except OSError as e:

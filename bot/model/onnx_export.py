@@ -18,11 +18,10 @@ import platform
 import shutil
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
-from bot.model.cache import STALE_BUILD_SECONDS, install_dir
+from bot.model.cache import WRITABLE, install_dir, remove_stale, wrong_size
 from bot.model.convert import MARKER, write_json
 from bot.model.errors import ModelBuildError
 
@@ -66,10 +65,8 @@ def complete_export(model_dir: Path) -> dict | None:
         return None
     if marker.get("weights_sha256") != model.get("weights_sha256"):
         return None
-    for name, size in marker.get("files", {}).items():
-        file = folder / name
-        if not file.is_file() or file.stat().st_size != size:
-            return None
+    if wrong_size(folder, marker.get("files", {})):
+        return None
     return marker
 
 
@@ -83,14 +80,13 @@ def ensure_onnx(model_dir: Path, force: bool = False) -> dict:
     marker = None if force else complete_export(model_dir)
     if marker is not None:
         return marker
-    _remove_stale_exports(model_dir)
+    remove_stale(model_dir, ".onnx.*")
     try:
         work = Path(tempfile.mkdtemp(prefix=".onnx.build-", dir=model_dir))
         work.chmod(0o755)  # the cache may be shared (Docker)
     except OSError as e:
         raise ModelBuildError(
-            f"cannot write into {model_dir} ({e.strerror or e}): "
-            "set ALLIANCE_MODEL_CACHE to a writable directory"
+            f"cannot write into {model_dir} ({e.strerror or e}): {WRITABLE}"
         ) from e
     try:
         print(f"alliance-bot: exporting the ONNX variants into {model_dir / ONNX_DIR}", file=sys.stderr)
@@ -99,22 +95,12 @@ def ensure_onnx(model_dir: Path, force: bool = False) -> dict:
     except OSError as e:
         raise ModelBuildError(
             f"cannot write the ONNX export into {model_dir} ({e.strerror or e}): free some space "
-            "or set ALLIANCE_MODEL_CACHE to a writable directory"
+            f"or {WRITABLE}"
         ) from e
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return complete_export(model_dir) or marker
 
-
-def _remove_stale_exports(model_dir: Path) -> None:
-    """Leftovers of a killed export (an hour old: a running one is never that slow)."""
-    now = time.time()
-    for leftover in model_dir.glob(".onnx.*"):
-        try:
-            if now - leftover.stat().st_mtime > STALE_BUILD_SECONDS:
-                shutil.rmtree(leftover, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def _export(model_dir: Path, out: Path) -> dict:

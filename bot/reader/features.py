@@ -82,7 +82,6 @@ class Reading:
     """Candidates and their features for one question."""
 
     kind: str  # the answer type asked for (bot.reader.spans)
-    question_terms: frozenset[str]
     candidates: list[Candidate]
     features: np.ndarray  # (len(candidates), len(FEATURES)), float64
     spans: list[list[Span]]  # per candidate, offsets relative to the sentence
@@ -191,7 +190,7 @@ def read(
             if not is_metadata(text, doc.title, hit.chunk.headings):
                 candidates.append(Candidate(row, hit, rank, text, sentence_terms))
     if not candidates:
-        return Reading(kind, q_terms, [], np.zeros((0, len(FEATURES))), [])
+        return Reading(kind, [], np.zeros((0, len(FEATURES))), [])
 
     def coverage(found: frozenset[str] | set[str]) -> float:
         return sum(idf[t] for t in sorted(found & q_terms)) / total
@@ -264,4 +263,4 @@ def read(
             "cos_x_coverage": cos * cov,
         }
         matrix[i] = [values[name] for name in FEATURES]
-    return Reading(kind, q_terms, candidates, matrix, all_spans)
+    return Reading(kind, candidates, matrix, all_spans)

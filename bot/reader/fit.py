@@ -28,7 +28,7 @@ import click
 import numpy as np
 
 from bot.config import REPO_ROOT, Settings
-from bot.text import fold
+from bot.text import contains_answer
 
 FOLDS = 5
 HOLDOUT_FOLD = 0
@@ -50,11 +50,6 @@ def _hash(text: str) -> int:
 def _jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def contains_answer(text: str, answers: list[str]) -> bool:
-    haystack = " ".join(fold(text).split())
-    return any(" ".join(fold(a).split()) in haystack for a in answers)
 
 
 @dataclass
