@@ -10,6 +10,7 @@ import numpy as np
 
 from bot.index import LoadedIndex
 from bot.markers import neutral_brackets
+from bot.reader.cross import CrossReader
 from bot.reader.features import Reading, SentenceCache, read
 from bot.reader.model import ReaderModel, choose
 from bot.reader.short_answer import pick_span
@@ -32,10 +33,12 @@ class Composer:
     """Reads the top passages with the fitted reader (bot/reader) and quotes at most two
     sentences; refuses when the best sentence's probability is below `threshold`."""
 
-    def __init__(self, index: LoadedIndex, model: ReaderModel, threshold: float | None = None):
+    def __init__(self, index: LoadedIndex, model: ReaderModel, threshold: float | None = None,
+                 cross: CrossReader | None = None):
         self.index = index
         self.model = model
-        self.threshold = model.threshold if threshold is None else threshold
+        self.cross = cross  # ALLIANCE_READER=cross: the top candidates re-read by the cross-encoder
+        self.threshold = threshold if threshold is not None else (cross or model).threshold
         self.cache = SentenceCache(index)
 
     def __call__(self, question: str, query_vector: np.ndarray, hits: list[Hit]) -> Composed:
@@ -43,10 +46,16 @@ class Composer:
         if reading is None or not reading.candidates:
             return Composed("no_answer", NO_ANSWER, [], 0.0)
         judgement = self.model.judge(reading.features)
-        confidence = round(judgement.confidence, 4)
-        chosen = choose(
-            judgement, [c.text for c in reading.candidates], self.threshold, self.model.second_ratio
-        )
+        span = None
+        if self.cross is not None:
+            titles = [self.index.documents[c.hit.chunk.source].title for c in reading.candidates]
+            crossed = self.cross.judge(question, reading, judgement, titles, self.threshold)
+            chosen, confidence, span = crossed.chosen, round(crossed.confidence, 4), crossed.span
+        else:
+            confidence = round(judgement.confidence, 4)
+            chosen = choose(
+                judgement, [c.text for c in reading.candidates], self.threshold, self.model.second_ratio
+            )
         if not chosen:
             return Composed("no_answer", NO_ANSWER, [], confidence)
         citations, parts = [], []
@@ -63,7 +72,10 @@ class Composer:
                 )
             )
             parts.append(f"{neutral_brackets(_one_line(quote))} [{n}]")  # only our [n] are markers
-        short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence)
+        if span is not None:
+            short = self._cited_span(reading, chosen[0], citations, span[0], span[1])
+        else:
+            short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence)
         return Composed("answered", " ".join(parts), citations, confidence, short)
 
     def confidence(self, question: str, query_vector: np.ndarray, hits: list[Hit]) -> float:
@@ -96,8 +108,15 @@ class Composer:
         span = pick_span(reading.kind, question, candidate.text, reading.spans[best], confidence)
         if span is None:
             return None
+        return self._cited_span(reading, best, citations, span.start, span.end)
+
+    def _cited_span(
+        self, reading: Reading, best: int, citations: list[Citation], span_start: int, span_end: int
+    ) -> ShortAnswer | None:
+        """Characters span_start:span_end of a candidate sentence, as a short answer inside a citation."""
+        candidate = reading.candidates[best]
         sentence_start = int(self.index.sentence_spans[candidate.row][0])
-        start, end = sentence_start + span.start, sentence_start + span.end
+        start, end = sentence_start + span_start, sentence_start + span_end
         source = candidate.hit.chunk.source
         citation = next(
             (c for c in citations if c.source == source and c.char_start <= start and end <= c.char_end), None

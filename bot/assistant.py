@@ -20,9 +20,11 @@ from bot.embedding import load_embedder
 from bot.errors import QuestionError, question_too_long
 from bot.ingest import IngestSummary, check_compatible, ingest
 from bot.llm import LLMWriter
+from bot.reader.cross import CrossReader, load_cross
 from bot.reader.model import ReaderModel, load_model
 from bot.retrieval import Hit, Retriever
 from bot.schema import Answer, IndexInfo, Passage, Turn
+from bot.threads import usable_cores
 
 # A question whose own evidence gets at least this reader confidence stands alone: it is
 # never read as a follow-up of the previous turn. Below it (« Et en quelle année ? » finds
@@ -42,13 +44,13 @@ class Snapshot:
     composer: Composer
 
     @classmethod
-    def load(cls, settings: Settings, reader: ReaderModel) -> Snapshot:
+    def load(cls, settings: Settings, reader: ReaderModel, cross: CrossReader | None = None) -> Snapshot:
         loaded = store.load_current(settings.index_dir)
         check_compatible(loaded.manifest, settings)
         return cls(
             loaded,
             Retriever(loaded, settings.fusion, settings.dense_weight),
-            Composer(loaded, reader, settings.min_confidence),
+            Composer(loaded, reader, settings.min_confidence, cross),
         )
 
     def info(self) -> IndexInfo:
@@ -101,7 +103,11 @@ class Assistant:
         self._backoff = 0.0
         self.reload_error: str | None = None  # why the published generation is not served
         self.reader = load_model(settings.reader_params)  # the fitted reader (bot/reader)
-        self.snapshot: Snapshot = Snapshot.load(settings, self.reader)
+        self.cross = (
+            load_cross(settings.model_cache, settings.reader_cross_dir, usable_cores())
+            if settings.reader == "cross" else None
+        )
+        self.snapshot: Snapshot = Snapshot.load(settings, self.reader, self.cross)
 
     @cached_property
     def embedder(self):
@@ -129,7 +135,7 @@ class Assistant:
         Raises if it cannot be loaded; the served snapshot is then unchanged."""
         if store.current_generation(self.settings.index_dir) == self.snapshot.index.generation:
             return False
-        self.snapshot = Snapshot.load(self.settings, self.reader)  # one reference swapped
+        self.snapshot = Snapshot.load(self.settings, self.reader, self.cross)  # one reference swapped
         return True
 
     def refresh_if_changed(self) -> None:

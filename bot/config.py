@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     reader_params: Path | None = Field(
         None, description="Reader parameter file (default: bot/reader/params.json, shipped in the package)."
     )
+    reader: Literal["fast", "cross"] = Field(
+        "fast", description="`cross`: the top sentences re-read by the cross-encoder (bot/reader/cross.py).",
+    )
+    reader_cross_dir: Path | None = Field(
+        None, description="The cross-encoder's fitted files (default: bot/reader/cross).",
+    )
 
     llm_url: str | None = None
     llm_model: str = "gpt-4o-mini"

@@ -233,7 +233,7 @@ def fit_verifier(selector, groups: list[Group], second_ratio: float):
         best = int(np.argmax(scores))
         shares = np.exp(scores - scores.max())
         shares /= shares.sum()
-        chosen = choose(Judgement(shares, best, 1.0), g.texts, 0.0, second_ratio)
+        chosen = choose(Judgement(scores, shares, best, 1.0), g.texts, 0.0, second_ratio)
         rows.append(verifier_row(g.features, scores, best))
         labels.append(g.present and contains_answer(" ".join(g.texts[i] for i in chosen), g.answers))
     x, y = np.vstack(rows), np.array(labels, dtype=np.int64)
@@ -362,12 +362,23 @@ def reader() -> None:
               help="Keep the train indexes here (default: a temporary directory).")
 @click.option("--vectors-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="An index of the same PIAF texts whose vectors can be reused (e.g. the benchmark's).")
+@click.option("--cross", is_flag=True,
+              help="Fit the cross-encoder reader instead (bot/reader/cross/; checkpoints in --workdir).")
+@click.option("--tiny", is_flag=True, help="With --cross: two layers, two articles: checks the pipeline.")
 def fit_command(piaf: Path, out: Path | None, limit: int | None, cache: Path | None,
-                workdir: Path | None, vectors_from: Path | None) -> None:
+                workdir: Path | None, vectors_from: Path | None, cross: bool, tiny: bool) -> None:
     """Rebuild the reader's parameters from PIAF train articles, deterministically."""
     from bot.reader.model import default_params_path
 
     settings = Settings()
+    if cross:
+        from bot.model.cross_export import fitted_dir
+        from bot.training.cross_fit import TINY, Config, run_cross_fit
+
+        workdir = workdir or settings.model_cache / ("reader-fit-tiny" if tiny else "reader-fit-cross")
+        run_cross_fit(piaf, out or fitted_dir(), workdir, TINY if tiny else Config(),
+                      limit=2 if tiny else limit, settings=settings, log=lambda m: click.echo(m, err=True))
+        return
     cache = cache or settings.model_cache / "reader-fit-vectors.npz"
     run_fit(piaf, out or default_params_path(), limit=limit, cache=cache, vectors_from=vectors_from,
             settings=settings, log=lambda m: click.echo(m, err=True), workdir=workdir)

@@ -57,7 +57,8 @@ class Linear:
 
 @dataclass(frozen=True)
 class Judgement:
-    shares: np.ndarray  # the selector's softmax over the candidates
+    scores: np.ndarray  # the selector's scores of the candidates
+    shares: np.ndarray  # their softmax
     best: int
     confidence: float  # the verifier's probability that the best sentence answers
 
@@ -80,7 +81,7 @@ class ReaderModel:
         shares /= shares.sum()
         best = int(np.argmax(scores))
         z = float(self.verifier(verifier_row(features, scores, best)))
-        return Judgement(shares, best, 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
+        return Judgement(scores, shares, best, 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
 
     def to_json(self) -> dict:
         return {

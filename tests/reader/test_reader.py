@@ -67,6 +67,7 @@ def test_near_duplicate_sentences_are_quoted_once():
     b = "L'Alliance Dynamique a été lancée en 2014 par le Groupe La Poste."
     assert near_duplicate(a, b)
     other = "Autre chose, tout à fait différente."
-    judgement = Judgement(np.array([0.45, 0.35, 0.2]), 0, 0.9)
+    shares = np.array([0.45, 0.35, 0.2])
+    judgement = Judgement(np.log(shares), shares, 0, 0.9)
     assert choose(judgement, [a, b, other], 0.5, 0.4) == [0, 2]
     assert choose(judgement, [a, b, other], 0.95, 0.4) == []
