@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import DEFAULT_MODEL, REPO_ROOT, Settings  # noqa: E402
 from bot.embedding import Embedder, load_embedder  # noqa: E402
-from bot.evaluate import ndcg, read_jsonl, read_qrels  # noqa: E402
+from bot.training.evaluate import ndcg, read_jsonl, read_qrels  # noqa: E402
 
 
 def evaluate(folder: Path, embedder: Embedder) -> dict:

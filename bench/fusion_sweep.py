@@ -18,10 +18,10 @@ import numpy as np
 
 from bot.config import Settings
 from bot.embedding import load_embedder
-from bot.evaluate import ndcg, read_jsonl, read_qrels
 from bot.index import LoadedIndex, current_generation
 from bot.ingest import sync_index
 from bot.retrieval import Retriever
+from bot.training.evaluate import ndcg, read_jsonl, read_qrels
 from bot.types import Document
 
 FUSIONS = [("dense", None, 1.0), ("bm25", None, 0.0), ("rrf", "rrf", 0.5)] + [

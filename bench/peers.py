@@ -11,7 +11,7 @@ prompts) and the same PIAF passages and questions, through:
 - txtai: `Embeddings(path=..., backend="faiss")` / `search`.
 Each runs in its own subprocess (peak memory is its own). Per-query latency is the
 median over the questions, one at a time; ingest speed is PIAF passages per second;
-nDCG@10 is at document level with bot.evaluate's ndcg. The peers need the `[peers]`
+nDCG@10 is at document level with bot.training.evaluate's ndcg. The peers need the `[peers]`
 extra (`pip install -e '.[peers]'`), never a default dependency; a peer that is not
 installed is reported as such. --peer-python runs the peers with another interpreter
 (a virtualenv holding the extra). Prints a Markdown table with ratios to this product.
@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import REPO_ROOT  # noqa: E402
-from bot.evaluate import ndcg, read_jsonl, read_qrels  # noqa: E402
+from bot.training.evaluate import ndcg, read_jsonl, read_qrels  # noqa: E402
 
 SYSTEMS = {
     "product": "Alliance Bot `ask` (this product)",

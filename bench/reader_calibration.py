@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bot.assistant import Assistant
 from bot.config import REPO_ROOT, Settings
-from bot.evaluate import evaluate_questions, reliability_table, threshold_curve
+from bot.training.evaluate import evaluate_questions, reliability_table, threshold_curve
 
 
 def markdown(records: list[dict], threshold: float, source: str) -> tuple[str, list[dict], list[dict]]:

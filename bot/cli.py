@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from bot.cli_model import model
 from bot.config import Settings
 from bot.errors import QuestionError, UserError
-from bot.reader.fit import reader
+from bot.training.reader_fit import reader
 
 USAGE_ERROR = 2
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.evaluate import contains_answer, evaluate_dataset, evaluate_questions, ndcg
+from bot.training.evaluate import contains_answer, evaluate_dataset, evaluate_questions, ndcg
 
 
 def write_jsonl(path, rows):

@@ -93,7 +93,7 @@ def load_fitted(model_dir: Path, folder: Path, card: dict):
     from safetensors.torch import load_file
     from transformers import AutoModel
 
-    from bot.training.cross_model import CrossReader
+    from bot.model.cross_model import CrossReader
 
     base = AutoModel.from_pretrained(model_dir, attn_implementation="eager")
     model = CrossReader(base, card["depth"], card["trained"]).eval()

@@ -1,5 +1,5 @@
 """The reader's view of a question: the candidate sentences of the top passages and one
-row of features for each. The same code serves answering and fitting (bot/reader/fit.py),
+row of features for each. The same code serves answering and fitting (bot/training/reader_fit.py),
 so what is fitted is exactly what runs."""
 
 from __future__ import annotations

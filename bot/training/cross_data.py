@@ -41,8 +41,8 @@ def collect_groups(
     from bot.ingest import sync_index
     from bot.loaders import load_documents
     from bot.reader.features import SentenceCache, read
-    from bot.reader.fit import FOLDS, TOP_K, load_train, write_documents
     from bot.retrieval import Retriever
+    from bot.training.reader_fit import FOLDS, TOP_K, load_train, write_documents
 
     titles, corpus, questions = load_train(piaf, limit)
     folds = min(FOLDS, len(titles))

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bot.model.cross_model import CrossReader
 from bot.reader.cross_inputs import encode, load_tokenizer, token_span
-from bot.training.cross_model import CrossReader
 
 
 @dataclass(frozen=True)
@@ -353,7 +353,7 @@ def run_cross_fit(
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "groups.jsonl"
     if not data.is_file():
-        from bot.reader.vector_cache import CachedEmbedder
+        from bot.training.vector_cache import CachedEmbedder
 
         def factory():
             if embedder is not None:

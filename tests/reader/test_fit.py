@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from bot.config import Settings
-from bot.reader.fit import load_train, run_fit
 from bot.reader.model import load_model
+from bot.training.reader_fit import load_train, run_fit
 
 
 def test_fit_on_a_few_train_articles_writes_loadable_params(shared_dir, embedder, tmp_path):

@@ -1,7 +1,7 @@
 """Fit the reader on PIAF `train` articles and write its parameters (bot/reader/params.json).
 
     alliance-bot reader fit [--piaf DIR] [--out FILE] [--limit N]
-    python -m bot.reader.fit [same options]
+    python -m bot.training.reader_fit [same options]
 
 Only articles whose title is `train` in the dataset's split.tsv are read. They are dealt
 round-robin (in a stable hash order) into FOLDS folds; fold HOLDOUT_FOLD is held apart
@@ -27,7 +27,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from bot.config import REPO_ROOT, Settings
+from bot.config import Settings
 from bot.text import contains_answer
 
 FOLDS = 5
@@ -40,7 +40,6 @@ SECOND_RATIOS = (0.1, 0.25, 0.5, 1.0)
 # The refusal threshold: the best answer accuracy on the held-out fold among thresholds
 # that refuse at least this share of its absent questions.
 REFUSAL_TARGET = 0.90
-DEFAULT_PIAF = REPO_ROOT.parent / "shared" / "bench" / "piaf_fr"
 
 
 def _hash(text: str) -> int:
@@ -303,7 +302,7 @@ def run_fit(
     vectors_from: Path | None = None, embedder=None, settings: Settings | None = None, log=print,
     workdir: Path | None = None,
 ):
-    from bot.reader.vector_cache import CachedEmbedder
+    from bot.training.vector_cache import CachedEmbedder
 
     settings = settings or Settings()
 
@@ -351,8 +350,8 @@ def reader() -> None:
 
 
 @reader.command("fit")
-@click.option("--piaf", type=click.Path(exists=True, file_okay=False, path_type=Path), default=DEFAULT_PIAF,
-              show_default=True, help="The PIAF folder (corpus, queries, qrels, answers, split.tsv).")
+@click.option("--piaf", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="The PIAF folder (corpus, queries, qrels, answers, split.tsv).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the parameters (default: the package's params.json).")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N train articles (a quick check).")
@@ -386,4 +385,4 @@ def fit_command(piaf: Path, out: Path | None, limit: int | None, cache: Path | N
 
 if __name__ == "__main__":
     arguments = sys.argv[1:] if sys.argv[1:2] == ["fit"] else ["fit", *sys.argv[1:]]
-    reader(arguments, prog_name="python -m bot.reader.fit")
+    reader(arguments, prog_name="python -m bot.training.reader_fit")
