@@ -22,8 +22,10 @@ from collections import Counter
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEAD_TIMEOUT = 10.0
-TOO_MANY = (b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: 33\r\n"
-            b"retry-after: 10\r\nconnection: close\r\n\r\nToo many connections from you.\r\n")
+_REFUSAL = b"Trop de connexions ouvertes / too many open connections.\n"
+TOO_MANY = (b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nretry-after: 10\r\nconnection: close\r\n\r\n%s"
+            % (len(_REFUSAL), _REFUSAL))
 
 
 class HeadDeadlineH11Protocol(H11Protocol):

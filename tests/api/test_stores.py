@@ -100,9 +100,9 @@ def count_logged(database_url: str, ids: list[str]) -> int:
         engine.dispose()
 
 
-def vote(url: str, answer_id: str) -> tuple[httpx.Response, float]:
+def vote(url: str, answer_id: str, http=httpx) -> tuple[httpx.Response, float]:
     began = time.monotonic()
-    r = httpx.post(f"{url}/feedback", json={"answer_id": answer_id, "rating": "up"}, timeout=30)
+    r = http.post(f"{url}/feedback", json={"answer_id": answer_id, "rating": "up"}, timeout=30)
     return r, time.monotonic() - began
 
 
@@ -120,6 +120,7 @@ def test_questions_are_answered_and_logged_through_postgresql_outages(assistant,
     try:
         proc, url = start_server(settings.index_dir, settings.documents_dir,
                                  ALLIANCE_DATABASE_URL=database_url, ALLIANCE_RATE_LIMIT="0",
+                                 ALLIANCE_LIMIT_PER_CLIENT="100",  # 45 votes at once from here
                                  ALLIANCE_DATA_DIR=str(tmp_path / "data"))
 
         def phase(name: str) -> None:
@@ -140,12 +141,14 @@ def test_questions_are_answered_and_logged_through_postgresql_outages(assistant,
             assert r.status_code == 503 and r.json()["code"] == "log_unavailable", r.text
             assert int(r.headers["retry-after"]) > 0 and seconds < 5
             # 45 votes at once no longer take the worker threads that questions need.
-            votes = [threading.Thread(target=vote, args=(url, sent[-1])) for _ in range(45)]
-            for t in votes:
-                t.start()
-            phase("frozen, 45 votes waiting")
-            for t in votes:
-                t.join()
+            with httpx.Client(limits=httpx.Limits(max_connections=50)) as http:
+                votes = [threading.Thread(target=vote, args=(url, sent[-1], http)) for _ in range(45)]
+                for t in votes:
+                    t.start()
+                time.sleep(0.5)  # all sent: the server holds them, or has refused them
+                phase("frozen, 45 votes sent")
+                for t in votes:
+                    t.join()
         finally:
             cluster.signal_all(signal.SIGCONT)
 
