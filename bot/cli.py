@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import terminal
 from bot.cli_model import model
@@ -76,6 +77,9 @@ def _fail_on_known_errors(func):
                           "relancez `alliance-bot ingest --rebuild`.") from e
         except (OSError, RuntimeError) as e:
             raise Failure(_one_line(str(e))) from e
+        except SQLAlchemyError as e:  # the log's database: down, refused, or a bad URL
+            raise Failure(f"base du journal injoignable ({type(e).__name__}) : vérifiez "
+                          "ALLIANCE_DATABASE_URL et que la base répond.") from e
 
     return wrapper
 

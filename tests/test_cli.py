@@ -119,3 +119,10 @@ def test_report_shows_visitors_text_without_escape_sequences(assistant, settings
         assert r.returncode == 0, r.stderr
         assert "pwned" in r.stdout and "ici" in r.stdout
         assert not any(c in r.stdout for c in "\x1b\x07\u202e"), r.stdout
+
+
+def test_report_with_its_database_down_is_one_line(assistant, settings):
+    r = run("report", index_dir=settings.index_dir,
+            ALLIANCE_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none")  # port 9: refused
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "ALLIANCE_DATABASE_URL" in r.stderr
