@@ -76,8 +76,12 @@ def p99(values: list[float]) -> float:
 
 def ask_row(name: str, statuses: list[int], seconds: list[float]) -> None:
     fast = sum(s == 200 and t < 1 for s, t in zip(statuses, seconds, strict=True))
-    row(name, f"{fast}/{len(statuses)} answered 200 within 1 s; p99 {p99(seconds) * 1000:.0f} ms; "
-        f"median {statistics.median(seconds) * 1000:.0f} ms", "100 %, each < 1 s")
+    row(
+        name,
+        f"{fast}/{len(statuses)} answered 200 within 1 s; p99 {p99(seconds) * 1000:.0f} ms; "
+        f"median {statistics.median(seconds) * 1000:.0f} ms",
+        "100 %, each < 1 s",
+    )
 
 
 def slowloris(index: Path, docs: Path, seconds: float, connections: int) -> None:
@@ -97,22 +101,43 @@ def slowloris(index: Path, docs: Path, seconds: float, connections: int) -> None
     finally:
         stop_server(proc)
     ok = statuses.count(200)
-    row(f"1. slowloris: {connections} half-sent heads from one client for {seconds:.0f} s "
-        f"({attack.opened} opened)", f"other client: {ok}/{len(statuses)} × 200 "
-        f"({100 * ok / max(len(statuses), 1):.1f} %)", ">= 99 %")
+    row(
+        f"1. slowloris: {connections} half-sent heads from one client for {seconds:.0f} s "
+        f"({attack.opened} opened)",
+        f"other client: {ok}/{len(statuses)} × 200 ({100 * ok / max(len(statuses), 1):.1f} %)",
+        ">= 99 %",
+    )
 
 
 def redis_faults(index: Path, docs: Path, data: Path, n: int) -> None:
     port = _free_port()
     url_redis = f"redis://127.0.0.1:{port}/0"
-    proc, url = start_server(index, docs, ALLIANCE_REDIS_URL=url_redis, ALLIANCE_RATE_LIMIT="100000",
-                             ALLIANCE_DATA_DIR=str(data / "redis"))
+    proc, url = start_server(
+        index,
+        docs,
+        ALLIANCE_REDIS_URL=url_redis,
+        ALLIANCE_RATE_LIMIT="100000",
+        ALLIANCE_DATA_DIR=str(data / "redis"),
+    )
     redis = None
     try:
         ask_row("2. Redis absent (URL set, nothing listening)", *asks(url, n)[:2])
-        redis = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port),
-                                  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                  "--dir", str(data)], stdout=subprocess.DEVNULL)
+        redis = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(data),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         time.sleep(6)  # past the limiter's retry pause: Redis is used again
         ask_row("2. Redis up", *asks(url, n)[:2])
         redis.send_signal(signal.SIGSTOP)
@@ -123,8 +148,11 @@ def redis_faults(index: Path, docs: Path, data: Path, n: int) -> None:
         redis.wait()
         time.sleep(5.5)
         ask_row("2. Redis killed", *asks(url, n)[:2])
-        metric = next(line for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines()
-                      if line.startswith("alliance_ratelimit_fallback_total"))
+        metric = next(
+            line
+            for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines()
+            if line.startswith("alliance_ratelimit_fallback_total")
+        )
         row("2. limiter checks made in memory", metric.split()[-1])
     finally:
         stop_server(proc)
@@ -153,8 +181,14 @@ def postgres_faults(index: Path, docs: Path, data: Path, n: int) -> None:
     proc = None
     try:
         began = time.monotonic()
-        proc, url = start_server(index, docs, ALLIANCE_DATABASE_URL=database_url, ALLIANCE_RATE_LIMIT="0",
-                                 ALLIANCE_LIMIT_PER_CLIENT="100", ALLIANCE_DATA_DIR=str(data / "pg"))
+        proc, url = start_server(
+            index,
+            docs,
+            ALLIANCE_DATABASE_URL=database_url,
+            ALLIANCE_RATE_LIMIT="0",
+            ALLIANCE_LIMIT_PER_CLIENT="100",
+            ALLIANCE_DATA_DIR=str(data / "pg"),
+        )
         row("3-4. server start with PostgreSQL down", f"ready in {time.monotonic() - began:.0f} s")
         statuses, seconds, ids = asks(url, n)
         sent += ids
@@ -167,13 +201,21 @@ def postgres_faults(index: Path, docs: Path, data: Path, n: int) -> None:
             ask_row("3. PostgreSQL frozen (SIGSTOP)", statuses, seconds)
             t = time.monotonic()
             r = httpx.post(f"{url}/feedback", json={"answer_id": sent[-1], "rating": "up"}, timeout=60)
-            row("3. a vote while it is frozen", f"{r.status_code} {r.json().get('code')} in "
+            row(
+                "3. a vote while it is frozen",
+                f"{r.status_code} {r.json().get('code')} in "
                 f"{time.monotonic() - t:.1f} s, Retry-After {r.headers.get('retry-after')}",
-                "503 with Retry-After, no hang")
+                "503 with Retry-After, no hang",
+            )
             with httpx.Client(limits=httpx.Limits(max_connections=50), timeout=60) as http:
-                votes = [threading.Thread(target=http.post, args=(f"{url}/feedback",),
-                                          kwargs={"json": {"answer_id": sent[-1], "rating": "up"}})
-                         for _ in range(45)]
+                votes = [
+                    threading.Thread(
+                        target=http.post,
+                        args=(f"{url}/feedback",),
+                        kwargs={"json": {"answer_id": sent[-1], "rating": "up"}},
+                    )
+                    for _ in range(45)
+                ]
                 for v in votes:
                     v.start()
                 time.sleep(0.5)
@@ -183,8 +225,9 @@ def postgres_faults(index: Path, docs: Path, data: Path, n: int) -> None:
                     v.join()
             ask_row("3. PostgreSQL frozen, 45 votes sent at once", statuses, seconds)
             health = httpx.get(f"{url}/health", timeout=10).json()
-            row("3. /health while PostgreSQL is frozen",
-                f"{health['status']}: {'; '.join(health['reasons'])}")
+            row(
+                "3. /health while PostgreSQL is frozen", f"{health['status']}: {'; '.join(health['reasons'])}"
+            )
         finally:
             cluster.signal_all(signal.SIGCONT)
         cluster.pause()
@@ -195,8 +238,11 @@ def postgres_faults(index: Path, docs: Path, data: Path, n: int) -> None:
         t = time.monotonic()
         while stored(database_url, sent) < len(sent) and time.monotonic() - t < 120:
             time.sleep(0.5)
-        row("3-4. answers sent during the outages / stored after recovery",
-            f"{len(sent)} / {stored(database_url, sent)} (all in {time.monotonic() - t:.1f} s)", "equal")
+        row(
+            "3-4. answers sent during the outages / stored after recovery",
+            f"{len(sent)} / {stored(database_url, sent)} (all in {time.monotonic() - t:.1f} s)",
+            "equal",
+        )
     finally:
         if proc is not None:
             stop_server(proc)
@@ -208,8 +254,9 @@ def small_files() -> None:
 
 
 def upload(url: str, name: str, body: bytes) -> httpx.Response:
-    return httpx.post(f"{url}/admin/documents", params={"filename": name}, content=body, headers=AUTH,
-                      timeout=300)
+    return httpx.post(
+        f"{url}/admin/documents", params={"filename": name}, content=body, headers=AUTH, timeout=300
+    )
 
 
 def upload_faults(root: Path) -> None:
@@ -219,37 +266,60 @@ def upload_faults(root: Path) -> None:
     keep = "# Le verger\n\nLe verger de Tilleul compte quarante-deux pommiers depuis 2019.\n"
     (uploads / "keep.md").write_text(keep, encoding="utf-8")
     env = os.environ | {"ALLIANCE_INDEX_DIR": str(index), "ALLIANCE_DATA_DIR": str(data)}
-    subprocess.run([sys.executable, "-m", "bot", "ingest", str(uploads)], env=env, check=True,
-                   capture_output=True)
-    proc, url = start_server(index, uploads, preexec_fn=small_files, ALLIANCE_RATE_LIMIT="0",
-                             ALLIANCE_ADMIN_TOKEN=TOKEN, ALLIANCE_DATA_DIR=str(data))
+    subprocess.run(
+        [sys.executable, "-m", "bot", "ingest", str(uploads)], env=env, check=True, capture_output=True
+    )
+    proc, url = start_server(
+        index,
+        uploads,
+        preexec_fn=small_files,
+        ALLIANCE_RATE_LIMIT="0",
+        ALLIANCE_ADMIN_TOKEN=TOKEN,
+        ALLIANCE_DATA_DIR=str(data),
+    )
     try:
         r = upload(url, "piege.md", b'---\nurl: "javascript:alert(document.domain)"\n---\n\nUn lien.\n')
         page = httpx.get(f"{url}/sources/uploads/piege.md", timeout=30)
         policy = page.headers.get("content-security-policy", "")
-        row("5. `javascript:` URL in front matter", f"upload {r.status_code}; link on the page: "
+        row(
+            "5. `javascript:` URL in front matter",
+            f"upload {r.status_code}; link on the page: "
             f"{'javascript:' in page.text}; CSP frame-ancestors 'none': {'frame-ancestors' in policy}; "
-            f"nosniff: {page.headers.get('x-content-type-options') == 'nosniff'}", "no link; headers sent")
+            f"nosniff: {page.headers.get('x-content-type-options') == 'nosniff'}",
+            "no link; headers sent",
+        )
         httpx.delete(f"{url}/admin/documents/uploads/piege.md", headers=AUTH, timeout=300)
 
-        answer_id = httpx.post(f"{url}/ask", json={"question": "Question\x1b]0;pwned\x07\x1b[2J ?"},
-                               timeout=60).json()["id"]
-        httpx.post(f"{url}/feedback", timeout=30,
-                   json={"answer_id": answer_id, "rating": "down", "comment": "\x1b]52;c;ZXZpbA==\x07"})
+        answer_id = httpx.post(
+            f"{url}/ask", json={"question": "Question\x1b]0;pwned\x07\x1b[2J ?"}, timeout=60
+        ).json()["id"]
+        httpx.post(
+            f"{url}/feedback",
+            timeout=30,
+            json={"answer_id": answer_id, "rating": "down", "comment": "\x1b]52;c;ZXZpbA==\x07"},
+        )
         time.sleep(1)  # the log's writer thread puts them in the database
-        report = subprocess.run([sys.executable, "-m", "bot", "report"], env=env, capture_output=True,
-                                text=True)
-        row("6. ESC sequences in a question and a comment, `alliance-bot report`",
+        report = subprocess.run(
+            [sys.executable, "-m", "bot", "report"], env=env, capture_output=True, text=True
+        )
+        row(
+            "6. ESC sequences in a question and a comment, `alliance-bot report`",
             f"exit {report.returncode}; raw ESC/BEL printed: {any(c in report.stdout for c in ESC_BEL)}",
-            "none")
+            "none",
+        )
 
         r = upload(url, "keep.md", random.Random(20).randbytes(3000))
         intact = (uploads / "keep.md").read_text(encoding="utf-8") == keep
-        row("7. corrupt re-upload of keep.md", f"{r.status_code} {r.json().get('code')}; good file intact: "
-            f"{intact}; server path in reply: {str(root) in r.text}", "4xx, intact, no path")
+        row(
+            "7. corrupt re-upload of keep.md",
+            f"{r.status_code} {r.json().get('code')}; good file intact: "
+            f"{intact}; server path in reply: {str(root) in r.text}",
+            "4xx, intact, no path",
+        )
 
         rng = random.Random(9)
         with httpx.Client(timeout=30) as http:
+
             def send(k: int) -> None:
                 for _ in range(k):
                     method = "".join(rng.choice(LETTERS) for _ in range(rng.randint(3, 12)))
@@ -261,8 +331,11 @@ def upload_faults(root: Path) -> None:
             before = len(http.get(f"{url}/metrics").text.splitlines())
             send(1000)
             after = len(http.get(f"{url}/metrics").text.splitlines())
-        row("9. /metrics lines before / after 1,000 random methods and paths", f"{before} / {after}",
-            "unchanged")
+        row(
+            "9. /metrics lines before / after 1,000 random methods and paths",
+            f"{before} / {after}",
+            "unchanged",
+        )
 
         health: list = []
         done = threading.Event()
@@ -283,34 +356,52 @@ def upload_faults(root: Path) -> None:
         took = time.monotonic() - t
         done.set()
         prober.join()
-        row("10. 200,000-level nested HTML upload (2.2 MB)", f"{r.status_code} in {took:.2f} s; /health "
-            f"{health.count(200)}/{len(health)} × 200", "refused < 2 s, /health answering")
+        row(
+            "10. 200,000-level nested HTML upload (2.2 MB)",
+            f"{r.status_code} in {took:.2f} s; /health {health.count(200)}/{len(health)} × 200",
+            "refused < 2 s, /health answering",
+        )
 
         big = b"# Gros\n\n" + b"Une phrase du gros fichier.\n\n" * (FILE_LIMIT // 29 + 2000)
         r = upload(url, "gros.md", big)
         left = sorted(p.name for p in uploads.iterdir() if p.name != "keep.md")
-        row("12. upload over what the disk takes (RLIMIT_FSIZE 1 MB: EFBIG)",
-            f"{r.status_code} {r.json().get('code')}; files left besides keep.md: {left}", "no .part left")
+        row(
+            "12. upload over what the disk takes (RLIMIT_FSIZE 1 MB: EFBIG)",
+            f"{r.status_code} {r.json().get('code')}; files left besides keep.md: {left}",
+            "no .part left",
+        )
 
         r = httpx.delete(f"{url}/admin/documents/uploads/keep.md", headers=AUTH, timeout=300)
         answer = httpx.post(f"{url}/ask", json={"question": "Combien de pommiers ?"}, timeout=60)
-        row("8. DELETE of the last document", f"{r.status_code}; /documents "
+        row(
+            "8. DELETE of the last document",
+            f"{r.status_code}; /documents "
             f"{len(httpx.get(f'{url}/documents', timeout=30).json())} left; /ask {answer.status_code} "
-            f"{answer.json().get('status')}", "200; 0; 200 no_answer")
-        missing = subprocess.run([sys.executable, "-m", "bot", "ingest", "/nonexistent"], env=env,
-                                 capture_output=True, text=True)
-        row("8. `alliance-bot ingest /nonexistent` over an index",
+            f"{answer.json().get('status')}",
+            "200; 0; 200 no_answer",
+        )
+        missing = subprocess.run(
+            [sys.executable, "-m", "bot", "ingest", "/nonexistent"], env=env, capture_output=True, text=True
+        )
+        row(
+            "8. `alliance-bot ingest /nonexistent` over an index",
             f"exit {missing.returncode}; {missing.stderr.count(chr(10))} line(s): "
             f"{missing.stderr.strip()[:70]}",
-            "one line")
+            "one line",
+        )
     finally:
         stop_server(proc)
     bad = root / "questions.jsonl"
     bad.write_text('{"question": "Qui ?"}\n{"question": \n', encoding="utf-8")
-    r = subprocess.run([sys.executable, "-m", "bot", "eval", str(bad)], env=env, capture_output=True,
-                       text=True)
-    row("11. `alliance-bot eval` on a malformed JSONL", f"exit {r.returncode}; {r.stderr.count(chr(10))} "
-        f"line(s); traceback: {'Traceback' in r.stderr}; names line 2: {'ligne 2' in r.stderr}", "one line")
+    r = subprocess.run(
+        [sys.executable, "-m", "bot", "eval", str(bad)], env=env, capture_output=True, text=True
+    )
+    row(
+        "11. `alliance-bot eval` on a malformed JSONL",
+        f"exit {r.returncode}; {r.stderr.count(chr(10))} "
+        f"line(s); traceback: {'Traceback' in r.stderr}; names line 2: {'ligne 2' in r.stderr}",
+        "one line",
+    )
 
 
 def main() -> None:
@@ -326,8 +417,9 @@ def main() -> None:
         docs, index = root / "documents", root / "index"
         shutil.copytree(REPO_ROOT / "documents", docs)
         env = os.environ | {"ALLIANCE_INDEX_DIR": str(index)}
-        subprocess.run([sys.executable, "-m", "bot", "ingest", str(docs)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "bot", "ingest", str(docs)], env=env, check=True, capture_output=True
+        )
         if "slowloris" in only:
             slowloris(index, docs, args.slowloris_seconds, args.connections)
         if "redis" in only:

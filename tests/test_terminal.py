@@ -8,8 +8,10 @@ from bot.terminal import safe
 
 
 def test_escape_sequences_and_bidi_controls_are_shown_not_obeyed():
-    hostile = ("Q\x1b]0;titre\x07 \x1b[2J \x1b]52;c;ZXZpbA==\x07 \x1b]8;;https://x.example\x1b\\lien"
-               "\x1b]8;;\x1b\\ \x9b31m \u202egpj.exe\u2069 \x7f fin")
+    hostile = (
+        "Q\x1b]0;titre\x07 \x1b[2J \x1b]52;c;ZXZpbA==\x07 \x1b]8;;https://x.example\x1b\\lien"
+        "\x1b]8;;\x1b\\ \x9b31m \u202egpj.exe\u2069 \x7f fin"
+    )
     shown = safe(hostile)
     assert not any(c in shown for c in "\x1b\x07\x9b\u202e\u2069\x7f")
     assert "\\u001b]0;titre\\u0007" in shown and "\\u202egpj.exe" in shown

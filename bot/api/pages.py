@@ -9,16 +9,23 @@ from html import escape
 
 # The one inline script the pages carry (the source page scrolls its quote into view): allowed
 # by its hash, so that no other inline script (an injection) can run.
-SCROLL_JS = ("addEventListener('DOMContentLoaded',()=>{const m=document.getElementById('quote');"
-             "if(m)m.scrollIntoView({block:'center'})})")
+SCROLL_JS = (
+    "addEventListener('DOMContentLoaded',()=>{const m=document.getElementById('quote');"
+    "if(m)m.scrollIntoView({block:'center'})})"
+)
 SCROLL = f"<script>{SCROLL_JS}</script>"
 _SCROLL_HASH = base64.b64encode(hashlib.sha256(SCROLL_JS.encode()).digest()).decode()
 # Styles stay inline (the pages' <style>, the widget's shadow-DOM <style>): CSS cannot run script.
-CSP = (f"default-src 'none'; script-src 'self' 'sha256-{_SCROLL_HASH}'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
-       "frame-ancestors 'none'")
-PAGE_HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY"),
-                (b"referrer-policy", b"no-referrer")]
+CSP = (
+    f"default-src 'none'; script-src 'self' 'sha256-{_SCROLL_HASH}'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+PAGE_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 
 class SecurityHeaders:
@@ -34,8 +41,9 @@ class SecurityHeaders:
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", ())
-                           if k.lower() != b"x-content-type-options"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-content-type-options"
+                ]
                 headers.append((b"x-content-type-options", b"nosniff"))
                 kind = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
                 if kind.startswith(b"text/html"):
@@ -44,6 +52,7 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
 
 CSS = """
 *,*::before,*::after{box-sizing:border-box}

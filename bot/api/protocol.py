@@ -23,9 +23,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEAD_TIMEOUT = 10.0
 _REFUSAL = b"Trop de connexions ouvertes / too many open connections.\n"
-TOO_MANY = (b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            b"content-length: %d\r\nretry-after: 10\r\nconnection: close\r\n\r\n%s"
-            % (len(_REFUSAL), _REFUSAL))
+TOO_MANY = (
+    b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nretry-after: 10\r\nconnection: close\r\n\r\n%s" % (len(_REFUSAL), _REFUSAL)
+)
 
 
 class HeadDeadlineH11Protocol(H11Protocol):
@@ -87,12 +88,20 @@ class HeadDeadlineH11Protocol(H11Protocol):
             self.transport.close()
 
 
-def protocol_class(head_timeout: float, per_client: int = 0,
-                   exempt: list[str] | tuple[str, ...] = ()) -> type[HeadDeadlineH11Protocol]:
+def protocol_class(
+    head_timeout: float, per_client: int = 0, exempt: list[str] | tuple[str, ...] = ()
+) -> type[HeadDeadlineH11Protocol]:
     """The protocol of one server: its head deadline, and its own count of connections per client."""
-    return type("HeadDeadlineH11Protocol", (HeadDeadlineH11Protocol,), {
-        "head_timeout": head_timeout, "per_client": per_client, "exempt": frozenset(exempt),
-        "open_per_client": Counter()})
+    return type(
+        "HeadDeadlineH11Protocol",
+        (HeadDeadlineH11Protocol,),
+        {
+            "head_timeout": head_timeout,
+            "per_client": per_client,
+            "exempt": frozenset(exempt),
+            "open_per_client": Counter(),
+        },
+    )
 
 
 def with_head_timeout(seconds: float) -> type[HeadDeadlineH11Protocol]:

@@ -153,8 +153,9 @@ class RateLimiter:
 
     def _failed(self, error: Exception) -> None:
         if self.problem is None:  # one line an outage, not one a request
-            log.warning("rate-limit store unreachable (%s): counting in this process for now",
-                        type(error).__name__)
+            log.warning(
+                "rate-limit store unreachable (%s): counting in this process for now", type(error).__name__
+            )
         self.problem = type(error).__name__
         self._retry_at = time.monotonic() + REDIS_RETRY
 

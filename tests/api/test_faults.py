@@ -35,22 +35,30 @@ def uploads_server(settings, embedder, tmp_path_factory):
     (uploads / "keep.md").write_text(KEEP, encoding="utf-8")
     index = data.parent / "index"
     ingest([uploads], settings.model_copy(update={"index_dir": index}), lambda: embedder, progress=False)
-    proc, url = start_server(index, uploads, preexec_fn=_small_files, ALLIANCE_RATE_LIMIT="0",
-                             ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN, ALLIANCE_DATA_DIR=str(data))
+    proc, url = start_server(
+        index,
+        uploads,
+        preexec_fn=_small_files,
+        ALLIANCE_RATE_LIMIT="0",
+        ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN,
+        ALLIANCE_DATA_DIR=str(data),
+    )
     yield url, data
     stop_server(proc)
 
 
 def upload(url: str, name: str, body: bytes) -> httpx.Response:
-    return httpx.post(f"{url}/admin/documents", params={"filename": name}, content=body, headers=AUTH,
-                      timeout=120)
+    return httpx.post(
+        f"{url}/admin/documents", params={"filename": name}, content=body, headers=AUTH, timeout=120
+    )
 
 
 def test_every_html_page_sends_a_strict_policy(uploads_server):
     url, _ = uploads_server
-    pages = [httpx.get(f"{url}{path}", headers=AUTH, timeout=60)
-             for path in ("/", "/sources/uploads/keep.md", "/sources/uploads/absent.md", "/admin",
-                          "/admin/report")]
+    pages = [
+        httpx.get(f"{url}{path}", headers=AUTH, timeout=60)
+        for path in ("/", "/sources/uploads/keep.md", "/sources/uploads/absent.md", "/admin", "/admin/report")
+    ]
     for page in pages:
         assert page.headers["content-type"].startswith("text/html"), page.url
         policy = page.headers["content-security-policy"]
@@ -61,8 +69,9 @@ def test_every_html_page_sends_a_strict_policy(uploads_server):
     assert httpx.get(f"{url}/health", timeout=30).headers["x-content-type-options"] == "nosniff"
 
 
-@pytest.mark.parametrize("link", ["javascript:alert(document.domain)",
-                                  "data:text/html,<script>alert(1)</script>"])
+@pytest.mark.parametrize(
+    "link", ["javascript:alert(document.domain)", "data:text/html,<script>alert(1)</script>"]
+)
 def test_only_web_links_from_front_matter_reach_the_page(uploads_server, link):
     url, _ = uploads_server
     body = f'---\ntitle: Piège\nurl: "{link}"\n---\n\n# Piège\n\nUn document au lien piégé.\n'
@@ -148,8 +157,11 @@ def test_metrics_stay_bounded_whatever_the_methods_and_paths(uploads_server):
         with httpx.Client(timeout=30) as http:
             for _ in range(n):
                 method = "".join(rng.choice(letters) for _ in range(rng.randint(3, 12)))
-                path = rng.choice(["/ask", "/health", "/documents"]) if rng.random() < 0.3 else \
-                    "/" + "".join(rng.choice("abcdefghij/") for _ in range(rng.randint(1, 30)))
+                path = (
+                    rng.choice(["/ask", "/health", "/documents"])
+                    if rng.random() < 0.3
+                    else "/" + "".join(rng.choice("abcdefghij/") for _ in range(rng.randint(1, 30)))
+                )
                 http.request(method, f"{url}{path}")
 
     send(50)  # every (method "other", route, status) label set once

@@ -43,9 +43,23 @@ def redis_server(tmp_path):
     if binary is None:
         pytest.skip("redis-server is not installed")
     port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -62,8 +76,13 @@ def redis_server(tmp_path):
 def test_questions_are_answered_while_redis_is_frozen_or_killed(assistant, settings, redis_server, tmp_path):
     """Every /ask got 500 with Redis absent or killed, after 5 s each with Redis frozen."""
     redis, redis_url = redis_server
-    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_REDIS_URL=redis_url,
-                             ALLIANCE_RATE_LIMIT="1000", ALLIANCE_DATA_DIR=str(tmp_path / "data"))
+    proc, url = start_server(
+        settings.index_dir,
+        settings.documents_dir,
+        ALLIANCE_REDIS_URL=redis_url,
+        ALLIANCE_RATE_LIMIT="1000",
+        ALLIANCE_DATA_DIR=str(tmp_path / "data"),
+    )
     try:
         assert timed_ask(url)[0] == 200 and health(url)["status"] == "ready"
         results = {}
@@ -80,8 +99,9 @@ def test_questions_are_answered_while_redis_is_frozen_or_killed(assistant, setti
         reasons = health(url)["reasons"]
         assert any("rate-limit" in reason for reason in reasons)
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
-        fallbacks = next(line for line in metrics.splitlines()
-                         if line.startswith("alliance_ratelimit_fallback_total"))
+        fallbacks = next(
+            line for line in metrics.splitlines() if line.startswith("alliance_ratelimit_fallback_total")
+        )
         assert float(fallbacks.split()[-1]) >= 11
     finally:
         stop_server(proc)
@@ -118,10 +138,14 @@ def test_questions_are_answered_and_logged_through_postgresql_outages(assistant,
     proc = None
     sent: list[str] = []
     try:
-        proc, url = start_server(settings.index_dir, settings.documents_dir,
-                                 ALLIANCE_DATABASE_URL=database_url, ALLIANCE_RATE_LIMIT="0",
-                                 ALLIANCE_LIMIT_PER_CLIENT="100",  # 45 votes at once from here
-                                 ALLIANCE_DATA_DIR=str(tmp_path / "data"))
+        proc, url = start_server(
+            settings.index_dir,
+            settings.documents_dir,
+            ALLIANCE_DATABASE_URL=database_url,
+            ALLIANCE_RATE_LIMIT="0",
+            ALLIANCE_LIMIT_PER_CLIENT="100",  # 45 votes at once from here
+            ALLIANCE_DATA_DIR=str(tmp_path / "data"),
+        )
 
         def phase(name: str) -> None:
             rows = [timed_ask(url) for _ in range(5)]
@@ -160,8 +184,12 @@ def test_questions_are_answered_and_logged_through_postgresql_outages(assistant,
         while count_logged(database_url, sent) < len(sent) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert count_logged(database_url, sent) == len(sent) == 20
-        assert httpx.post(f"{url}/feedback", json={"answer_id": sent[0], "rating": "down"},
-                          timeout=30).status_code == 200
+        assert (
+            httpx.post(
+                f"{url}/feedback", json={"answer_id": sent[0], "rating": "down"}, timeout=30
+            ).status_code
+            == 200
+        )
         assert health(url)["status"] == "ready"
         fake = str(uuid.uuid4())
         assert vote(url, fake)[0].status_code == 404
