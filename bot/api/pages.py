@@ -21,11 +21,26 @@ CSP = (
     "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
-PAGE_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-]
+# FastAPI's own /docs and /redoc pages load their viewer from its CDN and configure it in an
+# inline script; they show the schema only, never stored or visitor text.
+SCHEMA_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+SCHEMA_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "connect-src 'self'; worker-src blob:; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def page_headers(policy: str) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-security-policy", policy.encode()),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+
+
+PAGE_HEADERS, SCHEMA_PAGE_HEADERS = page_headers(CSP), page_headers(SCHEMA_CSP)
 
 
 class SecurityHeaders:
@@ -47,7 +62,7 @@ class SecurityHeaders:
                 headers.append((b"x-content-type-options", b"nosniff"))
                 kind = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
                 if kind.startswith(b"text/html"):
-                    headers += PAGE_HEADERS
+                    headers += SCHEMA_PAGE_HEADERS if scope.get("path") in SCHEMA_PAGES else PAGE_HEADERS
                 message = {**message, "headers": headers}
             await send(message)
 
