@@ -112,10 +112,14 @@ def count_logged(database_url: str, ids: list[str]) -> int:
 
     from bot.log.tables import answers
 
+    from sqlalchemy.exc import ProgrammingError
+
     engine = create_engine(database_url, connect_args={"connect_timeout": 3})
     try:
         with engine.connect() as db:
             return len(db.execute(select(answers.c.id).where(answers.c.id.in_(ids))).all())
+    except ProgrammingError:  # the server has not created the tables yet
+        return 0
     finally:
         engine.dispose()
 
