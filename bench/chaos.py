@@ -163,10 +163,9 @@ def redis_faults(index: Path, docs: Path, data: Path, n: int) -> None:
 
 def stored(database_url: str, ids: list[str]) -> int:
     from sqlalchemy import create_engine, select
+    from sqlalchemy.exc import ProgrammingError
 
     from bot.log.tables import answers
-
-    from sqlalchemy.exc import ProgrammingError
 
     engine = create_engine(database_url)
     try:

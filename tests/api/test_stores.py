@@ -109,10 +109,9 @@ def test_questions_are_answered_while_redis_is_frozen_or_killed(assistant, setti
 
 def count_logged(database_url: str, ids: list[str]) -> int:
     from sqlalchemy import create_engine, select
+    from sqlalchemy.exc import ProgrammingError
 
     from bot.log.tables import answers
-
-    from sqlalchemy.exc import ProgrammingError
 
     engine = create_engine(database_url, connect_args={"connect_timeout": 3})
     try:
