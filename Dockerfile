@@ -8,7 +8,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     ALLIANCE_MODEL_CACHE=/opt/alliance/model \
     ALLIANCE_INDEX_DIR=/opt/alliance/index \
     ALLIANCE_DATA_DIR=/opt/alliance/data \
-    ALLIANCE_DOCUMENTS_DIR=/app/documents
+    ALLIANCE_DOCUMENTS_DIR=/app/documents \
+    ALLIANCE_LIMIT_PER_CLIENT=64 \
+    ALLIANCE_HEAD_READ_TIMEOUT=10
+# The server's own guards against slow or greedy clients (README, *HTTP API*): one address
+# holds at most 64 connections (then 429), a request head must arrive whole within 10 s.
+# Behind a reverse proxy, set ALLIANCE_TRUSTED_PROXIES to its address (it is then exempt).
 
 RUN useradd --create-home --uid 10001 alliance
 WORKDIR /app

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import click
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot import terminal
 from bot.cli_model import model
 from bot.config import Settings
 from bot.errors import QuestionError, UserError
@@ -22,11 +24,16 @@ from bot.training.reader_fit import reader
 USAGE_ERROR = 2
 
 
+def echo(text: str = "", err: bool = False) -> None:
+    """Every line the CLI prints: questions, comments, titles and texts come from others."""
+    click.echo(terminal.safe(text), err=err)
+
+
 class Failure(click.ClickException):
     """A failure the user can act on: one line on stderr, exit status 1."""
 
     def show(self, file=None) -> None:
-        click.echo(f"alliance-bot: {self.message}", err=True)
+        echo(f"alliance-bot: {self.message}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,7 +53,7 @@ def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
     except ValidationError as e:
         problems = "; ".join(f"ALLIANCE_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
                              for err in e.errors())
-        click.echo(f"alliance-bot: réglage invalide ({problems})", err=True)
+        echo(f"alliance-bot: réglage invalide ({problems})", err=True)
         sys.exit(USAGE_ERROR)
 
 
@@ -63,13 +70,16 @@ def _fail_on_known_errors(func):
         try:
             return func(*args, **kwargs)
         except UserError as e:
-            click.echo(f"alliance-bot: {_one_line(e.detail)}", err=True)
+            echo(f"alliance-bot: {_one_line(e.detail)}", err=True)
             sys.exit(e.exit_code)
         except sqlite3.DatabaseError as e:
             raise Failure(f"base de l'index illisible ({e}) : "
                           "relancez `alliance-bot ingest --rebuild`.") from e
         except (OSError, RuntimeError) as e:
             raise Failure(_one_line(str(e))) from e
+        except SQLAlchemyError as e:  # the log's database: down, refused, or a bad URL
+            raise Failure(f"base du journal injoignable ({type(e).__name__}) : vérifiez "
+                          "ALLIANCE_DATABASE_URL et que la base répond.") from e
 
     return wrapper
 
@@ -99,9 +109,9 @@ def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool, wait: 
     roots = list(paths) or [settings.documents_dir]
     summary = ingest(roots, settings, load_model, rebuild=rebuild, wait=wait)
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
         return
-    click.echo(
+    echo(
         f"{len(summary.added)} ajouté(s), {len(summary.updated)} mis à jour, "
         f"{len(summary.removed)} supprimé(s), {len(summary.unchanged)} inchangé(s), "
         f"{len(summary.kept)} conservé(s) (illisible(s) cette fois), "
@@ -109,7 +119,7 @@ def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool, wait: 
         f"{summary.seconds:.1f} s ; index {summary.version}"
     )
     for skipped in summary.skipped:
-        click.echo(f"  ignoré : {skipped.path} — {skipped.reason}")
+        echo(f"  ignoré : {skipped.path} — {skipped.reason}")
 
 
 def _open_assistant():
@@ -140,23 +150,23 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
         raise QuestionError("empty_question", "La question est vide : écrivez une question.", "")
     answer = _open_assistant().ask(question, k)
     if as_json:
-        click.echo(answer.model_dump_json(indent=2))
+        echo(answer.model_dump_json(indent=2))
         return
     if answer.short_answer is not None:
-        click.echo(f"{answer.short_answer.text} [{answer.short_answer.n}]\n")
-    click.echo(textwrap.fill(answer.answer, width=100))
+        echo(f"{answer.short_answer.text} [{answer.short_answer.n}]\n")
+    echo(textwrap.fill(answer.answer, width=100))
     if answer.status == "no_answer":
-        click.echo("\nPassages les plus proches :")
+        echo("\nPassages les plus proches :")
         for p in answer.passages[:3]:
-            click.echo(f"  - {p.title} ({_location(p)}) : {_excerpt(p.text)}")
+            echo(f"  - {p.title} ({_location(p)}) : {_excerpt(p.text)}")
         return
     from bot.api.sources import source_link
 
-    click.echo("\nSources :")
+    echo("\nSources :")
     for c in answer.citations:
-        click.echo(f"  [{c.n}] {c.title} — {_location(c)}")
-        click.echo(textwrap.indent(textwrap.fill(f"« {c.quote} »", width=96), "      "))
-        click.echo(f"      {source_link(_settings().public_url, c.source, c.char_start, c.char_end)}")
+        echo(f"  [{c.n}] {c.title} — {_location(c)}")
+        echo(textwrap.indent(textwrap.fill(f"« {c.quote} »", width=96), "      "))
+        echo(f"      {source_link(_settings().public_url, c.source, c.char_start, c.char_end)}")
 
 
 @cli.command("search")
@@ -170,10 +180,10 @@ def search_command(question: str, k: int | None, as_json: bool) -> None:
     assistant = _open_assistant()
     passages = assistant.search(question, k).passages
     if as_json:
-        click.echo(json.dumps([p.model_dump() for p in passages], ensure_ascii=False, indent=2))
+        echo(json.dumps([p.model_dump() for p in passages], ensure_ascii=False, indent=2))
         return
     for p in passages:
-        click.echo(
+        echo(
             f"{p.rank:>2}. {p.score:.3f}  {p.title} ({_location(p)})  "
             f"dense #{p.dense_rank or '-'} {p.dense_score:.3f} · bm25 #{p.bm25_rank or '-'} "
             f"{p.bm25_score:.2f}\n    {_excerpt(p.text)}"
@@ -193,13 +203,14 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
     if target.is_dir():
         metrics = evaluate.evaluate_dataset(target, settings, limit=limit)
     else:
+        evaluate.read_jsonl(target, required="question")  # a bad line is told before the model loads
         metrics = evaluate.evaluate_questions(target, _open_assistant(), limit=limit)
         metrics.pop("records")
     if as_json:
-        click.echo(json.dumps(metrics, ensure_ascii=False))
+        echo(json.dumps(metrics, ensure_ascii=False))
     else:
         for key, value in metrics.items():
-            click.echo(f"{key:>16}  {value}")
+            echo(f"{key:>16}  {value}")
 
 
 @cli.command("report")
@@ -226,9 +237,9 @@ def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     if html_file:
         html_file.write_text(report.render_html(data), encoding="utf-8")
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        echo(json.dumps(data, ensure_ascii=False, indent=2))
     elif not html_file:
-        click.echo(report.render_text(data))
+        echo(report.render_text(data))
 
 
 @cli.command("serve")
@@ -253,10 +264,11 @@ def serve_command(host: str, port: int) -> None:
 def uvicorn_options(settings: Settings) -> dict:
     """Read timeouts, a connection cap and whose X-Forwarded-For is believed (nobody's by
     default: uvicorn alone would trust 127.0.0.1, so a local client could pick its identity)."""
-    from bot.api.protocol import with_head_timeout
+    from bot.api.protocol import protocol_class
 
     return {
-        "http": with_head_timeout(settings.head_read_timeout),
+        "http": protocol_class(settings.head_read_timeout, settings.limit_per_client,
+                               settings.trusted_proxy_list),
         "timeout_keep_alive": settings.timeout_keep_alive,
         "limit_concurrency": settings.limit_concurrency,
         "h11_max_incomplete_event_size": settings.max_header_bytes,

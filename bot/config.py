@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     limit_concurrency: int = Field(
         200, ge=1, description="Connections or requests at once; past that uvicorn answers 503."
     )
+    limit_per_client: int = Field(
+        64, ge=0, description="Connections one client address may hold at once (then 429); 0 = no cap."
+    )
     max_header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request head (h11).")
 
     @field_validator("trusted_proxies")

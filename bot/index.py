@@ -252,7 +252,8 @@ def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument])
         db.commit()
     finally:
         db.close()
-    matrix = np.frombuffer(b"".join(vectors), np.float32).reshape(len(vectors), -1)
+    # The width from the manifest: with no document left there are no vectors to infer it from.
+    matrix = np.frombuffer(b"".join(vectors), np.float32).reshape(len(vectors), manifest.dimension)
     del vectors
     dense.write(dense.build(matrix, manifest.dense, manifest.dimension), staging / FAISS)
     del matrix

@@ -17,8 +17,9 @@ from bot import index as store
 from bot.chunking import Chunker, embedding_text
 from bot.config import Settings
 from bot.embedding import interchangeable
-from bot.errors import IndexUnavailable
+from bot.errors import IndexUnavailable, UserError
 from bot.loaders import SkippedFile, load_documents
+from bot.loaders.files import shown_path
 from bot.text import detect_language, sentence_spans
 from bot.types import Document
 
@@ -81,6 +82,11 @@ def ingest(
     """
     began = time.perf_counter()
     roots = [Path(p).resolve() for p in paths]
+    if missing := [r for r in roots if not r.exists()]:
+        # Not "every document removed": a mistyped folder must not empty the index.
+        where = shown_path(missing[0])
+        raise UserError("path_not_found", f"Introuvable : {where} (l'index n'a pas changé).",
+                        f"Not found: {where} (the index is unchanged).")
     docs, skipped = load_documents(roots)
     summary = sync_index(
         docs, settings, embedder_factory, roots=roots, rebuild=rebuild, progress=progress,

@@ -76,3 +76,53 @@ def test_unreadable_bytes_in_a_question_are_a_usage_error(settings):
                        env=environ, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and "illisibles" in r.stderr
+
+
+def test_a_malformed_question_file_is_one_line_naming_its_line(settings, tmp_path):
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"question": "Qui ?", "answers": ["x"]}\n\n{"question": "Quoi ?",\n',
+                         encoding="utf-8")
+    r = run("eval", str(questions), index_dir=settings.index_dir)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "ligne 3" in r.stderr and "JSON invalide" in r.stderr
+    questions.write_text('{"question": "Qui ?"}\n["pas", "un objet"]\n', encoding="utf-8")
+    r = run("eval", str(questions), index_dir=settings.index_dir)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "ligne 2" in r.stderr
+
+
+def test_ingest_of_a_missing_folder_changes_nothing(assistant, settings, tmp_path):
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(settings.index_dir, index)
+    before = (index / "CURRENT").read_text()
+    r = run("ingest", str(tmp_path / "nonexistent"), index_dir=index)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "Introuvable" in r.stderr
+    assert (index / "CURRENT").read_text() == before
+
+
+def test_report_shows_visitors_text_without_escape_sequences(assistant, settings, tmp_path):
+    """A question or a 👎 comment carrying ESC sequences reached the operator's terminal raw."""
+    from bot.log import ConversationLog
+    from tests.test_log import make_answer
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    log = ConversationLog(url)
+    answer = make_answer("no_answer")
+    log.record(answer, "Question\x1b]0;pwned\x07 \x1b]52;c;ZXZpbA==\x07 \u202eesrever")
+    log.flush()
+    assert log.vote(answer.id, -1, "nul\x1b[2J\x1b]8;;https://x.example\x1b\\ici\x1b]8;;\x1b\\")
+    log.close()
+    for args in ((), ("--json",)):
+        r = run("report", *args, index_dir=settings.index_dir, ALLIANCE_DATABASE_URL=url)
+        assert r.returncode == 0, r.stderr
+        assert "pwned" in r.stdout and "ici" in r.stdout
+        assert not any(c in r.stdout for c in "\x1b\x07\u202e"), r.stdout
+
+
+def test_report_with_its_database_down_is_one_line(assistant, settings):
+    r = run("report", index_dir=settings.index_dir,
+            ALLIANCE_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none")  # port 9: refused
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "ALLIANCE_DATABASE_URL" in r.stderr

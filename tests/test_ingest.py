@@ -89,6 +89,26 @@ def test_changed_document_replaced_and_deleted_one_removed(corpus, settings, emb
     assert index.faiss.ntotal == len(index.chunks) == index.bm25.weights.shape[0]
 
 
+def test_removing_every_document_leaves_an_empty_index_that_answers(corpus, settings, embedder):
+    """Removing the last document gave `cannot reshape array of size 0` and kept serving it."""
+    ingest([corpus], settings, lambda: embedder, progress=False)
+    assistant = Assistant(settings, embedder=embedder)
+    assert assistant.ask("Quand le projet Tilleul a-t-il été lancé ?").status == "answered"
+    for path in corpus.iterdir():
+        path.unlink()
+    summary = ingest([corpus], settings, lambda: embedder, progress=False)
+    assert sorted(summary.removed) == ["docs/equipe.md", "docs/histoire.md"] and summary.chunks == 0
+    index = LoadedIndex(current_generation(settings.index_dir))
+    assert not index.documents and not index.chunks and index.faiss.ntotal == 0
+    assistant.refresh_if_changed()
+    answer = assistant.ask("Quand le projet Tilleul a-t-il été lancé ?")
+    assert answer.status == "no_answer" and not answer.citations
+    assert assistant.search("Tilleul").passages == []
+    # Documents come back: the empty index is built on like any other.
+    write_corpus(corpus, DOCS)
+    assert len(ingest([corpus], settings, lambda: embedder, progress=False).added) == 2
+
+
 def test_index_built_with_another_model_is_refused(corpus, settings, embedder):
     ingest([corpus], settings, lambda: embedder, progress=False)
     other = settings.model_copy(update={"embedding_model": "some/other-model"})

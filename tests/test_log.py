@@ -83,3 +83,78 @@ def test_old_rows_are_purged(log):
     with log.engine.connect() as db:
         assert [r.question for r in db.execute(select(answers))] == ["récente"]
         assert db.execute(select(feedback)).all() == []
+
+
+def count_answers(url: str) -> int:
+    from sqlalchemy import create_engine, func
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as db:
+            return db.execute(select(func.count()).select_from(answers)).scalar()
+    finally:
+        engine.dispose()
+
+
+def wait_for(predicate, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_answers_logged_during_a_sqlite_lock_are_written_after_it(tmp_path):
+    """An answer logged during a 12 s SQLite lock was lost."""
+    import sqlite3
+    import time
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    log = ConversationLog(url, pending_path=tmp_path / "pending.sqlite")
+    locker = sqlite3.connect(tmp_path / "log.sqlite", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        began = time.monotonic()
+        for _ in range(20):
+            log.record(make_answer(), "pendant le verrou")
+        assert time.monotonic() - began < 0.1  # the request's path never waits
+        assert wait_for(lambda: log.pending.count == 20, 15), "the lock was not noticed"
+        assert log.status() is not None
+    finally:
+        locker.execute("COMMIT")
+        locker.close()
+    assert wait_for(lambda: log.pending.count == 0 and log.status() is None, 30)
+    log.close()
+    assert count_answers(url) == 20
+
+
+def test_pending_answers_survive_a_restart_and_stay_bounded(tmp_path):
+    """The database stays away across a restart: what was pending is written by the next process."""
+    missing = "postgresql+psycopg://nobody@127.0.0.1:9/none"  # port 9: refused at once
+    log = ConversationLog(missing, pending_path=tmp_path / "pending.sqlite")
+    assert log.status() is not None  # started without its database
+    ids = []
+    for _ in range(30):
+        answer = make_answer()
+        ids.append(answer.id)
+        log.record(answer, "base absente")
+    log.flush()
+    assert log.pending.count == 30
+    log.close()
+
+    from bot.log.store import Pending
+
+    small = Pending(tmp_path / "pending.sqlite", limit=25)  # reopened: still there, then bounded
+    assert small.count == 30
+    _, (row,) = small.head(1)
+    assert small.add([dict(row, id=make_answer().id)]) == 6 and small.count == 25
+    small.close()
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    log = ConversationLog(url, pending_path=tmp_path / "pending.sqlite")
+    assert wait_for(lambda: log.pending.count == 0, 30)
+    log.close()
+    assert count_answers(url) == 25

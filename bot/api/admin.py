@@ -6,9 +6,12 @@ and are indexed by the same incremental ingest as `alliance-bot ingest`."""
 
 from __future__ import annotations
 
+import errno
 import hmac
+import logging
 import os
 import re
+import tempfile
 import threading
 import time
 import unicodedata
@@ -22,10 +25,13 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.api.problems import NOT_FOUND, problem
 from bot.ingest import ingest
-from bot.loaders import SUPPORTED_SUFFIXES
+from bot.loaders import SUPPORTED_SUFFIXES, DocumentError, read_document
+from bot.log.store import Unavailable
 
 UPLOADS = "uploads"
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+logger = logging.getLogger("bot.api")
+REPORT_TIMEOUT = 10.0
 _ingest_lock = threading.Lock()  # one admin ingest at a time in this process
 
 
@@ -105,12 +111,13 @@ async def upload_document(
                             f"File too large (> {limit} bytes).")
     if not data:
         raise problem(422, "empty_file", "Le fichier est vide.", "The file is empty.")
+    # Checked before it replaces anything: a corrupt re-upload leaves the good file indexed.
+    reason = await run_in_threadpool(_unreadable, data, name)
+    if reason:
+        raise problem(422, "unreadable_file", f"Fichier ignoré : {reason}", f"File skipped: {reason}")
     folder = uploads_dir(request)
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
-    tmp = folder / f".{name}.part"
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    await run_in_threadpool(_store, folder, target, data)
     result = await run_in_threadpool(_reingest, request)
     source = f"{UPLOADS}/{name}"
     skipped = next((s for s in result.skipped if Path(s.get("path", "")).name == name), None)
@@ -119,6 +126,43 @@ async def upload_document(
         reason = skipped.get("reason", "")
         raise problem(422, "unreadable_file", f"Fichier ignoré : {reason}", f"File skipped: {reason}")
     return result
+
+
+def _unreadable(data: bytes, name: str) -> str | None:
+    """Why the loaders refuse `data` as the file `name`, or None when it reads."""
+    try:
+        read_document(data, Path(name))
+    except DocumentError as e:
+        return str(e)
+    except Exception as e:  # noqa: BLE001 - a loader's own failure is a refusal, never a 500
+        logger.warning("upload %s: %s", name, type(e).__name__)
+        return f"fichier illisible ({type(e).__name__}) — unreadable file"
+    return None
+
+
+def _store(folder: Path, target: Path, data: bytes) -> None:
+    """Write `data` to `target` atomically (temp file, fsync, rename); on any failure, the
+    temp file is removed and `target` is as it was."""
+    tmp = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as e:
+        logger.warning("upload %s not stored: %s", target.name, e.strerror or type(e).__name__)
+        if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise problem(507, "disk_full", "Espace disque insuffisant : le fichier n'a pas été enregistré.",
+                          "Not enough disk space: the file was not stored.") from None
+        raise problem(500, "not_stored", "Le fichier n'a pas pu être enregistré.",
+                      "The file could not be stored.") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 @router.delete("/documents/{source:path}", response_model=IngestResult)
@@ -160,9 +204,15 @@ def report(
                             "The log is off (ALLIANCE_LOG=0).")
     assistant = request.app.state.assistant
     assistant.refresh_if_changed()
-    log.flush()
-    data = reports.build_report(log.engine, reports.parse_since(since), assistant.embedder,
-                                {d.source: d.title for d in assistant.index.documents.values()})
+    log.flush(timeout=2)
+    try:  # on the log's own threads, for a bounded time: a frozen database holds no request
+        titles = {d.source: d.title for d in assistant.index.documents.values()}
+        data = log.calls.call(reports.build_report, log.engine, reports.parse_since(since),
+                              assistant.embedder, titles, timeout=REPORT_TIMEOUT)
+    except Unavailable as e:
+        logger.warning("report: log database unavailable (%s)", e)
+        raise problem(503, "log_unavailable", "Le journal est indisponible : réessayez dans 30 s.",
+                      "The log is unavailable: try again in 30 s.", {"Retry-After": "30"}) from None
     accept = request.headers.get("accept", "")
     wants_json = format == "json" or (format is None and "application/json" in accept)
     if wants_json:
@@ -200,9 +250,19 @@ def _reingest(request: Request) -> IngestResult:
     assistant.refresh_if_changed()  # this server answers from the new generation at once
     return IngestResult(
         added=summary.added, updated=summary.updated, removed=summary.removed,
-        skipped=[{"path": s.path, "reason": s.reason} for s in summary.skipped],
+        skipped=[{"path": _public_path(s.path, roots), "reason": s.reason} for s in summary.skipped],
         chunks=summary.chunks, version=summary.version, seconds=round(summary.seconds, 3),
     )
+
+
+def _public_path(path: str, roots: list[Path]) -> str:
+    """A skipped file as its source would be named (`uploads/x.md`): never the server's path."""
+    for root in roots:
+        try:
+            return Path(path).relative_to(root.resolve().parent).as_posix()
+        except ValueError:
+            continue
+    return Path(path).name
 
 
 def _indexed(request: Request, source: str) -> bool:

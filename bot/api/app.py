@@ -22,7 +22,8 @@ from bot import __version__
 from bot.api.admin import bearer_matches
 from bot.api.guards import BodyGuard
 from bot.api.operator import install_operator
-from bot.api.ratelimit import BoundedMemoryStorage, RateLimiter
+from bot.api.pages import SecurityHeaders
+from bot.api.ratelimit import RateLimiter
 from bot.api.routes import router
 from bot.assistant import Assistant
 from bot.config import Settings
@@ -80,7 +81,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     app.state.settings = settings
     app.state.assistant = assistant
     app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
-    app.state.limiter_blocks = not isinstance(app.state.limiter.storage, BoundedMemoryStorage)
+    app.state.limiter_blocks = app.state.limiter.remote is not None  # a network call: off the event loop
 
     # Outermost last: CORS wraps the body guard so that its 413/408 carry CORS headers too.
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, timeout=settings.body_read_timeout,
@@ -116,6 +117,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
 
     app.include_router(router)
     install_operator(app)  # log, feedback, sources, admin, report, metrics
+    app.add_middleware(SecurityHeaders)  # outermost: the guards' own answers get its headers too
 
     @app.get("/", include_in_schema=False)
     def demo_page():

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from bot.api.problems import problem
 from bot.api.responses import error_responses
 from bot.schema import Text
 
 router = APIRouter()
+logger = logging.getLogger("bot.api")
+VOTE_TIMEOUT = 3.0  # seconds a vote waits for the database before the visitor is told to retry
+RETRY_AFTER = 30
 MAX_BODY = 8 * 1024
 MAX_COMMENT = 1000
 
@@ -34,7 +38,7 @@ class FeedbackAck(BaseModel):
 
 @router.post(
     "/feedback", response_model=FeedbackAck, tags=["feedback"],
-    responses=error_responses(408, 404, 413, 422, 429, 500),
+    responses=error_responses(408, 404, 413, 422, 429, 500, 503),
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": FeedbackRequest.model_json_schema()}}}},
 )
@@ -63,7 +67,15 @@ async def post_feedback(request: Request) -> FeedbackAck:
         raise problem(503, "log_disabled", "Les avis ne sont pas enregistrés sur ce serveur.",
                             "This server does not record feedback.")
     comment = (vote.comment or "").strip() or None
-    saved = await run_in_threadpool(log.vote, vote.answer_id, 1 if vote.rating == "up" else -1, comment)
+    try:  # on the log's own threads, waited for a bounded time: a frozen database holds no request
+        call = log.calls.submit(log.vote, vote.answer_id, 1 if vote.rating == "up" else -1, comment)
+        saved = await asyncio.wait_for(asyncio.wrap_future(call), VOTE_TIMEOUT)
+    except Exception as e:  # busy, too slow, or the database's own error
+        logger.warning("vote not recorded: %s", type(e).__name__)
+        raise problem(503, "log_unavailable",
+                      f"Avis non enregistré : le journal est indisponible, réessayez dans {RETRY_AFTER} s.",
+                      f"Vote not recorded: the log is unavailable, try again in {RETRY_AFTER} s.",
+                      {"Retry-After": str(RETRY_AFTER)}) from None
     if not saved:
         raise problem(404, "unknown_answer", "Réponse inconnue : impossible d'enregistrer l'avis.",
                             "Unknown answer: the vote cannot be recorded.")

@@ -7,16 +7,18 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 router = APIRouter()
+# Any other method (a client may invent one per request) is counted as "other": labels stay bounded.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class Metrics:
     """One registry per app, so that two apps in one process never mix their counts."""
 
-    def __init__(self, assistant):
+    def __init__(self, assistant, limiter=None, conversation_log=None):
         self.registry = CollectorRegistry()
         self.requests = Counter("alliance_http_requests", "HTTP requests by route and status.",
                                 ["method", "route", "status"], registry=self.registry)
@@ -29,12 +31,13 @@ class Metrics:
         self.ingest = Histogram("alliance_ingest_duration_seconds", "Ingests run from the admin routes.",
                                 buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300), registry=self.registry)
         self.registry.register(_IndexCollector(assistant))
+        self.registry.register(_StoresCollector(limiter, conversation_log))
 
 
 class _IndexCollector:
     """The loaded index's size, read at scrape time."""
 
-    def __init__(self, assistant):
+    def __init__(self, assistant, limiter=None, conversation_log=None):
         self.assistant = assistant
 
     def collect(self):
@@ -45,6 +48,29 @@ class _IndexCollector:
             documents.add_metric([], index.manifest.documents)
             chunks.add_metric([], index.manifest.chunks)
         return [documents, chunks]
+
+
+class _StoresCollector:
+    """The optional stores, read at scrape time: how often the limiter fell back to memory
+    (Redis unreachable), and the answers waiting for, or lost by, the log's database."""
+
+    def __init__(self, limiter, conversation_log):
+        self.limiter, self.log = limiter, conversation_log
+
+    def collect(self):
+        out = []
+        if self.limiter is not None:
+            fallbacks = CounterMetricFamily("alliance_ratelimit_fallback",
+                                            "Rate-limit checks made in memory because Redis did not answer.")
+            fallbacks.add_metric([], self.limiter.fallbacks)
+            out.append(fallbacks)
+        if self.log is not None:
+            pending = GaugeMetricFamily("alliance_log_pending", "Answers waiting for the log's database.")
+            pending.add_metric([], self.log.pending.count)
+            dropped = CounterMetricFamily("alliance_log_dropped", "Answers not logged (past the bounds).")
+            dropped.add_metric([], self.log.dropped)
+            out += [pending, dropped]
+        return out
 
 
 class MetricsMiddleware:
@@ -71,7 +97,7 @@ class MetricsMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or (scope["path"] if scope["path"] in self.known_paths
                                                      else "other")
-            method = scope.get("method", "")
+            method = scope.get("method", "") if scope.get("method") in METHODS else "other"
             self.metrics.requests.labels(method, path, str(status)).inc()
             self.metrics.latency.labels(method, path).observe(time.perf_counter() - began)
 

@@ -20,9 +20,11 @@ def install_operator(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.conversation_log = None
     if settings.log:
-        app.state.conversation_log = ConversationLog(settings.log_url, settings.log_days)
+        app.state.conversation_log = ConversationLog(
+            settings.log_url, settings.log_days, pending_path=settings.data_path / "log-pending.sqlite"
+        )
         atexit.register(app.state.conversation_log.close)  # writes what is still queued
-    app.state.metrics = metrics.Metrics(app.state.assistant)
+    app.state.metrics = metrics.Metrics(app.state.assistant, app.state.limiter, app.state.conversation_log)
     app.state.feedback_limiter = RateLimiter(settings.rate_limit)  # votes, counted apart from questions
     for router in (feedback.router, sources.router, admin.page_router, metrics.router):
         app.include_router(router)

@@ -9,6 +9,7 @@ within the window is free. A third identical request pays again.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -22,6 +23,9 @@ from limits.strategies import MovingWindowRateLimiter
 # sweep with 100k keys, measured here), and keeps keys as long as they are in the window:
 # this one drops idle keys in O(1) as it goes and never holds more than MAX_KEYS.
 MAX_KEYS = 50_000
+REDIS_TIMEOUT = 0.25  # seconds a Redis call may take before the limiter counts in memory
+REDIS_RETRY = 5.0  # seconds before Redis is tried again after it failed
+log = logging.getLogger("bot.api")
 
 
 class BoundedMemoryStorage(Storage, MovingWindowSupport):
@@ -98,10 +102,21 @@ class BoundedMemoryStorage(Storage, MovingWindowSupport):
 
 
 class RateLimiter:
+    """With a Redis URL, counts in Redis; while Redis does not answer (absent, killed, frozen)
+    it counts in this process instead, so questions are still answered and still limited,
+    per replica. Each Redis call waits at most `REDIS_TIMEOUT`; after a failure Redis is
+    left alone for `REDIS_RETRY` seconds."""
+
     def __init__(self, per_minute: int, storage_uri: str | None = None):
         self.per_minute = per_minute
-        self.storage = storage_from_string(storage_uri) if storage_uri else BoundedMemoryStorage()
+        self.fallbacks = 0  # checks made in memory because Redis did not answer
+        self.problem: str | None = None
+        self._retry_at = 0.0
+        self.memory = BoundedMemoryStorage()
+        self.remote = storage_from_string(storage_uri, **_timeouts(storage_uri)) if storage_uri else None
+        self.storage = self.remote or self.memory
         self.strategy = MovingWindowRateLimiter(self.storage)
+        self._memory_strategy = MovingWindowRateLimiter(self.memory)
         self.limit = RateLimitItemPerMinute(max(per_minute, 1), namespace="alliance-q")
         # Seen once: the next identical request is the free retry; seen twice: it pays.
         self.repeats = RateLimitItemPerMinute(2, namespace="alliance-r")
@@ -110,23 +125,60 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.per_minute > 0
 
+    def status(self) -> str | None:
+        """None while the limiter's store answers; else why not, in a few words."""
+        if self.problem is None:
+            return None
+        return f"rate-limit store unreachable ({self.problem}): limits counted per process"
+
     def retry_after(self, client: str, question: bytes | None = None) -> int:
         """0 when `client` may go on (and counts the request), else seconds to wait. With
         `question` (the request body), the first repeat of the same question is free."""
         if not self.enabled:
             return 0
+        if self.remote is None:
+            return self._retry_after(self.strategy, client, question)
+        if time.monotonic() >= self._retry_at:
+            try:
+                wait = self._retry_after(self.strategy, client, question)
+            except Exception as e:  # noqa: BLE001 - whatever the client library raises
+                self._failed(e)
+            else:
+                if self.problem is not None:
+                    log.warning("rate-limit store answers again: limits shared again")
+                    self.problem = None
+                return wait
+        self.fallbacks += 1
+        return self._retry_after(self._memory_strategy, client, question)
+
+    def _failed(self, error: Exception) -> None:
+        if self.problem is None:  # one line an outage, not one a request
+            log.warning(
+                "rate-limit store unreachable (%s): counting in this process for now", type(error).__name__
+            )
+        self.problem = type(error).__name__
+        self._retry_at = time.monotonic() + REDIS_RETRY
+
+    def _retry_after(self, strategy, client: str, question: bytes | None) -> int:
         if question is None:
-            return self._charge(client)
+            return self._charge(strategy, client)
         digest = hashlib.blake2b(question, digest_size=16).hexdigest()
-        _, seen_before = self.strategy.get_window_stats(self.repeats, client, digest)
+        _, seen_before = strategy.get_window_stats(self.repeats, client, digest)
         seen_before = self.repeats.amount - seen_before  # remaining -> used
-        self.strategy.hit(self.repeats, client, digest)
+        strategy.hit(self.repeats, client, digest)
         if seen_before == 1:
             return 0  # the retry of a question already paid for
-        return self._charge(client)
+        return self._charge(strategy, client)
 
-    def _charge(self, client: str) -> int:
-        if self.strategy.hit(self.limit, client):
+    def _charge(self, strategy, client: str) -> int:
+        if strategy.hit(self.limit, client):
             return 0
-        reset, _ = self.strategy.get_window_stats(self.limit, client)
+        reset, _ = strategy.get_window_stats(self.limit, client)
         return max(1, math.ceil(reset - time.time()))
+
+
+def _timeouts(uri: str) -> dict:
+    """Short socket timeouts for Redis: a frozen server costs a request a quarter second once."""
+    if uri.startswith(("redis://", "rediss://", "redis+unix://")):
+        return {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT}
+    return {}

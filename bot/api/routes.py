@@ -9,7 +9,7 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bot.api.events import answer_events, final_answer
 from bot.api.operator import record_answer
@@ -35,8 +35,10 @@ class DocumentInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="`ready`, or `degraded` while an optional store (the log's "
+                        "database, Redis) is unreachable: questions are still answered.")
     index: IndexInfo
+    reasons: list[str] = Field(default_factory=list, description="Why `degraded`, in a few words each.")
 
 
 def get_assistant(request: Request) -> Assistant:
@@ -126,13 +128,24 @@ _HEALTH_THREADS = anyio.CapacityLimiter(2)
 async def health(request: Request):
     try:
         assistant = await anyio.to_thread.run_sync(get_assistant, request, limiter=_HEALTH_THREADS)
-        return Health(status="ready", index=assistant.info())
+        reasons = degraded(request.app.state)
+        return Health(status="degraded" if reasons else "ready", index=assistant.info(), reasons=reasons)
     except Exception:  # not ready is an answer, not an error page; the reason goes to the log
         log.exception("health: not ready")
         body = NotReady(code="index_unavailable",
                         detail="L'index n'est pas disponible : voir le journal du serveur.",
                         detail_en="The index is not available: see the server log.")
         return JSONResponse(body.model_dump(), status_code=503)
+
+
+def degraded(state) -> list[str]:
+    """What is unreachable among the stores that answers do not depend on."""
+    reasons = []
+    if state.conversation_log is not None and (why := state.conversation_log.status()):
+        reasons.append(why)
+    if why := state.limiter.status():
+        reasons.append(why)
+    return reasons
 
 
 @router.head("/health", include_in_schema=False)

@@ -8,14 +8,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from bot.api.pages import html_page
+from bot.api.pages import SCROLL, html_page
 from bot.api.responses import error_responses
+from bot.loaders.common import web_url
 
 router = APIRouter()
 
-# Scrolls the first highlighted span into view (the `#quote` fragment does it too).
-SCROLL = ("<script>addEventListener('DOMContentLoaded',()=>{const m=document.getElementById('quote');"
-          "if(m)m.scrollIntoView({block:'center'})})</script>")
 
 
 def source_link(base: str, source: str, start: int, end: int) -> str:
@@ -56,8 +54,8 @@ def source_page(
         if page:
             meta.append(f"page {page}")
         meta.append(f"caractères {span[0]}–{span[1]}")
-    if doc.url:
-        meta.append(f'<a href="{escape(doc.url, quote=True)}" rel="noopener noreferrer">'
+    if url := web_url(doc.url):  # an index built before links were checked may hold others
+        meta.append(f'<a href="{escape(url, quote=True)}" rel="noopener noreferrer">'
                     "Document original</a>")
     body = (f'<p class="meta">{" · ".join(meta)}</p>'
             f'<article class="doc">{_render(text, headings, span)}</article>')

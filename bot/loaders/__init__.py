@@ -49,6 +49,7 @@ __all__ = [
     "DocumentError",
     "SkippedFile",
     "load_document",
+    "read_document",
     "load_documents",
 ]
 
@@ -104,11 +105,18 @@ def load_document(path: Path, root: Path, *, confine: Path | None = None) -> Doc
         data = read_stable(real)
     except OSError as exc:
         raise DocumentError(f"lecture impossible ({exc.strerror or exc}) — unreadable file") from exc
+
+    doc = read_document(data, path)
+    doc.source = source
+    return doc
+
+
+def read_document(data: bytes, path: Path) -> Document:
+    """A file's bytes as a document, by the loader of `path`'s suffix (what an upload is
+    checked with before it replaces anything)."""
     if not data.strip():
         raise DocumentError(EMPTY)
-
-    doc = _LOADERS[suffix](data, path)
-    doc.source = source
+    doc = _LOADERS[path.suffix.lower()](data, path)
     if not doc.text.strip():
         raise DocumentError(NO_TEXT)
     check_text_length(len(doc.text))

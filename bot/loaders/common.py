@@ -163,8 +163,18 @@ _SPACES = re.compile(r"[ \t\f\v\u00a0\u202f\u2007\u2009\u200b]+")
 
 
 def squash(text: str) -> str:
-    """Collapse runs of spaces (non-breaking ones too) and trim."""
-    return _SPACES.sub(" ", text).strip()
+    """Collapse runs of spaces (non-breaking ones too) and trim; drop the control characters
+    that decoding (HTML entities like `&#27;`, YAML escapes like `"\\e"`) may have made."""
+    return _SPACES.sub(" ", CONTROL_CHARS.sub("", text)).strip()
+
+
+_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.I)
+
+
+def web_url(value: str | None) -> str | None:
+    """`value` when it is an absolute http(s) URL, else None: a document's link is shown on
+    pages, and `javascript:` or `data:` there would run script in the server's origin."""
+    return value if value and _WEB_URL.fullmatch(value) else None
 
 
 def prettify_stem(path: Path) -> str:
@@ -197,7 +207,7 @@ def assemble(blocks: list[Block]) -> tuple[str, list[Section]]:
     offset = 0
     prev: Block | None = None
     for block in blocks:
-        text = block.text.strip("\n")
+        text = CONTROL_CHARS.sub("", block.text).strip("\n")  # made by decoding entities
         if not text.strip():
             continue
         if prev is not None:

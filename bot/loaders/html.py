@@ -6,7 +6,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.loaders.common import Block, assemble, decode_text, first_heading, prettify_stem, squash
+from bot.loaders.common import (
+    Block,
+    DocumentError,
+    assemble,
+    decode_text,
+    first_heading,
+    prettify_stem,
+    squash,
+)
 from bot.types import Document
 
 _SKIP = frozenset(
@@ -19,6 +27,17 @@ _BLOCKS = frozenset(
     figure header hgroup hr html legend li main ol p section summary table tbody thead
     tfoot ul caption""".split()
 )
+# Nesting deeper than this is refused before parsing: real pages stay under ~60 levels, and
+# parsing and walking cost grows with the square of the depth (200,000 levels: minutes).
+MAX_HTML_DEPTH = 256
+# Elements that need no end tag, or whose end tag is implied by the next one: never nesting.
+_NO_DEPTH = frozenset(
+    """area base br col embed hr img input link meta param source track wbr p li dt dd tr td th
+    option optgroup thead tbody tfoot colgroup caption rb rp rt rtc""".split()
+)
+# A tag, or the start of a comment; an attribute list past 4 KB is not read as a tag.
+_TAG = re.compile(r"<!--|<(/?)([A-Za-z][A-Za-z0-9-]{0,40})[^>]{0,4096}?(/?)>")
+_RAW_TEXT = frozenset({"script", "style", "textarea", "title"})  # no tags inside
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.I)
 
@@ -90,10 +109,32 @@ class _HtmlText:
                 self.walk(child, in_content)
 
 
+def check_depth(text: str) -> None:
+    """Refuse HTML nested deeper than MAX_HTML_DEPTH, in one linear scan of its tags."""
+    lowered = text.lower()
+    depth = pos = 0
+    while (m := _TAG.search(text, pos)) is not None:
+        pos = m.end()
+        if m.group() == "<!--":
+            pos = lowered.find("-->", pos)
+        elif (tag := m.group(2).lower()) in _RAW_TEXT and not m.group(1):
+            pos = lowered.find(f"</{tag}", pos)
+        elif tag not in _NO_DEPTH and not m.group(3):
+            depth = max(depth - 1, 0) if m.group(1) else depth + 1
+            if depth > MAX_HTML_DEPTH:
+                raise DocumentError(
+                    f"HTML trop imbriqué (plus de {MAX_HTML_DEPTH} niveaux) — HTML nested too deeply "
+                    f"(over {MAX_HTML_DEPTH} levels)"
+                )
+        if pos < 0:  # an unclosed comment or script: the rest is not markup
+            return
+
+
 def html_blocks(fragment: str) -> list[Block]:
     """The readable blocks of an HTML fragment (raw HTML inside Markdown)."""
     from selectolax.lexbor import LexborHTMLParser
 
+    check_depth(fragment)
     tree = LexborHTMLParser(fragment)
     walker = _HtmlText()
     root = tree.body or tree.root
@@ -108,6 +149,7 @@ def load_html(data: bytes, path: Path) -> Document:
 
     declared = _META_CHARSET.search(data[:4096])
     text = decode_text(data, declared.group(1).decode("ascii") if declared else None)
+    check_depth(text)
     tree = LexborHTMLParser(text)
     title_node = tree.css_first("title")
     title = squash(title_node.text()) if title_node is not None else ""

@@ -27,6 +27,7 @@ from bot.loaders.common import (
     prettify_stem,
     squash,
     text_too_long,
+    web_url,
 )
 from bot.types import Document
 
@@ -166,10 +167,7 @@ def load_markdown(data: bytes, path: Path) -> Document:
     blocks = markdown_blocks(body)
     text, sections = assemble(blocks)
     title = _meta_str(meta.get("title")) or first_heading(blocks)
-    url = _meta_str(meta.get("url"))
-    origin = _meta_str(meta.get("source"))
-    if not url and origin and re.match(r"https?://", origin):
-        url = origin
+    url = web_url(_meta_str(meta.get("url"))) or web_url(_meta_str(meta.get("source")))
     return Document(
         source=path.name,
         title=title or prettify_stem(path),

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +31,11 @@ log = logging.getLogger("bot.log")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RECENT_IDS = 50_000  # answers given lately, accepted for feedback before their row is written
 PURGE_EVERY = 3600.0
+CALL_TIMEOUT = 2.0  # seconds any one database call is waited for
+STARTUP_TIMEOUT = 3.0  # the first contact, at start: past it the server starts without the log
+MAX_QUEUED = 10_000  # answers in memory on their way to the database or the pending file
+MAX_PENDING = 100_000  # answers kept in the pending file while the database is away
+RETRY_MIN, RETRY_MAX = 0.5, 10.0  # seconds between tries while it is away (doubling)
 
 
 def utcnow() -> datetime:
@@ -34,15 +44,25 @@ def utcnow() -> datetime:
 
 def open_engine(url: str) -> Engine:
     """An engine for `url`, with the schema created or migrated (Alembic) to the latest version."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` that gives up quickly on a server that is down or frozen; nothing
+    is connected yet."""
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, the one installed
+    options: dict = {"pool_pre_ping": True}
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, pool_pre_ping=True)
+    if parsed.drivername.startswith("postgresql"):
+        options |= {"pool_timeout": CALL_TIMEOUT, "connect_args": {"connect_timeout": 3}}
+    engine = create_engine(parsed, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    migrate(engine)
     return engine
 
 
@@ -62,19 +82,133 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+class Unavailable(Exception):
+    """The log's database did not answer in time (down, frozen, locked) or is busy."""
+
+
+class Calls:
+    """Database calls on at most `workers` threads of their own, each waited for at most a
+    timeout: a frozen database holds these threads, never a request's. With every thread
+    taken, a call fails at once instead of queueing."""
+
+    def __init__(self, workers: int, name: str):
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self._free = threading.BoundedSemaphore(workers)
+
+    def submit(self, fn, *args) -> Future:
+        if not self._free.acquire(blocking=False):
+            raise Unavailable("busy")
+
+        def run():
+            try:
+                return fn(*args)
+            finally:
+                self._free.release()
+
+        return self._pool.submit(run)
+
+    def call(self, fn, *args, timeout: float = CALL_TIMEOUT):
+        try:
+            return self.submit(fn, *args).result(timeout)
+        except FutureTimeout:
+            raise Unavailable(f"no reply in {timeout:g} s") from None
+        except Unavailable:
+            raise
+        except Exception as e:  # the driver's own error: down, refused, locked
+            raise Unavailable(f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from e
+
+
+class Pending:
+    """Answers not yet in the database, in a local SQLite file: they survive a restart, and
+    at most `limit` are kept (past it, the oldest are dropped and counted)."""
+
+    def __init__(self, path: Path | None, limit: int = MAX_PENDING):
+        self.limit = limit
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS pending "
+                        "(seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT)")
+        self.db.commit()
+        self.count = self.db.execute("SELECT count(*) FROM pending").fetchone()[0]
+
+    def add(self, rows: list[dict]) -> int:
+        """Keep `rows`; returns how many of the oldest were dropped to stay under the limit."""
+        self.db.executemany("INSERT INTO pending (row) VALUES (?)",
+                            [(json.dumps(r, default=_iso, ensure_ascii=False),) for r in rows])
+        over = self.count + len(rows) - self.limit
+        if over > 0:
+            self.db.execute("DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq LIMIT ?)",
+                            (over,))
+        self.db.commit()
+        self.count = min(self.count + len(rows), self.limit)
+        return max(over, 0)
+
+    def head(self, n: int) -> tuple[int, list[dict]]:
+        """The `n` oldest rows and the sequence number of the last one."""
+        found = self.db.execute("SELECT seq, row FROM pending ORDER BY seq LIMIT ?", (n,)).fetchall()
+        rows = [json.loads(r) for _, r in found]
+        for row in rows:
+            row["asked_at"] = datetime.fromisoformat(row["asked_at"])
+        return (found[-1][0] if found else 0), rows
+
+    def remove(self, upto: int) -> None:
+        gone = self.db.execute("DELETE FROM pending WHERE seq <= ?", (upto,)).rowcount
+        self.db.commit()
+        self.count -= gone
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _iso(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
 class ConversationLog:
-    def __init__(self, url: str, days: int = 90):
-        self.engine = open_engine(url)
+    """Answers go to a bounded in-memory queue (microseconds on the request's path), then one
+    writer thread puts them in the database; while it is down, frozen or locked they wait in
+    a file (`Pending`) and are written once it answers again. Nothing here can hold a request
+    for more than `CALL_TIMEOUT` seconds."""
+
+    def __init__(self, url: str, days: int = 90, pending_path: Path | None = None):
+        self.engine = make_engine(url)
         self.days = days
         self._salt = os.urandom(32)  # per process: a client hash never leads back to an address
-        self._queue: queue.Queue[dict | None] = queue.Queue()
+        self._queue: queue.Queue[dict | None] = queue.Queue(MAX_QUEUED)
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._recent_lock = threading.Lock()
         self._closed = False
-        self.purge()
-        self._last_purge = time.monotonic()
+        self.pending = Pending(pending_path or _default_pending(self.engine))
+        self.dropped = 0  # answers lost past the bounds (queue full, pending file full)
+        self.problem: str | None = None  # why the database is not written to, while it is not
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+        self._retry_at = 0.0
+        self._backoff = RETRY_MIN
+        self._writes = Calls(1, "log-writer-db")  # the writer's calls, one at a time
+        self.calls = Calls(4, "log-db")  # votes and reports
+        self._last_purge = 0.0
+        try:  # a database that is there at start is ready at once; one that is not, later
+            self._writes.call(self._start, timeout=STARTUP_TIMEOUT)
+        except Unavailable as e:
+            self._failed(e)
         self._writer = threading.Thread(target=self._write_loop, name="conversation-log", daemon=True)
         self._writer.start()
+
+    def _start(self) -> None:
+        self._migrate()
+        self.purge()
+        self._last_purge = time.monotonic()
+
+    def _migrate(self) -> None:
+        with self._migrate_lock:
+            if not self._migrated:
+                migrate(self.engine)
+                self._migrated = True
 
     # --- answers -------------------------------------------------------------------------
 
@@ -108,44 +242,109 @@ class ConversationLog:
             self._recent[answer.id] = None
             if len(self._recent) > RECENT_IDS:
                 self._recent.popitem(last=False)
-        self._queue.put(row)
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:  # the writer cannot even reach its file: count it, never wait
+            self.dropped += 1
+            log.warning("log queue full: one answer not logged (%d so far)", self.dropped)
 
     def _write_loop(self) -> None:
         while True:
-            row = self._queue.get()
-            batch = [row]
-            while len(batch) < 500:
+            try:
+                row = self._queue.get(timeout=RETRY_MIN if self.pending.count else None)
+            except queue.Empty:
+                row, batch = (), []
+            else:
+                batch = [row]
+            while batch and len(batch) < 500:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             rows = [r for r in batch if r is not None]
             try:
-                if rows:
-                    with self.engine.begin() as db:
-                        db.execute(insert(answers), rows)
-                if time.monotonic() - self._last_purge > PURGE_EVERY:
+                if rows and (self.pending.count or not self._write(rows)):
+                    self._keep(rows)
+                if self.pending.count and time.monotonic() >= self._retry_at:
+                    self._drain()
+                if self.problem is None and time.monotonic() - self._last_purge > PURGE_EVERY:
                     self._last_purge = time.monotonic()
-                    self.purge()
+                    self._writes.call(self.purge)
             except Exception:  # the log must never take the service down
-                log.exception("could not write %d logged answers", len(rows))
+                log.exception("conversation log writer")
             finally:
                 for _ in batch:
                     self._queue.task_done()
             if None in batch:
                 return
 
-    def flush(self) -> None:
-        """Wait until every queued answer is written."""
-        self._queue.join()
+    def _write(self, rows: list[dict]) -> bool:
+        """Write `rows` to the database; False (and the reason kept) when it cannot."""
+        try:
+            self._writes.call(self._insert, rows)
+        except Unavailable as e:
+            self._failed(e)
+            return False
+        self.problem, self._backoff = None, RETRY_MIN
+        return True
+
+    def _insert(self, rows: list[dict]) -> None:
+        self._migrate()
+        with self.engine.begin() as db:
+            db.execute(_insert_new(self.engine.dialect.name), rows)
+
+    def _keep(self, rows: list[dict]) -> None:
+        dropped = self.pending.add(rows)
+        if dropped:
+            self.dropped += dropped
+            log.warning("log: %d pending answers over %d, the oldest dropped", dropped, self.pending.limit)
+
+    def _drain(self) -> None:
+        """Write what waits in the pending file, oldest first, while the database answers."""
+        while self.pending.count:
+            last, rows = self.pending.head(500)
+            if not rows or not self._write(rows):
+                return
+            self.pending.remove(last)
+        log.info("log: the database answers again, pending answers written")
+
+    def _failed(self, error: Exception) -> None:
+        if self.problem is None:
+            log.warning("log database unavailable (%s): answers wait in the pending file", error)
+        self.problem = str(error) or type(error).__name__
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, RETRY_MAX)
+
+    def status(self) -> str | None:
+        """None when the log is written as answers come; else why not, in a few words."""
+        if self.problem is None:
+            return None
+        return f"log database unavailable ({self.problem}); {self.pending.count} answers pending"
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued answer is written (or kept in the pending file); False
+        when `timeout` ran out first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
+        try:
+            self._queue.put(None, timeout=5)
+        except queue.Full:
+            pass
         self._writer.join(timeout=10)
         self.engine.dispose()
+        if not self._writer.is_alive():
+            self.pending.close()
 
     def purge(self) -> int:
         """Delete answers and votes older than the retention period."""
@@ -167,6 +366,7 @@ class ConversationLog:
     def vote(self, answer_id: str, rating: int, comment: str | None) -> bool:
         """Record (or change) the vote on an answer; False when no such answer was given.
         Returns only once the vote is committed."""
+        self._migrate()
         if not self.knows(answer_id):
             return False
         now = utcnow()
@@ -183,3 +383,21 @@ class ConversationLog:
             with self.engine.begin() as db:
                 db.execute(change)
         return True
+
+
+def _insert_new(dialect: str):
+    """INSERT that skips rows already there: a batch written just as its call timed out is
+    written again from the pending file."""
+    if dialect == "postgresql":
+        return postgresql.insert(answers).on_conflict_do_nothing(index_elements=["id"])
+    if dialect == "sqlite":
+        return sqlite.insert(answers).on_conflict_do_nothing(index_elements=["id"])
+    return insert(answers)
+
+
+def _default_pending(engine: Engine) -> Path | None:
+    """Next to a SQLite log; in memory otherwise (the server passes a file in its data folder)."""
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
+        return Path(database).with_name(Path(database).name + ".pending")
+    return None

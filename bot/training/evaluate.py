@@ -16,6 +16,7 @@ import numpy as np
 from bot.assistant import Assistant
 from bot.config import Settings
 from bot.embedding import load_embedder
+from bot.errors import UserError
 from bot.ingest import sync_index
 from bot.retrieval import Retriever
 from bot.text import contains_answer
@@ -49,15 +50,38 @@ def token_f1(prediction: str, golds: list[str]) -> float:
     return max((f1(g) for g in golds), default=0.0)
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def read_jsonl(path: Path, required: str | None = None) -> list[dict]:
+    """One JSON object a line (blank lines skipped); a bad line is a `UserError` naming it."""
+    rows = []
+    with open(path, encoding="utf-8", errors="strict") as f:
+        try:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (ValueError, RecursionError) as e:
+                    why = getattr(e, "msg", "nesting too deep")
+                    fr, en = f"JSON invalide ({why})", f"invalid JSON ({why})"
+                    raise _bad_line(path, number, fr, en) from None
+                if not isinstance(row, dict) or (required and not isinstance(row.get(required), str)):
+                    want = f'{{"{required or "…"}": "…"}}'
+                    raise _bad_line(path, number, f"attendu un objet {want}", f"expected an object {want}")
+                rows.append(row)
+        except UnicodeDecodeError:
+            fr, en = f"{path} : pas du texte UTF-8.", f"{path}: not UTF-8 text."
+            raise UserError("bad_jsonl", fr, en) from None
+    return rows
+
+
+def _bad_line(path: Path, number: int, fr: str, en: str) -> UserError:
+    return UserError("bad_jsonl", f"{path}, ligne {number} : {fr}.", f"{path}, line {number}: {en}.")
 
 
 def evaluate_questions(path: Path, assistant: Assistant, limit: int | None = None) -> dict:
     """hit@1, hit@5, answer accuracy, answered rate and refusal rate on a `.jsonl` file of
     `{question, answers}`; empty `answers` means the right outcome is `no_answer`."""
-    questions = read_jsonl(path)[:limit]
+    questions = read_jsonl(path, required="question")[:limit]
     hit1 = hit5 = correct = answered = refused = 0
     answerable = [q for q in questions if q.get("answers")]
     latencies, failures, records = [], [], []

@@ -231,3 +231,84 @@ def test_errors_never_carry_paths_or_exception_text(guarded_server):
         else:  # a server may keep serving the index it has loaded
             assert r.status_code == 200
     assert httpx.get(f"{url}/health").status_code == 200
+
+
+class Slowloris:
+    """One client (127.0.0.1) keeping `n` half-sent request heads open, re-opening each one
+    the server closes, until stopped."""
+
+    def __init__(self, url: str, n: int):
+        import threading
+
+        self.url, self.n = url, n
+        self.opened = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self) -> None:
+        import select
+
+        socks: list[socket.socket] = []
+        try:
+            while not self.done.is_set():
+                while len(socks) < self.n:
+                    try:
+                        sock = connect(self.url, timeout=2)
+                        sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n")  # never finished
+                        socks.append(sock)
+                        self.opened += 1
+                    except OSError:
+                        break
+                readable, _, _ = select.select(socks, [], [], 0.1)
+                for sock in readable:  # closed (or refused with 429) by the server
+                    sock.close()
+                    socks.remove(sock)
+        finally:
+            for sock in socks:
+                sock.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+
+
+def test_one_client_cannot_take_every_connection(assistant, settings):
+    """210 half-sent heads from one address, re-opened as the head deadline closed them:
+    other clients' /health got 23 × 503 and 2 × 200."""
+    from tests.servers import start_server, stop_server
+
+    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0",
+                             ALLIANCE_HEAD_READ_TIMEOUT="2", ALLIANCE_LIMIT_CONCURRENCY="40",
+                             ALLIANCE_LIMIT_PER_CLIENT="8")
+    statuses = []
+    try:
+        with Slowloris(url, 210) as attack:
+            time.sleep(1)
+            other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.3"), timeout=10)
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                try:
+                    statuses.append(other.get(f"{url}/health").status_code)
+                except httpx.HTTPError as e:
+                    statuses.append(type(e).__name__)
+                time.sleep(0.2)
+            other.close()
+        assert attack.opened > 210  # it kept re-opening
+        # The attacker itself is capped: its ninth connection is refused at once.
+        time.sleep(0.5)  # its connections above are closed and counted out
+        held = [connect(url) for _ in range(8)]
+        for s in held:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n")
+        time.sleep(0.3)
+        extra = connect(url)
+        assert extra.recv(100).startswith(b"HTTP/1.1 429")
+        for s in [extra, *held]:
+            s.close()
+    finally:
+        stop_server(proc)
+    print(f"\nother client during slowloris: {statuses.count(200)}/{len(statuses)} × 200")
+    assert statuses and statuses.count(200) == len(statuses), statuses

@@ -58,7 +58,7 @@ def test_vote_down_with_comment_shows_in_the_report(new_page, operator_server) -
     expect(reply.locator(".fbs")).to_have_text("Merci, votre commentaire est enregistré.")
     assert page.js_errors == []
 
-    report = new_page(extra_http_headers=AUTH)
+    report = new_page(extra_http_headers=AUTH, bypass_csp=True)
     report.goto(url + "/admin/report?since=1d")
     downvoted = report.locator("table").filter(has_text="Question, réponse et commentaires")
     row = downvoted.locator("tr").filter(has_text=QUESTION)
@@ -124,7 +124,7 @@ def test_suggestions_are_offered_and_clickable(new_page, operator_server) -> Non
 @pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])
 def test_axe_demo_page_with_the_widget_open(new_page, operator_server, viewport) -> None:
     url, _ = operator_server
-    page = new_page(viewport=viewport)
+    page = new_page(viewport=viewport, bypass_csp=True)  # axe is injected as an inline script
     open_widget(page, url)
     reply = ask(page, QUESTION)
     reply.locator(".cite").first.click()
@@ -136,7 +136,7 @@ def test_axe_demo_page_with_the_widget_open(new_page, operator_server, viewport)
 
 def test_axe_admin_source_and_report_pages(new_page, operator_server) -> None:
     url, _ = operator_server
-    page = new_page()
+    page = new_page(bypass_csp=True)  # axe is injected as an inline script
     page.goto(url + "/admin")
     assert axe_violations(page) == []
     page.get_by_label("Jeton d’administration").fill(ADMIN_TOKEN)
@@ -148,7 +148,7 @@ def test_axe_admin_source_and_report_pages(new_page, operator_server) -> None:
     expect(page.locator("mark").first).to_be_visible()
     assert axe_violations(page) == []
 
-    report = new_page(extra_http_headers=AUTH)
+    report = new_page(extra_http_headers=AUTH, bypass_csp=True)
     report.goto(url + "/admin/report?since=7d")
     assert axe_violations(report) == []
 

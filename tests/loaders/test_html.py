@@ -78,3 +78,35 @@ def test_html_title_from_h1_and_declared_charset(tmp_path: Path) -> None:
     doc = load_document(path, tmp_path)
     assert doc.title == "Été"
     assert doc.text == "Été\n\nDéjà là, cœur."
+
+
+def test_deeply_nested_html_is_refused_in_under_two_seconds(tmp_path: Path) -> None:
+    """200,000 nested <div> (2.2 MB) burned 150 s of CPU before a RecursionError."""
+    import time
+
+    import pytest
+
+    from bot.loaders import DocumentError
+
+    path = tmp_path / "profond.html"
+    path.write_text("<html><body>" + "<div>" * 200_000 + "texte" + "</div>" * 200_000 + "</body></html>")
+    began = time.perf_counter()
+    with pytest.raises(DocumentError, match="imbriqué"):
+        load_document(path, tmp_path)
+    assert time.perf_counter() - began < 2
+    # Unclosed tags nest as deep; a long list of implied-end items, a comment or a script do not.
+    path.write_text("<p>x" + "<span>" * 300)
+    with pytest.raises(DocumentError, match="imbriqué"):
+        load_document(path, tmp_path)
+    path.write_text("<main><ul>" + "<li>point" * 5000 + "</ul><!-- <div>" + "<div>" * 300
+                    + " --><script>" + "<div>" * 300 + "</script><p>Fin du texte.</p></main>")
+    assert load_document(path, tmp_path).text.endswith("Fin du texte.")
+
+
+def test_control_characters_made_by_entities_are_dropped(tmp_path: Path) -> None:
+    """`&#27;` becomes ESC only once the HTML is parsed, after the byte-level filter."""
+    path = tmp_path / "esc.html"
+    path.write_text("<title>Titre&#27;]0;pwned&#7;</title><main><p>Texte&#27;[2J propre&#x9b;.</p></main>")
+    doc = load_document(path, tmp_path)
+    assert "\x1b" not in doc.text + doc.title and "\x07" not in doc.title
+    assert doc.text.startswith("Texte[2J propre")

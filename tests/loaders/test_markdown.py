@@ -133,3 +133,16 @@ def test_markdown_lists_quotes_html_and_breaks(tmp_path: Path) -> None:
         "Ligne un\nligne deux, R&D « ok », https://exemple.fr/page."
     )
     check_sections(doc)
+
+
+def test_only_web_links_are_kept_from_front_matter(tmp_path: Path) -> None:
+    """`javascript:` or `data:` became <a href> on /sources (stored XSS)."""
+    for bad in ("javascript:alert(document.domain)", "data:text/html,<script>alert(1)</script>",
+                " JavaScript:alert(1)", "vbscript:x", "//example.org/x"):
+        path = tmp_path / "lien.md"
+        path.write_text(f'---\ntitle: "Lien\\e]0;titre\\a"\nurl: "{bad}"\n---\n\nTexte du document.\n')
+        doc = load_document(path, tmp_path)
+        assert doc.url is None, bad
+        assert doc.title == "Lien]0;titre"  # the YAML escapes decoded, the controls dropped
+    path.write_text("---\nurl: https://example.org/guide?x=1\n---\n\nTexte.\n")
+    assert load_document(path, tmp_path).url == "https://example.org/guide?x=1"
