@@ -197,7 +197,7 @@ def search_command(question: str, k: int | None, as_json: bool) -> None:
 @_fail_on_known_errors
 def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
     """Measure on a question file (.jsonl) or a dataset folder (corpus, queries, qrels)."""
-    from bot import evaluate
+    from bot.training import evaluate
 
     settings = _settings()
     if target.is_dir():
