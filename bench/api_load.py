@@ -13,9 +13,9 @@ Prints a Markdown table. Traffic stays on 127.0.0.1 and stops by itself.
 asked in alternating rounds of one client each (so that machine load hits both alike);
 prints POST /ask p50 for each and the difference.
 
-`--chat-overhead`: one server, the same questions asked on `POST /ask` and on `POST
-/v1/chat/completions` (OpenAI's shape) in alternating rounds of one client; prints each p50
-and the difference.
+`--chat-overhead`: one server, each question asked on `POST /ask` and on `POST
+/v1/chat/completions` (OpenAI's shape) back to back by one client, in alternating order
+(`--rounds` × `--sequential` questions); prints each p50 and the difference.
 """
 
 from __future__ import annotations
@@ -57,14 +57,22 @@ def sequential(url: str, n: int, chat_model: str | None = None) -> tuple[list[fl
 
 
 def chat_overhead(index: Path, documents: Path, rounds: int, n: int) -> None:
+    """Each question on both routes, back to back in alternating order, so that both see the
+    same load on a shared machine."""
     proc, url = start_server(index, documents, ALLIANCE_RATE_LIMIT="0")
     latencies: dict[str, list[float]] = {"/ask": [], "/v1/chat/completions": []}
     try:
         model = httpx.get(f"{url}/v1/models").json()["data"][0]["id"]
         sequential(url, 20), sequential(url, 20, model)  # warm-up
-        for r in range(rounds):
-            for route in ("/ask", "/v1/chat/completions") if r % 2 == 0 else ("/v1/chat/completions", "/ask"):
-                latencies[route] += sequential(url, n, model if route != "/ask" else None)[0]
+        with httpx.Client(timeout=30) as client:
+            for i in range(rounds * n):
+                question = QUESTIONS[i % len(QUESTIONS)]
+                bodies = {"/ask": {"question": question}, "/v1/chat/completions": {
+                    "model": model, "messages": [{"role": "user", "content": question}]}}
+                for route in sorted(bodies, reverse=i % 2 == 1):
+                    t = time.perf_counter()
+                    client.post(f"{url}{route}", json=bodies[route]).raise_for_status()
+                    latencies[route].append((time.perf_counter() - t) * 1000)
     finally:
         stop_server(proc)
     ask, chat = (float(np.percentile(latencies[r], 50)) for r in latencies)
