@@ -116,6 +116,10 @@ def stream_chunks(events, request: Request, question: str, model: str, base: str
         if event.name == "delta":
             streamed.append(event.data["text"])
             yield chunk({"content": event.data["text"]})
+        elif event.name == "replace":  # the LLM's reply failed midway: say so, then the answer that stands
+            notice = REPLACED + event.data["text"]
+            streamed.append(notice)
+            yield chunk({"content": notice}, alliance_replace=event.data)
         elif event.answer is not None:
             answer = event.answer
             record_answer(request, question, answer, ROUTE)
@@ -191,6 +195,9 @@ def requested_model(asked: str, current: str) -> str:
 
 
 SOURCES_HEADING = "\n\nSources :\n"
+# Chat clients cannot take back text they showed: a withdrawn LLM reply is followed by this and
+# the extractive answer (the extra field `alliance_replace` carries it alone, for clients that can).
+REPLACED = "\n\n(Réponse retirée : elle citait mal ses sources. Réponse extraite des documents :)\n\n"
 
 
 def sources_text(answer: Answer, base: str) -> str:
