@@ -47,6 +47,7 @@ class FakeCompletions(BaseHTTPRequestHandler):
         if MODE.get("tokens") and body.get("stream"):
             return self.stream(MODE["tokens"], MODE.get("every", 0.02))
         content = MODE["content"]
+        time.sleep(MODE.get("after", 0))  # a server that sends the reply once it is all written
         if MODE.get("obey"):  # follows whatever instruction a passage carries
             planted = re.search(r"https?://[^\s<]+", body["messages"][1]["content"])
             content = f"Le Groupe La Poste a lancé l'Alliance Dynamique [1]. Voir {planted.group(0)} !"
