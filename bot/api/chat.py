@@ -228,3 +228,25 @@ def usage(prompt_tokens: int, content: str) -> Usage:
     completion = count_tokens(content)
     return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion,
                  total_tokens=prompt_tokens + completion)
+
+
+def without_default_422(app) -> None:
+    """FastAPI documents a 422 `HTTPValidationError` on every route with a body; `/v1` answers
+    a bad body with 400 in OpenAI's shape (documented on the route), so that entry goes."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            for path, item in schema["paths"].items():
+                if path.startswith(PREFIX + "/"):
+                    for operation in item.values():
+                        operation["responses"].pop("422", None)
+            text = json.dumps(schema["paths"])
+            components = schema.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                if f"/{name}\"" not in text and name in components:
+                    del components[name]
+        return app.openapi_schema
+
+    app.openapi = openapi
