@@ -30,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.servers import start_server, stop_server  # noqa: E402
 from tests.test_llm import QUESTION, SENT, FakeCompletions, reply  # noqa: E402
 
-ANSWER = ("Le Groupe La Poste a lancé l'Alliance Dynamique en 2014 [1], avec des entreprises et des "
-          "associations de l'économie sociale et solidaire qui partagent ses objectifs [2]. Elle "
-          "réunit aujourd'hui des partenaires de toute la France autour de projets communs [1].")
+ANSWER = (
+    "Le Groupe La Poste a lancé l'Alliance Dynamique en 2014 [1], avec des entreprises et des "
+    "associations de l'économie sociale et solidaire qui partagent ses objectifs [2]. Elle "
+    "réunit aujourd'hui des partenaires de toute la France autour de projets communs [1]."
+)
 
 
 def ask_stream(url: str) -> tuple[float, float, float]:
@@ -48,8 +50,9 @@ def ask_stream(url: str) -> tuple[float, float, float]:
 
 def v1_stream(client: openai.OpenAI, model: str) -> tuple[float, float, float]:
     began, first = time.monotonic(), None
-    for chunk in client.chat.completions.create(model=model, stream=True,
-                                                messages=[{"role": "user", "content": QUESTION}]):
+    for chunk in client.chat.completions.create(
+        model=model, stream=True, messages=[{"role": "user", "content": QUESTION}]
+    ):
         if first is None and chunk.choices and chunk.choices[0].delta.content:
             first = time.monotonic()
     end = time.monotonic()
@@ -70,10 +73,20 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         env = os.environ | {"ALLIANCE_INDEX_DIR": tmp}
-        subprocess.run([sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
-                       env=env, check=True, capture_output=True)
-        proc, url = start_server(Path(tmp), repo / "documents", ALLIANCE_RATE_LIMIT="0", ALLIANCE_LOG="0",
-                                 ALLIANCE_LLM_URL=llm, ALLIANCE_LLM_TIMEOUT="20")
+        subprocess.run(
+            [sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        proc, url = start_server(
+            Path(tmp),
+            repo / "documents",
+            ALLIANCE_RATE_LIMIT="0",
+            ALLIANCE_LOG="0",
+            ALLIANCE_LLM_URL=llm,
+            ALLIANCE_LLM_TIMEOUT="20",
+        )
         try:
             client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
             model = client.models.list().data[0].id
@@ -96,8 +109,10 @@ def main() -> None:
         finally:
             stop_server(proc)
             fake.shutdown()
-    print(f"{len(tokens)} tokens, one every {args.every * 1000:.0f} ms; medians of {args.runs} runs; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (a shared machine).\n")
+    print(
+        f"{len(tokens)} tokens, one every {args.every * 1000:.0f} ms; medians of {args.runs} runs; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (a shared machine).\n"
+    )
     print("| LLM reply | route | time to first token | total | first token after the LLM sent it |")
     print("|---|---|---|---|---|")
     for mode, route, first, total, lag in rows:

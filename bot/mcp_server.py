@@ -109,9 +109,11 @@ class AllianceMCP(MCPServer):
 
     def __init__(self, get_assistant: Callable[[], Assistant], hooks: Hooks | None = None):
         super().__init__(
-            "alliance-bot", version=__version__, log_level="WARNING",
+            "alliance-bot",
+            version=__version__,
+            log_level="WARNING",
             instructions="Questions en français sur les documents indexés ; réponses citées "
-                         "(chaque [n] renvoie à une citation verbatim).",
+            "(chaque [n] renvoie à une citation verbatim).",
         )
         self.get_assistant = get_assistant
         self.hooks = hooks or Hooks()
@@ -120,15 +122,20 @@ class AllianceMCP(MCPServer):
     async def list_resources(self) -> list[MCPResource]:
         assistant = await anyio.to_thread.run_sync(self.get_assistant)
         return [
-            MCPResource(uri=document_uri(d.source), name=d.source, title=d.title, mime_type="text/plain",
-                        description=d.url)
+            MCPResource(
+                uri=document_uri(d.source),
+                name=d.source,
+                title=d.title,
+                mime_type="text/plain",
+                description=d.url,
+            )
             for d in assistant.index.documents.values()
         ]
 
     async def read_resource(self, uri: Any, context: Context | None = None) -> Iterable[ReadResourceContents]:
         text = str(uri)
         assistant = await anyio.to_thread.run_sync(self.get_assistant)
-        doc = assistant.index.documents.get(unquote(text[len(SCHEME):])) if text.startswith(SCHEME) else None
+        doc = assistant.index.documents.get(unquote(text[len(SCHEME) :])) if text.startswith(SCHEME) else None
         if doc is None:
             raise ResourceNotFoundError(f"Document inconnu / unknown document: {text[:200]}")
         return [ReadResourceContents(content=doc.text, mime_type="text/plain")]
@@ -136,8 +143,10 @@ class AllianceMCP(MCPServer):
     def _add_tools(self) -> None:
         hooks = self.hooks
 
-        @self.tool(description="Répond à une question sur les documents, avec citations verbatim ; "
-                               "refuse (status no_answer) quand les documents ne contiennent pas la réponse.")
+        @self.tool(
+            description="Répond à une question sur les documents, avec citations verbatim ; "
+            "refuse (status no_answer) quand les documents ne contiennent pas la réponse."
+        )
         async def ask(
             question: str, ctx: Context, history: list[Turn] | None = None
         ) -> Annotated[CallToolResult, AskResult]:
@@ -147,11 +156,18 @@ class AllianceMCP(MCPServer):
             except Exception as e:
                 raise tool_error(e) from e
             hooks.record(ctx, question, answer)
-            result = AskResult(answer_id=answer.id, status=answer.status, answer=answer.answer,
-                               confidence=answer.confidence, short_answer=answer.short_answer,
-                               citations=answer.citations)
-            return CallToolResult(content=[TextContent(type="text", text=render(answer))],
-                                  structured_content=result.model_dump(mode="json"))
+            result = AskResult(
+                answer_id=answer.id,
+                status=answer.status,
+                answer=answer.answer,
+                confidence=answer.confidence,
+                short_answer=answer.short_answer,
+                citations=answer.citations,
+            )
+            return CallToolResult(
+                content=[TextContent(type="text", text=render(answer))],
+                structured_content=result.model_dump(mode="json"),
+            )
 
         @self.tool(description="Passages classés (recherche dense + BM25), avec leur source et positions.")
         async def search(query: str, ctx: Context, k: Annotated[int, Field(ge=1, le=50)] = 5) -> SearchResult:
@@ -169,9 +185,12 @@ class AllianceMCP(MCPServer):
                 assistant = await anyio.to_thread.run_sync(self.get_assistant)
             except Exception as e:
                 raise tool_error(e) from e
-            return DocumentList(documents=[
-                DocumentEntry(uri=document_uri(d.source), source=d.source, title=d.title, url=d.url)
-                for d in assistant.index.documents.values()])
+            return DocumentList(
+                documents=[
+                    DocumentEntry(uri=document_uri(d.source), source=d.source, title=d.title, url=d.url)
+                    for d in assistant.index.documents.values()
+                ]
+            )
 
     def _answer(self, question: str, history: list[Turn]) -> Answer:
         return final_answer(answer_events(self.get_assistant(), question, None, history))

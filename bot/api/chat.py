@@ -72,13 +72,15 @@ _STREAM_DOC = (
 
 
 @router.post(
-    "/chat/completions", response_model=ChatCompletion, dependencies=Limited,
-    responses={200: {"content": {"text/event-stream": {}}, "description": _STREAM_DOC},
-               **openai_error_responses(400, 401, 404, 408, 413, 429, 500, 503)},
+    "/chat/completions",
+    response_model=ChatCompletion,
+    dependencies=Limited,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": _STREAM_DOC},
+        **openai_error_responses(400, 401, 404, 408, 413, 429, 500, 503),
+    },
 )
-def chat_completions(
-    body: Annotated[ChatRequest, Body()], assistant: AssistantDep, request: Request
-):
+def chat_completions(body: Annotated[ChatRequest, Body()], assistant: AssistantDep, request: Request):
     """Answer the last user message with cited sources, in OpenAI's chat completion shape."""
     checked = parse_question(body)
     model = requested_model(body.model, model_id(request, assistant))
@@ -90,24 +92,38 @@ def chat_completions(
         record_answer(request, checked.question, answer, ROUTE)
         content = answer.answer + sources_text(answer, base)
         return ChatCompletion(
-            id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=model,
+            id=f"chatcmpl-{uuid.uuid4().hex}",
+            created=int(time.time()),
+            model=model,
             choices=[Choice(message=ResponseMessage(content=content))],
-            usage=usage(prompt_tokens, content), alliance=answer_data(answer),
+            usage=usage(prompt_tokens, content),
+            alliance=answer_data(answer),
         )
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     chunks = stream_chunks(events, request, checked.question, model, base, prompt_tokens, include_usage)
-    return StreamingResponse(chunks, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        chunks,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
-def stream_chunks(events, request: Request, question: str, model: str, base: str,
-                  prompt_tokens: int, include_usage: bool) -> Iterator[str]:
-    head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model}
+def stream_chunks(
+    events, request: Request, question: str, model: str, base: str, prompt_tokens: int, include_usage: bool
+) -> Iterator[str]:
+    head = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
-        data = head | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                                    "logprobs": None}]} | extra
+        data = (
+            head
+            | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+            | extra
+        )
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
@@ -128,8 +144,10 @@ def stream_chunks(events, request: Request, question: str, model: str, base: str
                 yield chunk({"content": tail})
             yield chunk({}, "stop", alliance=answer_data(answer).model_dump())
             if include_usage:
-                data = head | {"choices": [], "usage": usage(prompt_tokens, "".join(streamed) + tail)
-                               .model_dump()}
+                data = head | {
+                    "choices": [],
+                    "usage": usage(prompt_tokens, "".join(streamed) + tail).model_dump(),
+                }
                 yield f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
         elif event.error is not None:  # the stream has started: the error travels in-band
@@ -163,13 +181,17 @@ def refuse_unsupported(body: ChatRequest) -> None:
     for name in body.model_extra or {}:
         if name not in IGNORED:
             shown = name if name.isascii() and name.isprintable() and len(name) <= 60 else "?"
-            raise unsupported(shown, "ce serveur ne répond qu'en texte cité, sans outils",
-                              "this server only answers with cited text, without tools")
+            raise unsupported(
+                shown,
+                "ce serveur ne répond qu'en texte cité, sans outils",
+                "this server only answers with cited text, without tools",
+            )
     if body.n not in (None, 1):
         raise unsupported("n", "une seule réponse par requête", "one answer per request")
     if body.logprobs:
-        raise unsupported("logprobs", "la réponse est extraite, pas échantillonnée",
-                          "the answer is extracted, not sampled")
+        raise unsupported(
+            "logprobs", "la réponse est extraite, pas échantillonnée", "the answer is extracted, not sampled"
+        )
 
 
 def _text(message: ChatMessage, i: int = 0) -> str:
@@ -178,8 +200,9 @@ def _text(message: ChatMessage, i: int = 0) -> str:
     parts = []
     for part in message.content:
         if part.type != "text" or part.text is None:
-            raise unsupported(f"messages[{i}].content", "texte seulement, ni image ni son",
-                              "text only, no images or audio")
+            raise unsupported(
+                f"messages[{i}].content", "texte seulement, ni image ni son", "text only, no images or audio"
+            )
         parts.append(part.text)
     return "\n".join(parts)
 
@@ -188,8 +211,12 @@ def requested_model(asked: str, current: str) -> str:
     corpus = current.split("@")[0]
     if asked == corpus or asked.split("@")[0] == corpus:
         return current
-    error = UserError("model_not_found", f"Modèle inconnu : utilisez « {current} » (GET /v1/models).",
-                      f"Unknown model: use '{current}' (GET /v1/models).", status=404)
+    error = UserError(
+        "model_not_found",
+        f"Modèle inconnu : utilisez « {current} » (GET /v1/models).",
+        f"Unknown model: use '{current}' (GET /v1/models).",
+        status=404,
+    )
     error.param = "model"
     raise error
 
@@ -204,8 +231,10 @@ def sources_text(answer: Answer, base: str) -> str:
     """The numbered sources after the answer: title and the link to the quoted passage."""
     if not answer.citations:
         return ""
-    lines = [f"[{c.n}] {c.title} — {source_link(base, c.source, c.char_start, c.char_end)}"
-             for c in answer.citations]
+    lines = [
+        f"[{c.n}] {c.title} — {source_link(base, c.source, c.char_start, c.char_end)}"
+        for c in answer.citations
+    ]
     return SOURCES_HEADING + "\n".join(lines)
 
 
@@ -216,8 +245,13 @@ def public_base(request: Request) -> str:
 
 
 def answer_data(answer: Answer) -> AnswerData:
-    return AnswerData(answer_id=answer.id, status=answer.status, confidence=answer.confidence,
-                      short_answer=answer.short_answer, citations=answer.citations)
+    return AnswerData(
+        answer_id=answer.id,
+        status=answer.status,
+        confidence=answer.confidence,
+        short_answer=answer.short_answer,
+        citations=answer.citations,
+    )
 
 
 def count_tokens(text: str) -> int:
@@ -226,8 +260,9 @@ def count_tokens(text: str) -> int:
 
 def usage(prompt_tokens: int, content: str) -> Usage:
     completion = count_tokens(content)
-    return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion,
-                 total_tokens=prompt_tokens + completion)
+    return Usage(
+        prompt_tokens=prompt_tokens, completion_tokens=completion, total_tokens=prompt_tokens + completion
+    )
 
 
 def without_default_422(app) -> None:
@@ -245,7 +280,7 @@ def without_default_422(app) -> None:
             text = json.dumps(schema["paths"])
             components = schema.get("components", {}).get("schemas", {})
             for name in ("HTTPValidationError", "ValidationError"):
-                if f"/{name}\"" not in text and name in components:
+                if f'/{name}"' not in text and name in components:
                     del components[name]
         return app.openapi_schema
 

@@ -16,10 +16,22 @@ from bot.errors import UserError
 from bot.schema import Citation, ShortAnswer
 
 # Accepted and without effect (README, "OpenAI-compatible API").
-IGNORED = frozenset({
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "presence_penalty",
-    "frequency_penalty", "seed", "stop", "user", "store", "metadata", "stream_options",
-})
+IGNORED = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+        "stop",
+        "user",
+        "store",
+        "metadata",
+        "stream_options",
+    }
+)
 
 
 class ContentPart(BaseModel):
@@ -121,9 +133,15 @@ class OpenAIErrorResponse(BaseModel):
     error: OpenAIError
 
 
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "invalid_request_error",
-          408: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
-          429: "rate_limit_error"}
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "invalid_request_error",
+    408: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
 def openai_status(error: UserError) -> int:
@@ -133,8 +151,13 @@ def openai_status(error: UserError) -> int:
 
 def openai_error(error: UserError) -> dict[str, Any]:
     kind = _TYPES.get(error.status, "server_error" if error.status >= 500 else "invalid_request_error")
-    body = OpenAIError(message=error.detail, message_en=error.detail_en, type=kind,
-                       param=getattr(error, "param", None), code=error.code)
+    body = OpenAIError(
+        message=error.detail,
+        message_en=error.detail_en,
+        type=kind,
+        param=getattr(error, "param", None),
+        code=error.code,
+    )
     return OpenAIErrorResponse(error=body).model_dump()
 
 

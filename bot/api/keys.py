@@ -22,10 +22,14 @@ def key_accepted(authorization: str, keys: list[str]) -> bool:
 
 
 def wrong_key() -> UserError:
-    return UserError("invalid_api_key", "Clé d'API absente ou incorrecte : envoyez "
-                     "« Authorization: Bearer <clé> » avec une clé de ALLIANCE_API_KEYS.",
-                     "Missing or wrong API key: send 'Authorization: Bearer <key>' with a key "
-                     "from ALLIANCE_API_KEYS.", status=401, headers={"WWW-Authenticate": "Bearer"})
+    return UserError(
+        "invalid_api_key",
+        "Clé d'API absente ou incorrecte : envoyez "
+        "« Authorization: Bearer <clé> » avec une clé de ALLIANCE_API_KEYS.",
+        "Missing or wrong API key: send 'Authorization: Bearer <key>' with a key from ALLIANCE_API_KEYS.",
+        status=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def check_key(headers, keys: list[str]) -> UserError | None:

@@ -66,9 +66,16 @@ def install_mcp(app: FastAPI) -> contextlib.AbstractAsyncContextManager:
     server = AllianceMCP(get_assistant, HTTPHooks(app))
     # The host check of the SDK is for servers that trust whoever reaches localhost; this one
     # answers any host, like /ask, and guards /mcp with its keys.
-    server.streamable_http_app(stateless_http=True, json_response=True,
-                               transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+    server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
     manager = server.session_manager
-    app.add_route(PATH, KeyedEndpoint(app, manager.handle_request), methods=["GET", "POST", "DELETE"],
-                  include_in_schema=False)
+    app.add_route(
+        PATH,
+        KeyedEndpoint(app, manager.handle_request),
+        methods=["GET", "POST", "DELETE"],
+        include_in_schema=False,
+    )
     return manager.run()

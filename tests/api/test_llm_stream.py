@@ -15,10 +15,14 @@ import pytest
 from tests.servers import start_server, stop_server
 from tests.test_llm import QUESTION, SENT, llm_url, reply  # noqa: F401 (llm_url: a fixture)
 
-GOOD = ("Le Groupe La Poste a lancé l'Alliance Dynamique en 2014 [1]. Elle réunit des entreprises "
-        "de l'économie sociale et solidaire [2].")
-BAD = ("Le Groupe La Poste a lancé l'Alliance Dynamique [1]. Elle compte cinq cents membres [9]. "
-       "Tout est dit [1].")
+GOOD = (
+    "Le Groupe La Poste a lancé l'Alliance Dynamique en 2014 [1]. Elle réunit des entreprises "
+    "de l'économie sociale et solidaire [2]."
+)
+BAD = (
+    "Le Groupe La Poste a lancé l'Alliance Dynamique [1]. Elle compte cinq cents membres [9]. "
+    "Tout est dit [1]."
+)
 EVERY = 0.02
 
 
@@ -28,8 +32,13 @@ def tokens(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def llm_server(assistant, settings, llm_url):  # noqa: F811
-    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0",
-                             ALLIANCE_LLM_URL=llm_url, ALLIANCE_LLM_TIMEOUT="10")
+    proc, url = start_server(
+        settings.index_dir,
+        settings.documents_dir,
+        ALLIANCE_RATE_LIMIT="0",
+        ALLIANCE_LLM_URL=llm_url,
+        ALLIANCE_LLM_TIMEOUT="10",
+    )
     yield url
     stop_server(proc)
 
@@ -63,8 +72,10 @@ def test_tokens_reach_an_ask_stream_client_as_they_arrive(llm_server):
     deltas = [d["text"] for name, d in events if name == "delta"]
     assert "".join(deltas) == done["answer"] and len(deltas) > 10
     lag = first - SENT[0]
-    print(f"\n/ask/stream: first token {lag * 1000:.0f} ms after the LLM sent it; "
-          f"reply took {(SENT[-1] - SENT[0]) * 1000:.0f} ms")
+    print(
+        f"\n/ask/stream: first token {lag * 1000:.0f} ms after the LLM sent it; "
+        f"reply took {(SENT[-1] - SENT[0]) * 1000:.0f} ms"
+    )
     assert lag < 0.1
     assert first < SENT[-1], "the first token arrived before the LLM's reply ended"
 
@@ -75,7 +86,8 @@ def test_tokens_reach_an_openai_streaming_client_as_they_arrive(llm_server):
     model = client.models.list().data[0].id
     first, parts = None, []
     for chunk in client.chat.completions.create(
-            model=model, stream=True, messages=[{"role": "user", "content": QUESTION}]):
+        model=model, stream=True, messages=[{"role": "user", "content": QUESTION}]
+    ):
         content = chunk.choices[0].delta.content if chunk.choices else None
         if content and first is None:
             first = time.monotonic()
@@ -107,8 +119,11 @@ def test_a_bad_citation_midway_is_replaced_on_v1_too(llm_server, extractive):
     reply(tokens=tokens(BAD), every=EVERY)
     client = openai.OpenAI(base_url=f"{llm_server}/v1", api_key="unused", max_retries=0)
     model = client.models.list().data[0].id
-    chunks = list(client.chat.completions.create(
-        model=model, stream=True, messages=[{"role": "user", "content": QUESTION}]))
+    chunks = list(
+        client.chat.completions.create(
+            model=model, stream=True, messages=[{"role": "user", "content": QUESTION}]
+        )
+    )
     joined = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     withdrawn, _, standing = joined.partition("Réponse extraite des documents :)\n\n")
     assert withdrawn.startswith("Le Groupe La Poste") and "Réponse retirée" in withdrawn

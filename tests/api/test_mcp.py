@@ -33,9 +33,14 @@ async def http_session(url: str, key: str | None = None, as_client: str = "10.0.
 @asynccontextmanager
 async def stdio_session(settings):
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "bot", "mcp"],
-        env=dict(os.environ) | {"ALLIANCE_INDEX_DIR": str(settings.index_dir),
-                                "ALLIANCE_DOCUMENTS_DIR": str(settings.documents_dir), "ALLIANCE_LOG": "0"},
+        command=sys.executable,
+        args=["-m", "bot", "mcp"],
+        env=dict(os.environ)
+        | {
+            "ALLIANCE_INDEX_DIR": str(settings.index_dir),
+            "ALLIANCE_DOCUMENTS_DIR": str(settings.documents_dir),
+            "ALLIANCE_LOG": "0",
+        },
     )
     async with stdio_client(params) as (read, write, *_):
         async with ClientSession(read, write) as session:
@@ -62,7 +67,7 @@ async def exercise(session: ClientSession, expected: dict, stored: dict[str, str
     assert data["citations"] == expected["citations"]
     assert expected["answer"] in asked.content[0].text  # the text rendering for hosts
     for c in data["citations"]:
-        assert stored[c["source"]][c["char_start"]:c["char_end"]] == c["quote"]
+        assert stored[c["source"]][c["char_start"] : c["char_end"]] == c["quote"]
 
     found = await session.call_tool("search", {"query": QUESTION, "k": 3})
     passages = found.structured_content["passages"]
@@ -108,8 +113,10 @@ def test_over_stdio_with_alliance_bot_mcp(settings, expected, stored):
 
 def test_http_needs_the_key_when_keys_are_set(keyed_server):
     assert httpx.post(f"{keyed_server}/mcp", json={}).status_code == 401
-    assert httpx.post(f"{keyed_server}/mcp", json={},
-                      headers={"Authorization": "Bearer wrong"}).json()["code"] == "invalid_api_key"
+    assert (
+        httpx.post(f"{keyed_server}/mcp", json={}, headers={"Authorization": "Bearer wrong"}).json()["code"]
+        == "invalid_api_key"
+    )
 
     async def main():
         async with http_session(keyed_server, KEY) as session:
