@@ -129,7 +129,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
 
     app.include_router(router)
     app.include_router(chat.router)
-    chat.without_default_422(app)
+    chat.document_v1(app)
     mcp_sessions = install_mcp(app)
     install_operator(app)  # log, feedback, sources, admin, report, metrics
 

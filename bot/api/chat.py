@@ -51,11 +51,13 @@ _WORDS = re.compile(r"\w+|[^\w\s]")
 router = APIRouter(prefix=PREFIX, tags=["openai"], dependencies=[Depends(require_api_key)])
 
 
+def corpus_id(settings) -> str:
+    return f"alliance-bot:{settings.corpus_name or settings.documents_dir.name}"
+
+
 def model_id(request: Request, assistant: Assistant) -> str:
     """`alliance-bot:<corpus>@<index version>`; a request may name any version of the corpus."""
-    settings = request.app.state.settings
-    corpus = settings.corpus_name or settings.documents_dir.name
-    return f"alliance-bot:{corpus}@{assistant.info().version}"
+    return f"{corpus_id(request.app.state.settings)}@{assistant.info().version}"
 
 
 @router.get("/models", response_model=ModelList, responses=openai_error_responses(401, 500, 503))
@@ -265,9 +267,11 @@ def usage(prompt_tokens: int, content: str) -> Usage:
     )
 
 
-def without_default_422(app) -> None:
-    """FastAPI documents a 422 `HTTPValidationError` on every route with a body; `/v1` answers
-    a bad body with 400 in OpenAI's shape (documented on the route), so that entry goes."""
+def document_v1(app) -> None:
+    """Two corrections to the generated schema. FastAPI documents a 422 `HTTPValidationError`
+    on every route with a body; `/v1` answers a bad body with 400 in OpenAI's shape
+    (documented on the route), so that entry goes. And `model` gets the pattern of the ids
+    this server accepts (this corpus, any index version)."""
     build = app.openapi
 
     def openapi() -> dict:
@@ -282,6 +286,8 @@ def without_default_422(app) -> None:
             for name in ("HTTPValidationError", "ValidationError"):
                 if f'/{name}"' not in text and name in components:
                     del components[name]
+            accepted = f"^{re.escape(corpus_id(app.state.settings))}(@.*)?$"
+            components["ChatRequest"]["properties"]["model"]["pattern"] = accepted
         return app.openapi_schema
 
     app.openapi = openapi
