@@ -2,6 +2,7 @@
 
     python bench/api_load.py [--seconds 30] [--clients 16] [--backend onnx-int8]
     python bench/api_load.py --log-overhead [--rounds 8] [--sequential 100]
+    python bench/api_load.py --chat-overhead [--rounds 8] [--sequential 100]
 
 Starts `alliance-bot serve` on 127.0.0.1 (rate limit off), then: one client asking one
 question after another (p50, p99), and N concurrent clients for S seconds (errors, p99,
@@ -11,6 +12,10 @@ Prints a Markdown table. Traffic stays on 127.0.0.1 and stops by itself.
 `--log-overhead`: two servers on one index, ALLIANCE_LOG=0 and ALLIANCE_LOG=1 (SQLite log),
 asked in alternating rounds of one client each (so that machine load hits both alike);
 prints POST /ask p50 for each and the difference.
+
+`--chat-overhead`: one server, each question asked on `POST /ask` and on `POST
+/v1/chat/completions` (OpenAI's shape) back to back by one client, in alternating order
+(`--rounds` × `--sequential` questions); prints each p50 and the difference.
 """
 
 from __future__ import annotations
@@ -33,16 +38,49 @@ from bench.assistant_speed import QUESTIONS  # noqa: E402
 from tests.servers import start_server, stop_server  # noqa: E402
 
 
-def sequential(url: str, n: int) -> tuple[list[float], list[float]]:
+def sequential(url: str, n: int, chat_model: str | None = None) -> tuple[list[float], list[float]]:
+    """`POST /ask`, or `POST /v1/chat/completions` for `chat_model`, one after another."""
     latencies, embed = [], []
     with httpx.Client(timeout=30) as client:
         for i in range(n):
+            question = QUESTIONS[i % len(QUESTIONS)]
             t = time.perf_counter()
-            r = client.post(f"{url}/ask", json={"question": QUESTIONS[i % len(QUESTIONS)]})
+            if chat_model is None:
+                r = client.post(f"{url}/ask", json={"question": question})
+            else:
+                r = client.post(f"{url}/v1/chat/completions", json={
+                    "model": chat_model, "messages": [{"role": "user", "content": question}]})
             latencies.append((time.perf_counter() - t) * 1000)
             r.raise_for_status()
-            embed.append(r.json()["timings_ms"]["embed"])
+            embed.append(r.json()["timings_ms"]["embed"] if chat_model is None else 0.0)
     return latencies, embed
+
+
+def chat_overhead(index: Path, documents: Path, rounds: int, n: int) -> None:
+    """Each question on both routes, back to back in alternating order, so that both see the
+    same load on a shared machine."""
+    proc, url = start_server(index, documents, ALLIANCE_RATE_LIMIT="0")
+    latencies: dict[str, list[float]] = {"/ask": [], "/v1/chat/completions": []}
+    try:
+        model = httpx.get(f"{url}/v1/models").json()["data"][0]["id"]
+        sequential(url, 20), sequential(url, 20, model)  # warm-up
+        with httpx.Client(timeout=30) as client:
+            for i in range(rounds * n):
+                question = QUESTIONS[i % len(QUESTIONS)]
+                bodies = {"/ask": {"question": question}, "/v1/chat/completions": {
+                    "model": model, "messages": [{"role": "user", "content": question}]}}
+                for route in sorted(bodies, reverse=i % 2 == 1):
+                    t = time.perf_counter()
+                    client.post(f"{url}{route}", json=bodies[route]).raise_for_status()
+                    latencies[route].append((time.perf_counter() - t) * 1000)
+    finally:
+        stop_server(proc)
+    ask, chat = (float(np.percentile(latencies[r], 50)) for r in latencies)
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end (a shared machine).\n")
+    print("| measure | value |\n|---|---|")
+    print(f"| POST /ask p50 (n={len(latencies['/ask'])}) | {ask:.2f} ms |")
+    print(f"| POST /v1/chat/completions p50 (n={len(latencies['/v1/chat/completions'])}) | {chat:.2f} ms |")
+    print(f"| the OpenAI shape adds (p50) | {chat - ask:+.2f} ms |")
 
 
 def concurrent(url: str, clients: int, seconds: float) -> tuple[list[float], int, float]:
@@ -118,6 +156,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
                         help="ALLIANCE_EMBEDDING_BACKEND for the server (default: the product's).")
     parser.add_argument("--log-overhead", action="store_true", help="Compare ALLIANCE_LOG=0 and =1.")
+    parser.add_argument("--chat-overhead", action="store_true",
+                        help="Compare POST /ask and POST /v1/chat/completions.")
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
     repo = Path(__file__).resolve().parent.parent
@@ -126,6 +166,8 @@ def main() -> None:
         env = os.environ | {"ALLIANCE_INDEX_DIR": tmp} | backend
         subprocess.run([sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
                        env=env, check=True, capture_output=True)
+        if args.chat_overhead:
+            return chat_overhead(Path(tmp), repo / "documents", args.rounds, args.sequential or 100)
         if args.log_overhead:
             return log_overhead(Path(tmp), repo / "documents", Path(tmp), args.rounds, args.sequential or 100)
         proc, url = start_server(Path(tmp), repo / "documents", ALLIANCE_RATE_LIMIT="0", **backend)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +20,7 @@ from bot.config import Settings
 from bot.embedding import load_embedder
 from bot.errors import QuestionError, question_too_long
 from bot.ingest import IngestSummary, check_compatible, ingest
-from bot.llm import LLMWriter
+from bot.llm import LLMWriter, describe
 from bot.reader.cross import CrossReader, load_cross
 from bot.reader.model import ReaderModel, load_model
 from bot.retrieval import Hit, Retriever
@@ -32,6 +33,7 @@ from bot.threads import usable_cores
 STANDS_ALONE = 0.5
 
 log = logging.getLogger("bot.assistant")
+_WORD = re.compile(r"\S+\s*")  # the extractive answer is sent word by word
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,14 @@ class Snapshot:
                 )
             )
         return out
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What was sent of an LLM reply is withdrawn: `text` (the extractive answer) stands instead."""
+
+    text: str
+    reason: str
 
 
 @dataclass
@@ -225,15 +235,40 @@ class Assistant:
     def compose(self, found: Retrieved) -> Composed:
         """The extractive answer, rewritten by the LLM when one is configured. A refusal
         stays a refusal: the LLM is never asked to answer from weak evidence."""
+        for item in self.compose_stream(found):
+            if isinstance(item, Composed):
+                return item
+        raise RuntimeError("compose_stream ended without an answer")
+
+    def compose_stream(self, found: Retrieved) -> Iterator[str | Replaced | Composed]:
+        """The answer as it is written: text pieces, then the `Composed` answer. The
+        extractive answer comes word by word; the LLM's as its tokens arrive, checked. An
+        LLM reply that fails once some of it was sent yields `Replaced` (the extractive
+        answer, which stands instead) before the extractive `Composed`."""
         t = time.perf_counter()
         composed = found.snapshot.composer(found.query, found.vector, found.hits)
         if composed.status == "answered" and self.llm is not None:
-            written = self.llm(found.query, found.passages)
-            if written is not None:
+            reply = self.llm.stream(found.query, found.passages)
+            sent = False
+            try:
+                for piece in reply:
+                    sent = True
+                    yield piece
+            except Exception as e:  # the writer is optional: the extractive answer stands
+                log.warning("LLM reply not used (%s): extractive answer instead", describe(e))
+                if sent:
+                    yield Replaced(composed.text, describe(e))
+                    found.timings["answer"] = _ms(time.perf_counter() - t)
+                    yield composed
+                    return
+            else:
                 # Its citations are the LLM's own: a short answer pointing into ours would dangle.
-                composed = Composed("answered", written[0], written[1], composed.confidence)
+                found.timings["answer"] = _ms(time.perf_counter() - t)
+                yield Composed("answered", reply.text, reply.citations, composed.confidence)
+                return
+        yield from _WORD.findall(composed.text)
         found.timings["answer"] = _ms(time.perf_counter() - t)
-        return composed
+        yield composed
 
     @cached_property
     def llm(self) -> LLMWriter | None:

@@ -1,4 +1,4 @@
-"""Command line: `alliance-bot ingest | ask | search | eval | serve | model`."""
+"""Command line: `alliance-bot ingest | ask | search | eval | serve | mcp | model`."""
 
 from __future__ import annotations
 
@@ -259,6 +259,23 @@ def serve_command(host: str, port: int) -> None:
     assistant = _open_assistant()
     app = create_app(settings, assistant)
     uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options(settings))
+
+
+@cli.command("mcp")
+@_fail_on_known_errors
+def mcp_command() -> None:
+    """Serve the MCP tools (ask, search, list_documents) and documents over stdio, for desktop hosts."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from bot.mcp_server import AllianceMCP, LoggedHooks
+
+    settings = _settings()
+    assistant = _open_assistant()
+
+    def current():
+        assistant.refresh_if_changed()
+        return assistant
+
+    AllianceMCP(current, LoggedHooks(settings)).run("stdio")
 
 
 def uvicorn_options(settings: Settings) -> dict:

@@ -126,6 +126,18 @@ class Settings(BaseSettings):
     admin_max_upload_mb: float = Field(10.0, gt=0, description="Largest document an admin may upload.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL the CLI links citations to.")
 
+    # The clients' side (README, "OpenAI-compatible API", "MCP server").
+    api_keys: str = Field(
+        "", description="Comma-separated keys: when set, /v1 and /mcp need `Authorization: Bearer <key>`."
+    )
+    corpus_name: str | None = Field(
+        None, description="Names the corpus in the /v1 model id; default: the documents folder's name."
+    )
+
+    @cached_property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
     @property
     def backend(self) -> Backend:
         """The embedding backend in force, the default resolved."""

@@ -90,8 +90,10 @@ def invalid_request(field: str | None, reason: str = "") -> UserError:
         fr, en = "JSON invalide", "invalid JSON"
     else:
         fr, en = f"champ « {field} » : {reason or 'invalide'}", f"field '{field}': {reason or 'invalid'}"
-    return UserError("invalid_request", f"Requête invalide ({fr}). Envoyez {example}.",
-                     f"Invalid request ({en}). Send {example}.", status=422)
+    error = UserError("invalid_request", f"Requête invalide ({fr}). Envoyez {example}.",
+                      f"Invalid request ({en}). Send {example}.", status=422)
+    error.param = field
+    return error
 
 
 def index_unavailable_public() -> UserError:

@@ -6,6 +6,10 @@ the whole call (not per read), `max_tokens`, a cap on the bytes read, a few call
 the threads that serve `/health`). Any error, timeout or malformed reply returns None and
 the caller keeps the extractive answer.
 
+The reply is requested with `stream: true` and checked as it arrives (`ReplyChecker`), so that
+`/ask/stream` and `/v1` can forward it token by token: a marker naming no given passage fails
+the whole reply, even midway (the caller then replaces what was sent with the extractive answer).
+
 What comes back is checked like any untrusted text: every [n] must name a given passage
 (lists `[1, 2]` and ranges `[1-3]` become separate markers), and the answer may carry no
 URL, e-mail address or markup that the passages it cites do not contain. Passages are sent
@@ -14,16 +18,16 @@ as quoted data: a document saying "ignore the instructions" is only text.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Iterator
 
 import httpx
 
-from bot.markers import rewrite_markers
+from bot.markers import MARKER, names_only_passages, rewrite_markers
 from bot.schema import Citation, Passage
 
 log = logging.getLogger("bot.llm")
@@ -78,47 +82,176 @@ class LLMWriter:
         }
 
     def __call__(self, question: str, passages: list[Passage]) -> tuple[str, list[Citation]] | None:
-        if not self._slots.acquire(blocking=False):
-            log.warning("LLM busy (%s calls running): extractive answer instead", self.max_concurrent)
-            return None
+        """The whole reply, checked; None when it cannot be used (the extractive answer then)."""
+        reply = self.stream(question, passages)
         try:
-            text = _run(self._complete(self.request_body(question, passages)))
+            for _ in reply:
+                pass
         except Exception as e:  # the writer is optional: whatever happens, the extractive answer
-            log.warning("LLM unavailable (%s): extractive answer instead", type(e).__name__)
+            log.warning("LLM reply not used (%s): extractive answer instead", describe(e))
             return None
-        finally:
-            self._slots.release()
-        if not isinstance(text, str):
-            log.warning("LLM reply without text content: extractive answer instead")
-            return None
-        return cite(text, passages)
+        return reply.text, reply.citations
 
-    async def _complete(self, body: dict) -> object:
-        """The reply's `content`, read within one deadline for the whole exchange."""
-        async with asyncio.timeout(self.timeout):
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                async with client.stream("POST", self.url, json=body, headers=self.headers) as response:
-                    response.raise_for_status()
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > self.max_reply_bytes:
+    def stream(self, question: str, passages: list[Passage]) -> Reply:
+        return Reply(self, question, passages)
+
+    def tokens(self, body: dict) -> Iterator[str]:
+        """The reply's text as the server sends it (`stream: true`; a server that answers with
+        one JSON body instead is read whole), within one deadline for the whole exchange."""
+        deadline = time.monotonic() + self.timeout
+        body = body | {"stream": True}
+        with httpx.Client(timeout=self.timeout) as client:
+            with client.stream("POST", self.url, json=body, headers=self.headers) as response:
+                response.raise_for_status()
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.max_reply_bytes:
+                    raise ReplyTooLarge
+                events = "text/event-stream" in response.headers.get("content-type", "")
+                data, size = b"", 0
+                for chunk in response.iter_raw():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError
+                    size += len(chunk)
+                    if size > self.max_reply_bytes:
                         raise ReplyTooLarge
-                    data = bytearray()
-                    async for chunk in response.aiter_raw():
-                        data += chunk
-                        if len(data) > self.max_reply_bytes:
-                            raise ReplyTooLarge
-        return json.loads(bytes(data))["choices"][0]["message"]["content"]
+                    data += chunk
+                    if events:
+                        *lines, data = data.split(b"\n")
+                        for line in lines:
+                            text = _event_text(line)
+                            if text is _DONE:
+                                return
+                            if text:
+                                yield text
+        if not events:
+            content = json.loads(data)["choices"][0]["message"]["content"]
+            if not isinstance(content, str):
+                raise BadReply("reply without text content")
+            yield content
 
 
-def _run(coroutine):
-    """Runs the call to completion from sync code, even when this thread already runs an
-    event loop (then in a thread of its own)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with ThreadPoolExecutor(1) as executor:
-        return executor.submit(asyncio.run, coroutine).result()
+class Reply:
+    """One LLM reply as it arrives: iterating gives its text in checked pieces (markers
+    renumbered as in `cite`); afterwards `text` and `citations` are the whole checked answer.
+    Raises midway when the reply cannot be trusted (`BadReply`) or the call fails."""
+
+    def __init__(self, writer: LLMWriter, question: str, passages: list[Passage]):
+        self.writer, self.question, self.passages = writer, question, passages
+        self.text = ""
+        self.citations: list[Citation] = []
+
+    def __iter__(self) -> Iterator[str]:
+        writer = self.writer
+        if not writer._slots.acquire(blocking=False):
+            raise BadReply(f"LLM busy ({writer.max_concurrent} calls running)")
+        try:
+            checker = ReplyChecker(self.passages)
+            for token in writer.tokens(writer.request_body(self.question, self.passages)):
+                piece = checker.feed(token)
+                if piece:
+                    yield piece
+            tail, self.text, self.citations = checker.finish()
+            if tail:
+                yield tail
+        finally:
+            writer._slots.release()
+
+
+class BadReply(Exception):
+    """A reply that cannot be trusted: a marker naming no passage, no citation at all."""
+
+
+_DONE = object()
+
+
+def _event_text(line: bytes) -> object:
+    """The text of one server-sent `data:` line of a chat completion stream ('' if none)."""
+    line = line.strip()
+    if not line.startswith(b"data:"):
+        return ""
+    data = line[5:].strip()
+    if data == b"[DONE]":
+        return _DONE
+    choices = json.loads(data).get("choices") or [{}]
+    content = (choices[0].get("delta") or {}).get("content")
+    return content if isinstance(content, str) else ""
+
+
+def describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, BadReply) else type(exc).__name__
+
+
+# Where a link, an address or markup may start: from there on, the text waits for the end of
+# the reply, where `strip_unsupported` decides with the passages the reply cites.
+_RISKY = re.compile(r"<|@|\]\(|\b(?:https?|ftp|javascript|data):|\bwww\.", re.IGNORECASE)
+
+
+class ReplyChecker:
+    """`cite`'s checks, as the text arrives: a piece is released once its words are complete
+    (the word being written and an unclosed `[` wait); each marker is checked as soon as it is
+    closed, and one that names no passage fails the whole reply. The released pieces always
+    join into the start of what `cite` makes of the whole reply; `finish` checks that too."""
+
+    def __init__(self, passages: list[Passage]):
+        self.count = len(passages)
+        self.passages = passages
+        self.raw = ""
+        self.done = 0  # raw[:done] is released
+        self.held: int | None = None  # from here, everything waits for `finish`
+        self.sent = ""
+        self.numbers: dict[int, int] = {}
+
+    def renumber(self, n: int) -> int:
+        return self.numbers.setdefault(n, len(self.numbers) + 1)
+
+    def feed(self, token: str) -> str:
+        self.raw += token
+        if self.held is None and (risky := _RISKY.search(self.raw, self.done)):
+            self.held = self._word_start(risky.start())
+        end = self._word_start(len(self.raw))
+        opened = self.raw.rfind("[", self.done)
+        if opened != -1 and "]" not in self.raw[opened:]:
+            end = min(end, self._word_start(opened))
+        if self.held is not None:
+            end = min(end, self.held)
+        if end <= self.done:
+            return ""
+        piece = self._checked(self.raw[self.done : end])
+        self.done = end
+        self.sent += piece
+        return piece
+
+    def finish(self) -> tuple[str, str, list[Citation]]:
+        """(what is left to send, the whole text, its citations), or `BadReply`."""
+        self._checked(self.raw[self.done :])
+        whole = cite(self.raw, self.passages)
+        if whole is None:
+            raise BadReply("no passage cited")
+        text, citations = whole
+        if not text.startswith(self.sent):
+            raise BadReply("the checked reply differs from the text already sent")
+        return text[len(self.sent) :], text, citations
+
+    def _checked(self, segment: str) -> str:
+        for match in MARKER.finditer(segment):
+            if not names_only_passages(match.group(1), self.count):
+                raise BadReply(f"citation [{match.group(1)[:20]}] names no given passage")
+        lead = segment[: len(segment) - len(segment.lstrip())]
+        body = rewrite_markers(segment, self.count, self.renumber)
+        if not self.sent:
+            return body
+        if body.startswith("[") and not lead:  # "mot[1]" is written "mot [1]", as `cite` does
+            lead = " "
+        return re.sub(r"[ \t]+", " ", lead) + body if body else ""
+
+    def _word_start(self, pos: int) -> int:
+        """The start of the whitespace before the word that `pos` is in (not before `done`)."""
+        raw, floor = self.raw, self.done
+        while pos > floor and not raw[pos - 1].isspace():
+            pos -= 1
+        while pos > floor and raw[pos - 1].isspace():
+            pos -= 1
+        return pos
 
 
 def _quoted(text: str) -> str:

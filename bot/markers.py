@@ -33,6 +33,19 @@ def marker_numbers(inside: str, count: int) -> list[int]:
     return out
 
 
+def names_only_passages(inside: str, count: int) -> bool:
+    """Every item of a marker's inside is a passage number 1..count (or a short range of them)."""
+    for item in re.split(r"[,;]", inside):
+        match = _ITEM.match(item.strip())
+        if not match:
+            return False
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else first
+        if not (1 <= first <= last <= count and last - first <= MAX_RANGE):
+            return False
+    return True
+
+
 def rewrite_markers(text: str, count: int, renumber: Callable[[int], int]) -> str:
     """Each marker replaced by `[m]` per valid number (m = renumber(n)); invalid ones removed
     together with the spaces before them."""

@@ -9,6 +9,7 @@ status; `error_responses(...)` documents them in OpenAPI.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -19,8 +20,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from bot import __version__
+from bot.api import chat
 from bot.api.admin import bearer_matches
+from bot.api.chat_schema import openai_error, openai_status
 from bot.api.guards import BodyGuard
+from bot.api.mcp_http import install_mcp
 from bot.api.operator import install_operator
 from bot.api.pages import SecurityHeaders
 from bot.api.ratelimit import RateLimiter
@@ -35,11 +39,14 @@ WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
 log = logging.getLogger("bot.api")
 
 
-def error_response(error: UserError) -> JSONResponse:
-    """The one way an error leaves the API."""
+def error_response(error: UserError, path: str = "") -> JSONResponse:
+    """The one way an error leaves the API (in OpenAI's shape on `/v1`)."""
     if not error.public:  # its message may name paths: log it, send a fixed one
         log.warning("%s: %s", error.code, error)
         error = index_unavailable_public()
+    if path.startswith(chat.PREFIX + "/"):
+        headers = error.headers or None
+        return JSONResponse(openai_error(error), status_code=openai_status(error), headers=headers)
     body = ErrorResponse(code=error.code, detail=error.detail, detail_en=error.detail_en)
     return JSONResponse(body.model_dump(), status_code=error.status, headers=error.headers or None)
 
@@ -73,10 +80,16 @@ def upload_limits(settings: Settings):
 
 
 def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        async with mcp_sessions:  # the MCP SDK's task group, for the requests on /mcp
+            yield
+
     app = FastAPI(
         title="Alliance Bot",
         version=__version__,
         description="Questions en français sur les documents, réponses citées.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.assistant = assistant
@@ -97,25 +110,28 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
         )
 
     @app.exception_handler(UserError)
-    async def user_error(_: Request, exc: UserError):
-        return error_response(exc)
+    async def user_error(request: Request, exc: UserError):
+        return error_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError):
-        return error_response(validation_error(exc))
+    async def invalid(request: Request, exc: RequestValidationError):
+        return error_response(validation_error(exc), request.url.path)
 
     @app.exception_handler(HTTPException)
-    async def http(_: Request, exc: HTTPException):
+    async def http(request: Request, exc: HTTPException):
         if exc.status_code == 400:  # FastAPI's "error parsing the body" (bytes that are not JSON text)
-            return error_response(invalid_request(None))
-        return error_response(http_error(exc.status_code))
+            return error_response(invalid_request(None), request.url.path)
+        return error_response(http_error(exc.status_code), request.url.path)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception):
+    async def unexpected(request: Request, exc: Exception):
         log.error("unexpected error", exc_info=exc)  # the trace goes to the log, never to the client
-        return error_response(internal_error())
+        return error_response(internal_error(), request.url.path)
 
     app.include_router(router)
+    app.include_router(chat.router)
+    chat.document_v1(app)
+    mcp_sessions = install_mcp(app)
     install_operator(app)  # log, feedback, sources, admin, report, metrics
     app.add_middleware(SecurityHeaders)  # outermost: the guards' own answers get its headers too
 

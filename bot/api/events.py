@@ -1,26 +1,28 @@
 """One event sequence per question: `passages`, `delta`*, `citations`, then `done` (the full
 answer contract) or `error`. `/ask` keeps the `done` answer; `/ask/stream` sends every event
-as server-sent events. Both therefore give the same answer."""
+as server-sent events. Both therefore give the same answer.
+
+With the LLM writer on, `delta`s are its tokens as they arrive (checked); a reply that fails
+once some of it was sent is followed by `replace` (`{"text", "reason"}`): the text sent so far
+is withdrawn, `text` (the extractive answer) stands instead, and `done` carries that answer."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from bot.assistant import Assistant
+from bot.assistant import Assistant, Replaced
 from bot.errors import UserError, index_unavailable_public, internal_error
 from bot.schema import Answer, ErrorResponse, Turn
 
 log = logging.getLogger("bot.api")
-_WORD = re.compile(r"\S+\s*")
 
 
 @dataclass(frozen=True)
 class Event:
-    name: str  # passages | delta | citations | done | error
+    name: str  # passages | delta | replace | citations | done | error
     data: dict
     answer: Answer | None = None  # on `done`
     error: UserError | None = None  # on `error`
@@ -41,9 +43,13 @@ def _events(assistant: Assistant, question: str, k: int | None, history: Sequenc
     try:
         found = assistant.search(question, k, history)
         yield Event("passages", {"passages": [p.model_dump() for p in found.passages]})
-        composed = assistant.compose(found)
-        for piece in _WORD.findall(composed.text):
-            yield Event("delta", {"text": piece})
+        for item in assistant.compose_stream(found):
+            if isinstance(item, str):
+                yield Event("delta", {"text": item})
+            elif isinstance(item, Replaced):
+                yield Event("replace", {"text": item.text, "reason": item.reason})
+            else:
+                composed = item
         yield Event("citations", {"citations": [c.model_dump() for c in composed.citations]})
         answer = assistant.to_answer(found, composed)
         yield Event("done", answer.model_dump(), answer=answer)

@@ -10,23 +10,27 @@ at most `max_bytes`; the application then receives it as one message.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 
+from bot.api.chat_schema import openai_error
 from bot.errors import UserError, too_large, too_slow
 from bot.schema import ErrorResponse
 
 log = logging.getLogger("bot.api")
 
 
-def error_body(error: UserError) -> bytes:
-    """The JSON of an error, as every API error is sent."""
+def error_body(error: UserError, path: str = "") -> bytes:
+    """The JSON of an error, as every API error is sent (OpenAI's shape on `/v1`)."""
+    if path.startswith("/v1/"):
+        return json.dumps(openai_error(error), ensure_ascii=False).encode()
     body = ErrorResponse(code=error.code, detail=error.detail, detail_en=error.detail_en)
     return body.model_dump_json().encode()
 
 
-async def send_error(send, error: UserError) -> None:
-    body = error_body(error)
+async def send_error(send, error: UserError, path: str = "") -> None:
+    body = error_body(error, path)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"connection", b"close")]
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
@@ -53,15 +57,15 @@ class BodyGuard:
         max_bytes, timeout = self.limits(scope)
         declared = _content_length(scope)
         if declared is not None and declared > max_bytes:
-            return await send_error(send, too_large(max_bytes))
+            return await send_error(send, too_large(max_bytes), scope.get("path", ""))
         try:
             async with asyncio.timeout(timeout):
                 body, disconnect = await self._read(receive, max_bytes)
         except TooLarge:
-            return await send_error(send, too_large(max_bytes))
+            return await send_error(send, too_large(max_bytes), scope.get("path", ""))
         except TimeoutError:
             log.info("request body not received in %s s", timeout)
-            return await send_error(send, too_slow(timeout))
+            return await send_error(send, too_slow(timeout), scope.get("path", ""))
         if disconnect is not None:
             return  # the client left: nobody to answer
         scope.setdefault("state", {})["body"] = body

@@ -11,6 +11,8 @@ from bot.schema import ErrorResponse
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the errors a route can send, all in the `ErrorResponse` shape."""
     described = {
+        400: "Requête invalide, ou paramètre non pris en charge (`/v1`).",
+        401: "Clé d'API absente ou incorrecte (`ALLIANCE_API_KEYS`).",
         408: "Le corps de la requête est arrivé trop lentement.",
         413: "Requête ou question trop longue.",
         422: "Requête invalide (JSON, champ manquant, question vide ou illisible).",

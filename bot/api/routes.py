@@ -81,6 +81,7 @@ def ask(body: AskRequest, assistant: AssistantDep, request: Request) -> Answer:
     dependencies=Limited,
     responses={200: {"content": {"text/event-stream": {}}, "description": (
         "Server-sent events: `passages`, then `delta` (answer text as it is composed), "
+        "`replace` (`{text, reason}`: an LLM reply withdrawn midway, `text` stands instead), "
         "then `citations`, then `done` with the full answer contract, or `error` "
         "(`ErrorResponse`) if the answer fails once the stream has started."
     )}, **QUESTION_ERRORS},

@@ -20,7 +20,7 @@
  *   Colours:     data-color-primary data-color-text data-color-background data-color-on-primary
  *                (CSS custom properties --ab-primary, --ab-text, --ab-background, --ab-on-primary)
  *
- * Uses POST {api}/ask/stream (server-sent events passages, delta*, citations, done | error),
+ * Uses POST {api}/ask/stream (server-sent events passages, delta*, replace?, citations, done | error),
  * POST {api}/feedback for votes, and links citations to {api}/sources/{source}?start=&end=;
  * falling back to POST {api}/ask if streaming fails before anything arrives. Server and user
  * text is only inserted as text nodes. The conversation lives in sessionStorage (key per API).
@@ -424,19 +424,23 @@ class AllianceBotWidget extends HTMLElement {
     this.log.setAttribute('aria-busy', 'true');
     this.log.append(el);
     this.stick(true);
-    return {
-      el,
-      append: (t) => {
-        if (!t) return;
-        if (!bubble) {
-          typing.replaceWith((bubble = h('div', { class: 'bubble' })));
-          el.dataset.state = 'streaming';
-          el.classList.add('streaming');
-        }
-        bubble.append(t);
-        this.stick();
-      },
+    const append = (t) => {
+      if (!t) return;
+      if (!bubble) {
+        typing.replaceWith((bubble = h('div', { class: 'bubble' })));
+        el.dataset.state = 'streaming';
+        el.classList.add('streaming');
+      }
+      bubble.append(t);
+      this.stick();
     };
+    // A withdrawn LLM reply: its text goes, the answer that stands replaces it.
+    const replace = (t) => {
+      if (bubble) bubble.textContent = '';
+      el.dataset.replaced = 'true';
+      append(t);
+    };
+    return { el, append, replace };
   }
 
   err(text) {
@@ -515,6 +519,10 @@ class AllianceBotWidget extends HTMLElement {
         if (event === 'delta') {
           text += str(d.text);
           live.append(str(d.text));
+        }
+        if (event === 'replace') { // the LLM's reply failed midway: the extractive answer stands instead
+          text = str(d.text);
+          live.replace(text);
         }
       }
     } catch {

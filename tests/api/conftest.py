@@ -32,3 +32,16 @@ def guarded_server(assistant, settings, tmp_path_factory):
 def strict_server(guarded_server):
     """Clients identified by their socket (127.0.0.1 is not a trusted proxy), 3 a minute."""
     return guarded_server[0]
+
+
+API_KEY = "sk-test-clients-0123456789"
+
+
+@pytest.fixture(scope="session")
+def keyed_server(assistant, settings):
+    """The clients' routes behind keys (two of them), 3 questions a minute per client;
+    127.0.0.1 is a trusted proxy, so each test picks its own client with X-Forwarded-For."""
+    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="3",
+                             ALLIANCE_API_KEYS=f"other-key, {API_KEY}", ALLIANCE_TRUSTED_PROXIES="127.0.0.1")
+    yield url
+    stop_server(proc)

@@ -70,7 +70,8 @@ def fuzz_operation(operation, examples: int, sent: dict[str, int]):
 def test_every_route_holds_under_generated_requests(live_server):
     sent = fuzz(live_server, EXAMPLES_PER_OPERATION)
     print("requests per operation:", sent)
-    assert {"POST /ask", "POST /ask/stream", "POST /search", "GET /documents", "GET /health"} <= set(sent)
+    assert {"POST /ask", "POST /ask/stream", "POST /search", "GET /documents", "GET /health",
+            "GET /v1/models", "POST /v1/chat/completions"} <= set(sent)
     assert all(count > 0 for count in sent.values())
 
 

@@ -1,0 +1,81 @@
+"""The MCP server (`bot.mcp_server`) on the running API at `/mcp` (streamable HTTP, stateless,
+JSON replies), behind the API's keys (`ALLIANCE_API_KEYS`), body limit and per-client rate
+limit; each `ask` is logged like `/ask` and its answer id accepted by `POST /feedback`."""
+
+from __future__ import annotations
+
+import contextlib
+
+from fastapi import FastAPI
+from mcp.server.mcpserver import Context
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.requests import Request
+
+from bot.api.guards import send_error
+from bot.api.keys import check_key
+from bot.api.operator import record_answer
+from bot.errors import rate_limited
+from bot.mcp_server import AllianceMCP, Hooks
+
+PATH = "/mcp"
+
+
+class HTTPHooks(Hooks):
+    def __init__(self, app: FastAPI):
+        self.app = app
+
+    def check(self, ctx: Context, payload: str) -> None:
+        limiter = self.app.state.limiter
+        if not limiter.enabled:
+            return
+        request = ctx.request_context.request
+        client = request.client.host if isinstance(request, Request) and request.client else "unknown"
+        wait = limiter.retry_after(client, payload.encode("utf-8", "replace"))
+        if wait:
+            raise rate_limited(wait)
+
+    def record(self, ctx: Context, question: str, answer) -> None:
+        request = ctx.request_context.request
+        if isinstance(request, Request):
+            record_answer(request, question, answer, PATH)
+
+
+class KeyedEndpoint:
+    """An ASGI endpoint: the key first (401 in the API's error shape), then the SDK."""
+
+    def __init__(self, app: FastAPI, handle):
+        self.app = app
+        self.handle = handle
+
+    async def __call__(self, scope, receive, send) -> None:
+        error = check_key(Headers(scope=scope), self.app.state.settings.api_key_list)
+        if error is not None:
+            return await send_error(send, error)
+        await self.handle(scope, receive, send)
+
+
+def install_mcp(app: FastAPI) -> contextlib.AbstractAsyncContextManager:
+    """Adds the route; returns what the app's lifespan must run (the SDK's session manager)."""
+
+    def get_assistant():
+        assistant = app.state.assistant
+        assistant.refresh_if_changed()
+        return assistant
+
+    server = AllianceMCP(get_assistant, HTTPHooks(app))
+    # The host check of the SDK is for servers that trust whoever reaches localhost; this one
+    # answers any host, like /ask, and guards /mcp with its keys.
+    server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    manager = server.session_manager
+    app.add_route(
+        PATH,
+        KeyedEndpoint(app, manager.handle_request),
+        methods=["GET", "POST", "DELETE"],
+        include_in_schema=False,
+    )
+    return manager.run()
