@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import bot.ingest
-from bot.assistant import Assistant
+from bot.answer.assistant import Assistant
 from bot.config import REPO_ROOT, Settings
 from bot.embedding import load_embedder
 from bot.ingest import encode_with_progress, ingest, sync_index

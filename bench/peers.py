@@ -64,7 +64,7 @@ def model_dir() -> str:
 
 
 def run_product(corpus: list[dict], tmp: Path):
-    from bot.assistant import Assistant
+    from bot.answer.assistant import Assistant
     from bot.config import Settings
     from bot.embedding import load_embedder
     from bot.ingest import sync_index

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bot.assistant import Assistant
+from bot.answer.assistant import Assistant
 from bot.config import REPO_ROOT, Settings
 from bot.training.evaluate import evaluate_questions, reliability_table, threshold_curve
 

@@ -123,8 +123,9 @@ def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool, wait: 
 
 
 def _open_assistant():
-    from bot.assistant import Assistant, ensure_index
+    from bot.answer.assistant import Assistant
     from bot.embedding import load_embedder
+    from bot.ingest import ensure_index
 
     settings = _settings()
     embedder = None
@@ -146,8 +147,9 @@ def _open_assistant():
 def ask_command(question: str, k: int | None, as_json: bool) -> None:
     """Answer a question from the documents, with numbered sources."""
     _check_readable(question)
-    if not question.strip():  # before loading anything: a usage error
-        raise QuestionError("empty_question", "La question est vide : écrivez une question.", "")
+    from bot.answer.assistant import check_question
+
+    check_question(question, Settings().max_question_chars)  # before loading anything: a usage error
     answer = _open_assistant().ask(question, k)
     if as_json:
         echo(answer.model_dump_json(indent=2))

@@ -33,6 +33,8 @@ from filelock import FileLock, Timeout
 
 from bot import dense
 from bot.bm25 import BM25, BM25Builder
+from bot.config import Settings
+from bot.embedding import interchangeable
 from bot.errors import IndexUnavailable
 from bot.types import Chunk
 
@@ -477,3 +479,24 @@ def load_current(index_dir: Path, attempts: int = 3) -> LoadedIndex:
             if attempt + 1 == attempts or current_generation(index_dir) == generation:
                 raise
     raise AssertionError("unreachable")
+
+
+def check_compatible(manifest: Manifest, settings: Settings) -> None:
+    """Refuse an index built with other settings than the configured ones."""
+    if manifest.model != settings.embedding_model:
+        raise IndexUnavailable(
+            f"Index construit avec le modèle {manifest.model!r}, la configuration demande "
+            f"{settings.embedding_model!r} : lancez `alliance-bot ingest --rebuild`."
+        )
+    if not interchangeable(manifest.model, manifest.backend, settings.backend):
+        raise IndexUnavailable(
+            f"Index construit avec le backend {manifest.backend!r}, dont les vecteurs ne se "
+            f"mélangent pas avec ceux de {settings.backend!r} (ALLIANCE_EMBEDDING_BACKEND) : "
+            "lancez `alliance-bot ingest --rebuild`."
+        )
+    if (manifest.chunk_size, manifest.chunk_overlap) != (settings.chunk_size, settings.chunk_overlap):
+        raise IndexUnavailable(
+            f"Index découpé avec chunk_size={manifest.chunk_size}, chunk_overlap="
+            f"{manifest.chunk_overlap} ; la configuration demande {settings.chunk_size}, "
+            f"{settings.chunk_overlap} : lancez `alliance-bot ingest --rebuild`."
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -16,7 +17,6 @@ from tqdm import tqdm
 from bot import index as store
 from bot.chunking import Chunker, embedding_text
 from bot.config import Settings
-from bot.embedding import interchangeable
 from bot.errors import IndexUnavailable, UserError
 from bot.loaders import SkippedFile, load_documents
 from bot.loaders.files import shown_path
@@ -44,26 +44,7 @@ class IngestSummary:
     def as_dict(self) -> dict:
         return asdict(self)
 
-
-def check_compatible(manifest: store.Manifest, settings: Settings) -> None:
-    """Refuse an index built with other settings than the configured ones."""
-    if manifest.model != settings.embedding_model:
-        raise IndexUnavailable(
-            f"Index construit avec le modèle {manifest.model!r}, la configuration demande "
-            f"{settings.embedding_model!r} : lancez `alliance-bot ingest --rebuild`."
-        )
-    if not interchangeable(manifest.model, manifest.backend, settings.backend):
-        raise IndexUnavailable(
-            f"Index construit avec le backend {manifest.backend!r}, dont les vecteurs ne se "
-            f"mélangent pas avec ceux de {settings.backend!r} (ALLIANCE_EMBEDDING_BACKEND) : "
-            "lancez `alliance-bot ingest --rebuild`."
-        )
-    if (manifest.chunk_size, manifest.chunk_overlap) != (settings.chunk_size, settings.chunk_overlap):
-        raise IndexUnavailable(
-            f"Index découpé avec chunk_size={manifest.chunk_size}, chunk_overlap="
-            f"{manifest.chunk_overlap} ; la configuration demande {settings.chunk_size}, "
-            f"{settings.chunk_overlap} : lancez `alliance-bot ingest --rebuild`."
-        )
+log = logging.getLogger("bot.ingest")
 
 
 def ingest(
@@ -127,7 +108,7 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
     previous = None if rebuild else store.current_generation(settings.index_dir)
     manifest, hashes = store.read_contents(previous) if previous else (None, {})
     if manifest is not None:
-        check_compatible(manifest, settings)
+        store.check_compatible(manifest, settings)
 
     summary = IngestSummary()
     seen = {d.source for d in docs}
@@ -255,3 +236,27 @@ def encode_with_progress(embedder, texts: list[str], progress: bool | None) -> n
             out[rows] = embedder.encode_passages([texts[r] for r in rows])
             bar.update(len(rows))
     return out
+
+
+def ensure_index(settings: Settings, embedder_factory) -> IngestSummary:
+    """Build the index when it is missing; sync it with its sources when they changed.
+
+    Sources that have disappeared (a deleted temporary folder) are left alone rather
+    than emptying the index.
+    """
+    generation = store.current_generation(settings.index_dir)  # raises if CURRENT is broken
+    if generation is None:
+        roots = [settings.documents_dir]
+    else:
+        roots = [Path(r) for r in store.read_stored_manifest(generation).roots]
+        if not roots or not all(r.exists() for r in roots):
+            return IngestSummary(version=generation.name)
+    # Another ingest running: serve what is published rather than wait for it.
+    wait = 0.0 if generation is not None else 600.0
+    try:
+        return ingest(roots, settings, embedder_factory, progress=False, wait=wait)
+    except store.IngestBusy:
+        if generation is None:
+            raise
+        log.warning("index not brought up to date (another ingest is running)")
+        return IngestSummary(version=generation.name)

@@ -3,7 +3,7 @@
 
 Two transports share this one server: stdio (`alliance-bot mcp`, for desktop hosts) and
 streamable HTTP on the running API at `/mcp` (`bot.api.mcp_http`, behind the API's keys and
-rate limit). `ask` goes through the API's own answer path (`bot.api.events`): same retrieval,
+rate limit). `ask` goes through the API's own answer path (`bot.answer.events`): same retrieval,
 reader, refusal and citations; errors come back as MCP tool errors with the API's messages.
 """
 
@@ -22,8 +22,7 @@ from mcp.types import Resource as MCPResource
 from pydantic import BaseModel, Field
 
 from bot import __version__
-from bot.api.events import answer_events, final_answer
-from bot.assistant import Assistant
+from bot.answer.assistant import Assistant
 from bot.errors import UserError, index_unavailable_public, internal_error
 from bot.schema import Answer, Citation, Passage, ShortAnswer, Turn
 
@@ -193,4 +192,4 @@ class AllianceMCP(MCPServer):
             )
 
     def _answer(self, question: str, history: list[Turn]) -> Answer:
-        return final_answer(answer_events(self.get_assistant(), question, None, history))
+        return self.get_assistant().ask(question, None, history)

@@ -62,7 +62,7 @@ def settings(tmp_path_factory, corpus_dir) -> Settings:
 @pytest.fixture(scope="session")
 def assistant(settings, embedder):
     """An assistant over the default corpus, indexed once for the session."""
-    from bot.assistant import Assistant
+    from bot.answer.assistant import Assistant
     from bot.ingest import ingest
 
     ingest([settings.documents_dir], settings, lambda: embedder, progress=False)

@@ -14,8 +14,7 @@ import pytest
 from bot.config import DEFAULT_MODEL, REPO_ROOT, Settings
 from bot.embedding import interchangeable, load_embedder
 from bot.errors import IndexUnavailable
-from bot.index import Manifest
-from bot.ingest import check_compatible
+from bot.index import Manifest, check_compatible
 from bot.model.errors import ModelBuildError
 from bot.model.onnx_export import ONNX_DIR, ONNX_MARKER, complete_export
 
@@ -99,7 +98,7 @@ def test_onnx_path_imports_no_torch(built, e5_cache, assistant, settings):
     code = (
         "import sys\n"
         "from bot.api.app import create_app\n"
-        "from bot.assistant import Assistant\n"
+        "from bot.answer.assistant import Assistant\n"
         "from bot.config import Settings\n"
         f"s = Settings(index_dir={str(settings.index_dir)!r}, model_cache={str(e5_cache)!r})\n"
         "assert s.backend == 'onnx-int8'\n"

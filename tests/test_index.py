@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot import index as store
-from bot.assistant import Assistant
+from bot.answer.assistant import Assistant
 from bot.config import Settings
 from bot.errors import IndexUnavailable
 from bot.ingest import ingest

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.assistant import Assistant
+from bot.answer.assistant import Assistant
 from bot.config import Settings
 from bot.errors import IndexUnavailable
 from bot.index import CURRENT, LoadedIndex, current_generation

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from bot.assistant import Assistant
+from bot.answer.assistant import Assistant
 from bot.llm import cite
 from bot.schema import Passage
 from tests.servers import start_server, stop_server

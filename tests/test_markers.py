@@ -20,7 +20,7 @@ NOTE = (
 
 @pytest.fixture(scope="module")
 def noted_assistant(tmp_path_factory, embedder):
-    from bot.assistant import Assistant
+    from bot.answer.assistant import Assistant
     from bot.ingest import ingest
 
     root = tmp_path_factory.mktemp("noted")

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from bot import __version__
+from bot.answer.assistant import Assistant
 from bot.api import chat
 from bot.api.admin import bearer_matches
 from bot.api.chat_schema import openai_error, openai_status
@@ -29,7 +30,6 @@ from bot.api.operator import install_operator
 from bot.api.pages import SecurityHeaders
 from bot.api.ratelimit import RateLimiter
 from bot.api.routes import router
-from bot.assistant import Assistant
 from bot.config import Settings
 from bot.errors import UserError, http_error, index_unavailable_public, internal_error, invalid_request
 from bot.schema import ErrorResponse

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from bot.answer.assistant import Assistant
+from bot.answer.events import final_answer
 from bot.api.chat_schema import (
     IGNORED,
     AnswerData,
@@ -34,12 +36,10 @@ from bot.api.chat_schema import (
     openai_error_responses,
     unsupported,
 )
-from bot.api.events import answer_events, final_answer
 from bot.api.keys import require_api_key
 from bot.api.operator import record_answer
 from bot.api.routes import AssistantDep, Limited
 from bot.api.sources import source_link
-from bot.assistant import Assistant
 from bot.errors import UserError, invalid_request
 from bot.schema import Answer, AskRequest
 
@@ -87,7 +87,7 @@ def chat_completions(body: Annotated[ChatRequest, Body()], assistant: AssistantD
     checked = parse_question(body)
     model = requested_model(body.model, model_id(request, assistant))
     prompt_tokens = sum(count_tokens(_text(m)) for m in body.messages)
-    events = answer_events(assistant, checked.question, None, checked.history)  # 4xx before any stream
+    events = assistant.events(checked.question, None, checked.history)  # 4xx before any stream
     base = public_base(request)
     if not body.stream:
         answer = final_answer(events)

@@ -11,11 +11,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from bot.api.events import answer_events, final_answer
+from bot.answer.assistant import Assistant
 from bot.api.operator import record_answer
 from bot.api.ratelimit import RateLimiter
 from bot.api.responses import error_responses
-from bot.assistant import Assistant
 from bot.errors import rate_limited
 from bot.schema import Answer, AskRequest, IndexInfo, NotReady, Passage
 
@@ -70,7 +69,7 @@ Limited = [Depends(rate_limit)]
 @router.post("/ask", response_model=Answer, dependencies=Limited, responses=QUESTION_ERRORS)
 def ask(body: AskRequest, assistant: AssistantDep, request: Request) -> Answer:
     """Answer a question with cited, verbatim quotes (or `no_answer`)."""
-    answer = final_answer(answer_events(assistant, body.question, body.k, body.history))
+    answer = assistant.ask(body.question, body.k, body.history)
     record_answer(request, body.question, answer, "/ask")
     return answer
 
@@ -87,7 +86,7 @@ def ask(body: AskRequest, assistant: AssistantDep, request: Request) -> Answer:
     )}, **QUESTION_ERRORS},
 )
 def ask_stream(body: AskRequest, assistant: AssistantDep, request: Request) -> StreamingResponse:
-    events = answer_events(assistant, body.question, body.k, body.history)  # 4xx before the stream
+    events = assistant.events(body.question, body.k, body.history)  # 4xx before the stream
 
     def serialised() -> Iterator[str]:
         for event in events:

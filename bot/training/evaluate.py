@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.assistant import Assistant
+from bot.answer.assistant import Assistant
 from bot.config import Settings
 from bot.embedding import load_embedder
 from bot.errors import UserError

@@ -84,7 +84,7 @@ def test_the_cross_reader_answers_without_torch(tiny, assistant, settings):
     ensure_cross_onnx(ensure_model(Settings().model_cache), out)  # the export itself needs torch
     code = (
         "import sys\n"
-        "from bot.assistant import Assistant\n"
+        "from bot.answer.assistant import Assistant\n"
         "from bot.config import Settings\n"
         f"s = Settings(index_dir={str(settings.index_dir)!r}, reader='cross',"
         f" reader_cross_dir={str(out)!r})\n"

@@ -78,13 +78,6 @@ class Composer:
             short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence)
         return Composed("answered", " ".join(parts), citations, confidence, short)
 
-    def confidence(self, question: str, query_vector: np.ndarray, hits: list[Hit]) -> float:
-        """The reader's probability for its best sentence, without composing an answer."""
-        reading = read(question, query_vector, self.index, hits, self.cache) if hits else None
-        if reading is None or not reading.candidates:
-            return 0.0
-        return self.model.judge(reading.features).confidence
-
     def _merge_adjacent(self, reading: Reading, chosen: list[int]) -> list[tuple[list[int], int, int]]:
         """Neighbouring sentences of one document are quoted as one passage, in reading order."""
         spans: list[tuple[list[int], int, int]] = []

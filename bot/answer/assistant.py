@@ -1,0 +1,245 @@
+"""The assistant: one loaded index and one model, answering questions for CLI and API alike."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from bot import index as store
+from bot.answer.composer import Composed
+from bot.answer.events import Event, error_event, final_answer
+from bot.answer.snapshot import Snapshot, Snapshots
+from bot.batching import QueryBatcher
+from bot.config import Settings
+from bot.embedding import load_embedder
+from bot.errors import QuestionError, question_too_long
+from bot.llm import LLMWriter, describe
+from bot.reader.cross import load_cross
+from bot.reader.model import load_model
+from bot.retrieval import Hit
+from bot.schema import Answer, IndexInfo, Passage, Turn
+from bot.threads import usable_cores
+
+# A question whose own evidence gets at least this reader confidence stands alone: it is
+# never read as a follow-up of the previous turn. Below it (« Et en quelle année ? » finds
+# some date, but weakly), the question is also searched with the previous one.
+STANDS_ALONE = 0.5
+
+log = logging.getLogger("bot.answer.assistant")
+_WORD = re.compile(r"\S+\s*")  # the extractive answer is sent word by word
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What was sent of an LLM reply is withdrawn: `text` (the extractive answer) stands instead."""
+
+    text: str
+    reason: str
+
+
+@dataclass
+class Retrieved:
+    """What one question found, in the snapshot it was searched in."""
+
+    snapshot: Snapshot
+    query: str  # what was searched: the question, or a follow-up with its previous turn
+    vector: np.ndarray
+    hits: list[Hit]
+    timings: dict[str, float]
+    began: float
+
+    @cached_property  # read by the answer, the LLM and the stream alike
+    def passages(self) -> list[Passage]:
+        return self.snapshot.passages(self.hits)
+
+    @cached_property  # the reader runs once per query, whoever asks first
+    def composed(self) -> Composed:
+        return self.snapshot.composer(self.query, self.vector, self.hits)
+
+
+def check_question(question: str, limit: int) -> str:
+    """The question stripped, or the error that says what is wrong with it."""
+    question = question.strip()
+    if not question:
+        raise QuestionError(
+            "empty_question",
+            "La question est vide : écrivez une question.",
+            "The question is empty: type a question.",
+        )
+    if len(question) > limit:
+        raise question_too_long(limit)
+    return question
+
+
+class Assistant:
+    def __init__(self, settings: Settings, embedder=None):
+        self.settings = settings
+        self._embedder = embedder
+        self._batcher_lock = threading.Lock()
+        self._batcher: QueryBatcher | None = None
+        reader = load_model(settings.reader_params)  # the fitted reader (bot/reader)
+        cross = (
+            load_cross(settings.model_cache, settings.reader_cross_dir, usable_cores())
+            if settings.reader == "cross" else None
+        )
+        self.snapshots = Snapshots(settings, reader, cross)
+
+    @cached_property
+    def embedder(self):
+        return self._embedder or load_embedder(self.settings)
+
+    @property
+    def batcher(self) -> QueryBatcher:
+        """One forward pass at a time, shared by the queries that arrive together: on 2
+        cores, parallel passes only fight over the cores the model already uses."""
+        if self._batcher is None:
+            with self._batcher_lock:
+                if self._batcher is None:
+                    embedder = self.embedder
+                    self._batcher = QueryBatcher(
+                        embedder.encode_queries, max_batch=getattr(embedder, "query_batch", 16)
+                    )
+        return self._batcher
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.snapshots.current
+
+    @property
+    def index(self) -> store.LoadedIndex:
+        return self.snapshot.index
+
+    @property
+    def reload_error(self) -> str | None:
+        return self.snapshots.reload_error
+
+    def reload(self) -> bool:
+        return self.snapshots.reload()
+
+    def refresh_if_changed(self) -> None:
+        self.snapshots.refresh_if_changed()
+
+    def info(self) -> IndexInfo:
+        return self.snapshot.info()
+
+    def retrieval_query(self, question: str, history: Sequence[Turn] = ()) -> str | None:
+        """The question read as a follow-up of the previous user turn ("Et en quelle
+        année ?"), or None when there is no previous turn. Whether it is one is decided in
+        `search`, by the evidence each reading retrieves, not by the question's length."""
+        previous = [t.content for t in history if t.role == "user" and t.content.strip()]
+        return f"{previous[-1]} {question}" if previous else None
+
+    def search(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Retrieved:
+        """The question (already checked) is searched and read on its own; only when the
+        reader is not confident in what that finds (below STANDS_ALONE), and there is a
+        previous turn, is it searched again together with the previous question, and the
+        reading the reader trusts more is kept. Each query is read once."""
+        began = time.perf_counter()
+        snapshot = self.snapshot
+        vector, hits, timings = self._search(snapshot, question, k)
+        found = Retrieved(snapshot, question, vector, hits, timings, began)
+        combined = self.retrieval_query(question, history)
+        if combined is not None and hits:
+            alone = found.composed.confidence
+            if alone < max(STANDS_ALONE, snapshot.composer.threshold):
+                vector2, hits2, timings2 = self._search(snapshot, combined, k)
+                joined = {key: timings[key] + timings2[key] for key in timings}
+                other = Retrieved(snapshot, combined, vector2, hits2, joined, began)
+                found.timings = joined
+                if hits2 and other.composed.confidence > alone:
+                    found = other
+        return found
+
+    def _search(
+        self, snapshot: Snapshot, query: str, k: int | None
+    ) -> tuple[np.ndarray, list[Hit], dict[str, float]]:
+        t0 = time.perf_counter()
+        vector = self.batcher.encode(query)
+        t1 = time.perf_counter()
+        hits = snapshot.retriever.search(vector, query, k or self.settings.top_k)
+        t2 = time.perf_counter()
+        return vector, hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
+
+    def events(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Iterator[Event]:
+        """The one answer sequence, for `/ask` (its `done`), `/ask/stream` (all of it) and the
+        CLI: `passages`, `delta`*, [`replace`], `citations`, then `done` or `error`. The
+        question is checked now: a bad one raises before anything is sent."""
+        return self._events(check_question(question, self.settings.max_question_chars), k, history)
+
+    def _events(self, question: str, k: int | None, history: Sequence[Turn]) -> Iterator[Event]:
+        try:
+            found = self.search(question, k, history)
+            yield Event("passages", {"passages": [p.model_dump() for p in found.passages]})
+            for item in self.compose_stream(found):
+                if isinstance(item, str):
+                    yield Event("delta", {"text": item})
+                elif isinstance(item, Replaced):
+                    yield Event("replace", {"text": item.text, "reason": item.reason})
+                else:
+                    composed = item
+            yield Event("citations", {"citations": [c.model_dump() for c in composed.citations]})
+            answer = self.to_answer(found, composed)
+            yield Event("done", answer.model_dump(), answer=answer)
+        except Exception as e:  # reported in-band: once a stream has started there is no status
+            yield error_event(e)
+
+    def ask(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Answer:
+        return final_answer(self.events(question, k, history))
+
+    def compose_stream(self, found: Retrieved) -> Iterator[str | Replaced | Composed]:
+        """The answer as it is written: text pieces, then the `Composed` answer. The
+        extractive answer comes word by word; the LLM's as its tokens arrive, checked. An
+        LLM reply that fails once some of it was sent yields `Replaced` (the extractive
+        answer, which stands instead) before the extractive `Composed`."""
+        t = time.perf_counter()
+        composed = found.composed
+        if composed.status == "answered" and self.llm is not None:
+            reply = self.llm.stream(found.query, found.passages)
+            sent = False
+            try:
+                for piece in reply:
+                    sent = True
+                    yield piece
+            except Exception as e:  # the writer is optional: the extractive answer stands
+                log.warning("LLM reply not used (%s): extractive answer instead", describe(e))
+                if sent:
+                    yield Replaced(composed.text, describe(e))
+                    found.timings["answer"] = _ms(time.perf_counter() - t)
+                    yield composed
+                    return
+            else:
+                # Its citations are the LLM's own: a short answer pointing into ours would dangle.
+                found.timings["answer"] = _ms(time.perf_counter() - t)
+                yield Composed("answered", reply.text, reply.citations, composed.confidence)
+                return
+        yield from _WORD.findall(composed.text)
+        found.timings["answer"] = _ms(time.perf_counter() - t)
+        yield composed
+
+    @cached_property
+    def llm(self) -> LLMWriter | None:
+        return LLMWriter.from_settings(self.settings) if self.settings.llm_url else None
+
+    def to_answer(self, found: Retrieved, composed: Composed) -> Answer:
+        found.timings["total"] = _ms(time.perf_counter() - found.began)
+        return Answer(
+            status=composed.status,
+            answer=composed.text,
+            confidence=composed.confidence,
+            short_answer=composed.short_answer,
+            citations=composed.citations,
+            passages=found.passages,
+            timings_ms=found.timings,
+            index=found.snapshot.info(),
+        )
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
