@@ -99,7 +99,8 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
         )
     # Outermost: every body above 512 bytes (script, pages, JSON) in zstd, br or gzip, as the
     # client's Accept-Encoding allows; text/event-stream is flushed message by message.
-    app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES)
+    if settings.compress:
+        app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES)
 
     @app.exception_handler(UserError)
     async def user_error(_: Request, exc: UserError):
@@ -127,7 +128,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     def demo_page():
         return FileResponse(WIDGET_DIR / "demo.html", media_type="text/html")
 
-    widget = StaticAsset(WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE)
+    widget = StaticAsset(WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE, settings.compress)
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_script(request: Request):
