@@ -38,8 +38,9 @@ ENCODINGS = ("identity", "gzip", "br", "zstd")
 def script_sizes(url: str) -> dict[str, str]:
     out = {}
     for enc in ENCODINGS:
-        r = httpx.get(url + "/widget.js", headers={"Accept-Encoding": enc})
-        out[enc] = f"{len(r.content):,} ({r.headers.get('content-encoding', 'none')})"  # raw bytes
+        with httpx.stream("GET", url + "/widget.js", headers={"Accept-Encoding": enc}) as r:
+            wire = sum(len(b) for b in r.iter_raw())  # as sent, not decoded
+        out[enc] = f"{wire:,} ({r.headers.get('content-encoding', 'none')})"
     etag = r.headers.get("etag")
     again = httpx.get(url + "/widget.js", headers={"If-None-Match": etag or "", "Accept-Encoding": "gzip"})
     out["revalidation"] = f"{again.status_code}, {len(again.content)} bytes body"

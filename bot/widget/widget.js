@@ -98,7 +98,7 @@ const CSS = `
 *,*::before,*::after{box-sizing:border-box}
 .root{--p:var(--ab-primary,#0b3d91);--t:var(--ab-text,#1b2330);--bg:var(--ab-background,#fff);--on:var(--ab-on-primary,#fff);--p2:color-mix(in srgb,var(--p) 70%,#000);--er:#fff5f3;--erl:#f1c4bb;--ert:#8a1d0d;--na:#fffaf0;--nal:#f0dcb0;color-scheme:light;--mu:color-mix(in srgb,var(--t) 72%,var(--bg));--so:color-mix(in srgb,var(--p) 9%,var(--bg));--li:color-mix(in srgb,var(--t) 13%,var(--bg));position:fixed;right:24px;bottom:24px;z-index:2147483000;direction:ltr;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--t)}
 /* Dark: the visitor's system asks for it (the class is set from prefers-color-scheme) or data-theme="dark". */
-.root.dark{--p:var(--ab-primary,#8ab4f8);--t:var(--ab-text,#e6e9ef);--bg:var(--ab-background,#161b22);--on:var(--ab-on-primary,#0b1a33);--p2:color-mix(in srgb,var(--p) 82%,#fff);--er:#3a1d1a;--erl:#7a3229;--ert:#ffc2b8;--na:#2b2516;--nal:#6b5a2c;color-scheme:dark}
+.root.dark{--p:var(--ab-primary,#8ab4f8);--t:var(--ab-text,#e6e9ef);--bg:var(--ab-background,#161b22);--on:var(--ab-on-primary,#0b1a33);--er:#3a1d1a;--erl:#7a3229;--ert:#ffc2b8;--na:#2b2516;--nal:#6b5a2c;color-scheme:dark}
 button{font:inherit;color:inherit;margin:0}
 svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round;flex:none}
 :focus{outline:none}
@@ -111,7 +111,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 .panel{position:absolute;right:0;bottom:76px;width:420px;height:min(680px,calc(100vh - 124px));display:flex;flex-direction:column;overflow:hidden;background:var(--bg);border-radius:20px;box-shadow:0 22px 60px rgba(12,24,60,.26),0 3px 10px rgba(12,24,60,.12);transform-origin:bottom right;animation:ab-in .22s cubic-bezier(.2,.8,.3,1)}
 .panel[hidden]{display:none}
 @keyframes ab-in{from{opacity:0;transform:translateY(14px) scale(.97)}}
-.head{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;color:var(--on);background:linear-gradient(135deg,var(--p),var(--p2))}
+.head{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;color:var(--on);background:var(--p) linear-gradient(135deg,var(--p),var(--p2))}
 .avatar{width:38px;height:38px;border-radius:50%;display:grid;place-items:center;background:rgba(255,255,255,.17);flex:none}
 .avatar svg{width:22px;height:22px}
 .ht{flex:1;min-width:0}
@@ -194,6 +194,9 @@ textarea:focus-visible{outline:2px solid var(--p);outline-offset:0}
 .foot{margin:0;padding:0 16px 10px;font-size:11.5px;line-height:1.4;text-align:center;color:var(--mu);background:var(--bg)}
 :focus-visible{outline:3px solid var(--p);outline-offset:2px}
 .head :focus-visible{outline-color:var(--on)}
+/* Dark: a dark header with light text (a light bar would glare), the primary as its accent. */
+.dark .head{background:color-mix(in srgb,var(--p) 18%,var(--bg));color:var(--t);border-bottom:1px solid color-mix(in srgb,var(--p) 40%,var(--bg))}
+.dark .head :focus-visible{outline-color:var(--p)}
 @media (max-width:480px){
 .root{right:16px;bottom:16px}
 .panel{position:fixed;inset:0;width:auto;height:auto;border-radius:0;animation-name:ab-up}
