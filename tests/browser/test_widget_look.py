@@ -133,6 +133,7 @@ def test_list_quote_icons_theme_and_axe(new_page, live_server: str, stored: str,
     assert axe_violations(page) == []
     assert page.js_errors == []
     if theme == "dark":
+        reply.locator(".vote.up").scroll_into_view_if_needed()  # the vote icons in the picture too
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         name = "widget-desktop-dark.png" if viewport["width"] > 480 else "widget-phone-dark.png"
         page.screenshot(path=str(SCREENSHOTS / name))
