@@ -50,30 +50,51 @@ def contract(text: str, start: int, end: int) -> dict:
     """An answer citing text[start:end] of the stored document, with a list in its own text."""
     quote = text[start:end]
     return {
-        "id": "11111111-2222-3333-4444-555555555555", "status": "answered",
+        "id": "11111111-2222-3333-4444-555555555555",
+        "status": "answered",
         "answer": "Repères :\n- 2008 : début du chemin [1].\n- 2014 : création de l'Alliance [1].",
         "confidence": 0.9,
         "short_answer": {"text": "2014", "n": 1, "char_start": start, "char_end": start + 4},
-        "citations": [{"n": 1, "title": "Historique", "source": SOURCE, "chunk_id": "c",
-                       "char_start": start, "char_end": end, "quote": quote, "score": 1.0, "page": None}],
-        "passages": [], "timings_ms": {}, "index": {},
+        "citations": [
+            {
+                "n": 1,
+                "title": "Historique",
+                "source": SOURCE,
+                "chunk_id": "c",
+                "char_start": start,
+                "char_end": end,
+                "quote": quote,
+                "score": 1.0,
+                "page": None,
+            }
+        ],
+        "passages": [],
+        "timings_ms": {},
+        "index": {},
     }
 
 
 def answer_with_list(page: Page, text: str) -> tuple:
     start, end = list_span(text)
     body = contract(text, start, end)
-    page.route("**/ask/stream", lambda route: route.fulfill(
-        status=200, content_type="text/event-stream",
-        body=sse(("delta", {"text": body["answer"]}), ("done", body))))
+    page.route(
+        "**/ask/stream",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/event-stream",
+            body=sse(("delta", {"text": body["answer"]}), ("done", body)),
+        ),
+    )
     reply = ask(page, "Quels sont les repères ?")
     expect(reply).to_have_attribute("data-kind", "answer")
     return reply, start, end
 
 
 def theme_of(page: Page) -> tuple[str, str]:
-    return (w(page, ".root").get_attribute("data-theme"),
-            w(page, ".panel").evaluate("(el) => getComputedStyle(el).backgroundColor"))
+    return (
+        w(page, ".root").get_attribute("data-theme"),
+        w(page, ".panel").evaluate("(el) => getComputedStyle(el).backgroundColor"),
+    )
 
 
 @pytest.mark.parametrize("theme", THEMES)
@@ -105,7 +126,8 @@ def test_list_quote_icons_theme_and_axe(new_page, live_server: str, stored: str,
     expect(items).to_have_count(len(lines))
     assert len(lines) == 4
     assert items.evaluate_all("(els) => els.map((e) => e.textContent)") == [
-        line + ("\n" if i < len(lines) - 1 else "") for i, line in enumerate(lines)]
+        line + ("\n" if i < len(lines) - 1 else "") for i, line in enumerate(lines)
+    ]
     assert items.all_inner_texts() == [line.removeprefix("- ") for line in lines]  # as a visitor sees it
     assert items.first.evaluate("(el) => getComputedStyle(el).display") == "list-item"
     assert quote.locator("ul").bounding_box()["height"] > 3 * items.first.bounding_box()["height"] * 0.9
@@ -113,8 +135,14 @@ def test_list_quote_icons_theme_and_axe(new_page, live_server: str, stored: str,
 
     # Icons: inline SVG with a drawn size in buttons that have a name; no icon is a font glyph.
     reply.locator(".vote.up").wait_for()
-    buttons = {".launcher": None, ".new": "Nouvelle conversation", ".close": "Fermer l’assistant",
-               ".send": "Envoyer", ".vote.up": "Oui, réponse utile", ".vote.down": "Non, réponse pas utile"}
+    buttons = {
+        ".launcher": None,
+        ".new": "Nouvelle conversation",
+        ".close": "Fermer l’assistant",
+        ".send": "Envoyer",
+        ".vote.up": "Oui, réponse utile",
+        ".vote.down": "Non, réponse pas utile",
+    }
     for selector, name in buttons.items():
         button = w(page, selector).last
         expect(button.locator("svg").first).to_be_attached()
@@ -126,7 +154,8 @@ def test_list_quote_icons_theme_and_axe(new_page, live_server: str, stored: str,
         if selector != ".launcher" or viewport["width"] > 480:  # the launcher hides under the phone panel
             size = button.locator("svg").first.evaluate(
                 "(s) => { const r = s.getBoundingClientRect(), b = s.querySelector('path').getBBox();"
-                " return [r.width, r.height, b.width, b.height]; }")
+                " return [r.width, r.height, b.width, b.height]; }"
+            )
             assert size[0] >= 16 and size[1] >= 16 and size[2] > 8 and size[3] > 8, (selector, size)
 
     page.wait_for_timeout(1000)  # animations finished: colours are final
@@ -148,7 +177,8 @@ def test_list_quote_icons_theme_and_axe(new_page, live_server: str, stored: str,
     assert "".join(marks.evaluate_all("(ms) => ms.map((m) => m.textContent)")) == stored[start:end]
     expect(source.locator("article ul li")).to_have_count(6)
     assert source.evaluate("getComputedStyle(document.body).backgroundColor") == (
-        "rgb(16, 21, 29)" if theme == "dark" else "rgb(247, 248, 251)")
+        "rgb(16, 21, 29)" if theme == "dark" else "rgb(247, 248, 251)"
+    )
     assert axe_violations(source) == []
 
 
@@ -164,16 +194,23 @@ def test_data_theme_forces_and_colours_apply_to_both(new_page, live_server: str,
     page.emulate_media(color_scheme=system)
     assert theme_of(page)[0] == forced
     # ...and the link to a source carries it.
-    page.route("**/ask/stream", lambda route: route.fulfill(
-        status=200, content_type="text/event-stream", body=sse(("done", contract("abcdefgh", 0, 4)))))
+    page.route(
+        "**/ask/stream",
+        lambda route: route.fulfill(
+            status=200, content_type="text/event-stream", body=sse(("done", contract("abcdefgh", 0, 4)))
+        ),
+    )
     reply = ask(page, "Q ?")
     href = reply.locator("a.indoc").get_attribute("href")
     assert f"theme={forced}" in href
 
     # Without data-theme the widget follows the system live; data-color-* hold in both themes.
     page = new_page(color_scheme=system)
-    serve_test_page(page, live_server + "/colours.html",
-                    'data-api="" data-color-primary="#5a0f6e" data-color-background="#fdf6e3"')
+    serve_test_page(
+        page,
+        live_server + "/colours.html",
+        'data-api="" data-color-primary="#5a0f6e" data-color-background="#fdf6e3"',
+    )
     w(page, ".launcher").click()
     for scheme in (system, forced):
         page.emulate_media(color_scheme=scheme)
@@ -216,14 +253,44 @@ def test_data_attributes_unchanged_but_data_theme() -> None:
     header = source[: source.index("*/")]
     documented = set(re.findall(r"data-[a-z-]+", header))
     before = {
-        "data-api", "data-lang", "data-title", "data-subtitle", "data-welcome", "data-placeholder",
-        "data-input-label", "data-send-label", "data-launcher-label", "data-close-label", "data-new-label",
-        "data-typing-label", "data-no-answer", "data-closest-label", "data-sources-label",
-        "data-open-source-label", "data-page-label", "data-unreachable", "data-error",
-        "data-rate-limited-soon", "data-footer", "data-you-label", "data-bot-label",
-        "data-view-in-doc-label", "data-feedback-label", "data-up-label", "data-down-label",
-        "data-comment-label", "data-comment-send-label", "data-thanks", "data-comment-thanks",
-        "data-feedback-error", "data-suggestions", "data-cite-label", "data-rate-limited",
-        "data-color-primary", "data-color-text", "data-color-background", "data-color-on-primary",
+        "data-api",
+        "data-lang",
+        "data-title",
+        "data-subtitle",
+        "data-welcome",
+        "data-placeholder",
+        "data-input-label",
+        "data-send-label",
+        "data-launcher-label",
+        "data-close-label",
+        "data-new-label",
+        "data-typing-label",
+        "data-no-answer",
+        "data-closest-label",
+        "data-sources-label",
+        "data-open-source-label",
+        "data-page-label",
+        "data-unreachable",
+        "data-error",
+        "data-rate-limited-soon",
+        "data-footer",
+        "data-you-label",
+        "data-bot-label",
+        "data-view-in-doc-label",
+        "data-feedback-label",
+        "data-up-label",
+        "data-down-label",
+        "data-comment-label",
+        "data-comment-send-label",
+        "data-thanks",
+        "data-comment-thanks",
+        "data-feedback-error",
+        "data-suggestions",
+        "data-cite-label",
+        "data-rate-limited",
+        "data-color-primary",
+        "data-color-text",
+        "data-color-background",
+        "data-color-on-primary",
     }
     assert documented == before | {"data-theme"}
