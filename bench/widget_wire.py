@@ -88,7 +88,7 @@ def page_load(browser, url: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     repo = Path(__file__).resolve().parent.parent
     from playwright.sync_api import sync_playwright
@@ -146,12 +146,19 @@ def main() -> None:
     print("|---|---|")
     for f in servers:
         print(f"| {names[f]} | {statistics.median(pages[f]):,.0f} |")
-    print(f"\n| POST /ask/stream, n={args.rounds} each | Accept-Encoding | first event | done | reads |")
+    print(
+        f"\n| POST /ask/stream, n={args.rounds} each | Accept-Encoding | first event (p25-p75) "
+        "| done | reads |"
+    )
     print("|---|---|---|---|---|")
     for (f, enc), runs in streams.items():
         firsts, dones, reads = zip(*runs, strict=True)
-        first, done = statistics.median(firsts), statistics.median(dones)
-        print(f"| {names[f]} | {enc} | {first:.1f} ms | {done:.1f} ms | {statistics.median(reads):.0f} |")
+        q1, med, q3 = statistics.quantiles(firsts, n=4)
+        done = statistics.median(dones)
+        print(
+            f"| {names[f]} | {enc} | {med:.1f} ms ({q1:.0f}-{q3:.0f}) | {done:.1f} ms "
+            f"| {statistics.median(reads):.0f} |"
+        )
 
 
 if __name__ == "__main__":
