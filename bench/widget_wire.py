@@ -9,8 +9,9 @@ off and on), then, alternating the two in each round so that machine load hits b
 - a page load in Chromium (demo page, widget opened, one question answered): the bytes
   transferred, headers included (CDP `encodedDataLength`), cache empty each time;
 - `POST /ask/stream` with `Accept-Encoding: gzip` (and br, zstd): milliseconds from the
-  request to the first whole event (`passages`) and to `done`, client-side, plus how many
-  network reads the events came in (one flush an event, not one blob at the end).
+  request to the first whole event (`passages`) and to `done`, client-side, the gap between
+  the two (a layer that held events back would bring the first one with `done`: gap 0) and
+  how many network reads the events came in.
 Prints Markdown tables: medians, with the load average beside them.
 """
 
@@ -148,15 +149,16 @@ def main() -> None:
         print(f"| {names[f]} | {statistics.median(pages[f]):,.0f} |")
     print(
         f"\n| POST /ask/stream, n={args.rounds} each | Accept-Encoding | first event (p25-p75) "
-        "| done | reads |"
+        "| done | done - first event | reads |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for (f, enc), runs in streams.items():
         firsts, dones, reads = zip(*runs, strict=True)
         q1, med, q3 = statistics.quantiles(firsts, n=4)
         done = statistics.median(dones)
+        gap = statistics.median(d - f for f, d in zip(firsts, dones, strict=True))
         print(
-            f"| {names[f]} | {enc} | {med:.1f} ms ({q1:.0f}-{q3:.0f}) | {done:.1f} ms "
+            f"| {names[f]} | {enc} | {med:.1f} ms ({q1:.0f}-{q3:.0f}) | {done:.1f} ms | {gap:.1f} ms "
             f"| {statistics.median(reads):.0f} |"
         )
 

@@ -26,7 +26,8 @@
  * POST {api}/feedback for votes, and links citations to {api}/sources/{source}?start=&end=;
  * falling back to POST {api}/ask if streaming fails before anything arrives. Server and user
  * text is only inserted as text nodes; quotes keep their lists, tables and line breaks
- * (`shaped`, the rules of bot/shape.py). Icons are inline SVG: no icon needs a font. The conversation lives in sessionStorage (key per API).
+ * (`shaped`, the rules of bot/shape.py). Icons are inline SVG: no icon needs a font. The
+ * conversation lives in sessionStorage (key per API).
  * Events on the element: alliance-bot:open, alliance-bot:close, alliance-bot:answer (detail =
  * the answer contract).
  */
