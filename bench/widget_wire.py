@@ -74,17 +74,25 @@ def page_load(browser, url: str) -> int:
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-    total = [0]
-    cdp.on("Network.loadingFinished", lambda e: total.__setitem__(0, total[0] + int(e["encodedDataLength"])))
+    urls: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
+    cdp.on(
+        "Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], int(e["encodedDataLength"]))
+    )
     page.goto(url + "/")
-    host = page.locator("alliance-bot-widget .launcher")
-    host.click()
+    page.locator("alliance-bot-widget .launcher").click()
     page.locator("alliance-bot-widget textarea").fill(QUESTION)
     page.locator("alliance-bot-widget .send").click()
     page.locator("alliance-bot-widget .msg[data-kind]").wait_for()
-    page.wait_for_timeout(300)  # the last loadingFinished events
+    for _ in range(100):  # the stream's last bytes are counted when its loading finishes
+        if any(urls.get(r, "").endswith("/ask/stream") for r in sizes):
+            break
+        page.wait_for_timeout(50)
+    else:
+        raise RuntimeError("the answer stream never finished loading")
     context.close()
-    return total[0]
+    return sum(sizes.values())
 
 
 def main() -> None:
