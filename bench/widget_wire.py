@@ -1,7 +1,7 @@
 """What a visitor's browser receives: bytes on the wire and the first streamed event, with the
 compression layer off (ALLIANCE_COMPRESS=0, as before issue 23) and on, in one run.
 
-    python bench/widget_wire.py [--rounds 15]
+    python bench/widget_wire.py [--rounds 30]
 
 Builds an index of documents/ in a temporary folder, starts two servers on it (compression
 off and on), then, alternating the two in each round so that machine load hits both alike:
@@ -75,24 +75,32 @@ def page_load(browser, url: str) -> int:
     cdp.send("Network.enable")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
     urls: dict[str, str] = {}
-    sizes: dict[str, int] = {}
+    received: dict[str, int] = {}  # bytes as they arrive (a stream the widget stops reading never "finishes")
+    finished: dict[str, int] = {}  # headers and body, for a response read to its end
+    ended: set[str] = set()
+
+    def data(e: dict) -> None:
+        received[e["requestId"]] = received.get(e["requestId"], 0) + int(e["encodedDataLength"])
+
     cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
+    cdp.on("Network.dataReceived", data)
     cdp.on(
-        "Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], int(e["encodedDataLength"]))
+        "Network.loadingFinished", lambda e: finished.__setitem__(e["requestId"], int(e["encodedDataLength"]))
     )
+    cdp.on("Network.loadingFailed", lambda e: ended.add(e["requestId"]))
     page.goto(url + "/")
     page.locator("alliance-bot-widget .launcher").click()
     page.locator("alliance-bot-widget textarea").fill(QUESTION)
     page.locator("alliance-bot-widget .send").click()
     page.locator("alliance-bot-widget .msg[data-kind]").wait_for()
     for _ in range(100):  # the stream's last bytes are counted when its loading finishes
-        if any(urls.get(r, "").endswith("/ask/stream") for r in sizes):
+        if any(urls.get(r, "").endswith("/ask/stream") for r in [*finished, *ended]):
             break
         page.wait_for_timeout(50)
     else:
         raise RuntimeError("the answer stream never finished loading")
     context.close()
-    return sum(sizes.values())
+    return sum(max(finished.get(r, 0), received.get(r, 0)) for r in urls)
 
 
 def main() -> None:
