@@ -19,6 +19,7 @@ from bot import terminal
 from bot.cli_model import model
 from bot.config import Settings
 from bot.errors import QuestionError, UserError
+from bot.shape import plain_lines
 from bot.training.reader_fit import reader
 
 USAGE_ERROR = 2
@@ -139,6 +140,16 @@ def _open_assistant():
     return Assistant(settings, embedder=factory())
 
 
+def _quote(quote: str, margin: str = "      ", width: int = 102) -> str:
+    """A citation's quote between « », one list item or table row a line (`bot.shape`), each
+    line wrapped on its own under its text."""
+    lines = plain_lines(quote) or [("", "")]
+    lines[0] = (lines[0][0] and "  " + lines[0][0], "« " + lines[0][1])
+    lines[-1] = (lines[-1][0], lines[-1][1] + " »")
+    return "\n".join(textwrap.fill(line, width=width, initial_indent=margin,
+                                   subsequent_indent=margin + indent) for indent, line in lines)
+
+
 @cli.command("ask")
 @click.argument("question")
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve.")
@@ -167,7 +178,7 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
     echo("\nSources :")
     for c in answer.citations:
         echo(f"  [{c.n}] {c.title} — {_location(c)}")
-        echo(textwrap.indent(textwrap.fill(f"« {c.quote} »", width=96), "      "))
+        echo(_quote(c.quote))
         echo(f"      {source_link(_settings().public_url, c.source, c.char_start, c.char_end)}")
 
 

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         "", description="Comma-separated IPs/CIDRs whose X-Forwarded-For is believed; none by default."
     )
     cors_origins: str = ""
+    compress: bool = Field(
+        True, description="Compress responses (zstd, br, gzip); off when a proxy in front already does."
+    )
 
     # Request guards (`serve`): what one client can hold of the server.
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body read.")

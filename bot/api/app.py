@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
+from starlette_compress import CompressMiddleware
 
 from bot import __version__
 from bot.answer.assistant import Assistant
@@ -30,11 +31,13 @@ from bot.api.operator import install_operator
 from bot.api.pages import SecurityHeaders
 from bot.api.ratelimit import RateLimiter
 from bot.api.routes import router
+from bot.api.static import WIDGET_MAX_AGE, StaticAsset
 from bot.config import Settings
 from bot.errors import UserError, http_error, index_unavailable_public, internal_error, invalid_request
 from bot.schema import ErrorResponse
 
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+COMPRESS_MIN_BYTES = 512  # below this the encoding's headers cost more than they save
 
 log = logging.getLogger("bot.api")
 
@@ -108,6 +111,10 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
             expose_headers=["Retry-After"],
             max_age=600,
         )
+    # Outermost: every body above 512 bytes (script, pages, JSON) in zstd, br or gzip, as the
+    # client's Accept-Encoding allows; text/event-stream is flushed message by message.
+    if settings.compress:
+        app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES)
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError):
@@ -139,11 +146,10 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     def demo_page():
         return FileResponse(WIDGET_DIR / "demo.html", media_type="text/html")
 
+    widget = StaticAsset(WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE, settings.compress)
+
     @app.get("/widget.js", include_in_schema=False)
-    def widget_script():
-        return FileResponse(
-            WIDGET_DIR / "widget.js", media_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
-        )
+    def widget_script(request: Request):
+        return widget.response(request)
 
     return app

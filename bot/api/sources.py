@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from bot.api.pages import SCROLL, html_page
 from bot.api.responses import error_responses
 from bot.loaders.common import web_url
+from bot.shape import Run, shape
 
 router = APIRouter()
 
@@ -34,6 +36,8 @@ def source_page(
     request: Request,
     start: int | None = Query(None, ge=0, description="First character of the quote."),
     end: int | None = Query(None, ge=0, description="Character after the quote."),
+    theme: Literal["light", "dark"] | None = Query(
+        None, description="Force a theme; by default the reader's system decides (prefers-color-scheme)."),
 ) -> HTMLResponse:
     """The stored text of a document as a readable page, with `text[start:end]` in `<mark>`."""
     assistant = request.app.state.assistant
@@ -43,7 +47,7 @@ def source_page(
     if doc is None:
         body = ("<p>Ce document n’est pas dans l’index. "
                 '<span lang="en">This document is not in the index.</span></p>')
-        return HTMLResponse(html_page("Document introuvable", body), status_code=404)
+        return HTMLResponse(html_page("Document introuvable", body, theme=theme), status_code=404)
     text = doc.text
     span = (start, end) if start is not None and end is not None and start < end <= len(text) else None
     chunks = [c for c in index.chunks if c.source == source]
@@ -59,25 +63,42 @@ def source_page(
                     "Document original</a>")
     body = (f'<p class="meta">{" · ".join(meta)}</p>'
             f'<article class="doc">{_render(text, headings, span)}</article>')
-    return HTMLResponse(html_page(doc.title or source, body, extra_head=SCROLL if span else ""))
+    return HTMLResponse(html_page(doc.title or source, body, extra_head=SCROLL if span else "", theme=theme))
 
 
 def _render(text: str, headings: set[str], span: tuple[int, int] | None) -> str:
-    """Paragraphs (blank-line separated) as <p>, heading lines as <h2>, the span in <mark>."""
+    """Paragraphs as <p>, heading lines as <h2>, list items as <ul>/<ol>, table rows as a
+    <table> (`bot.shape`), the span in <mark>. Every character of the text is on the page,
+    the structural ones (bullets, cell separators, breaks between blocks) in hidden spans, so
+    the marks hold exactly `text[start:end]`."""
+    first = [True]  # the first visible mark gets id="quote"
+
+    def run(r: Run) -> str:
+        a, b = r.start, r.end
+        if span and span[0] < b and span[1] > a:
+            lo, hi = max(span[0], a), min(span[1], b)
+            mark_id = ' id="quote"' if first[0] and not r.hidden else ""
+            first[0] = first[0] and r.hidden
+            html = f"{escape(text[a:lo])}<mark{mark_id}>{escape(text[lo:hi])}</mark>{escape(text[hi:b])}"
+        else:
+            html = escape(text[a:b])
+        return f"<span hidden>{html}</span>" if r.hidden else html
+
     out: list[str] = []
-    first_mark = True
-    pos = 0
-    for block in text.split("\n\n"):
-        lo, hi = pos, pos + len(block)
-        pos = hi + 2
-        if not block.strip():
-            continue
-        parts = [escape(block)]
-        if span and span[0] < hi and span[1] > lo:
-            a, b = max(span[0], lo) - lo, min(span[1], hi) - lo
-            mark_id = ' id="quote"' if first_mark else ""
-            first_mark = False
-            parts = [escape(block[:a]), f"<mark{mark_id}>{escape(block[a:b])}</mark>", escape(block[b:])]
-        tag = "h2" if block.strip() in headings and "\n" not in block.strip() else "p"
-        out.append(f"<{tag}>{''.join(parts)}</{tag}>")
+    for block in shape(text):
+        if block.kind == "gap":
+            out.append(run(block.runs[0]))
+        elif block.kind == "text":
+            r = block.runs[0]
+            tag = "h2" if text[r.start:r.end].strip() in headings and "\n" not in text[r.start:r.end] else "p"
+            out.append(f"<{tag}>{run(r)}</{tag}>")
+        elif block.kind == "list":
+            tag = "ol" if block.items[0].ordered else "ul"
+            items = "".join(f'<li class="d{min(it.depth, 3)}{" o" if it.ordered else ""}">'
+                            f"{''.join(run(r) for r in it.runs)}</li>" for it in block.items)
+            out.append(f"<{tag}>{items}</{tag}>")
+        else:
+            rows = "".join("<tr>" + "".join(f"<td>{''.join(run(r) for r in cell)}</td>" for cell in row)
+                           + "</tr>" for row in block.rows)
+            out.append(f'<table class="shaped"><tbody>{rows}</tbody></table>')
     return "".join(out)

@@ -5,6 +5,9 @@ const $ = (id) => document.getElementById(id);
 const KEY = 'alliance-bot:admin-token';
 const status = (text) => { $('status').textContent = text; };
 const token = () => sessionStorage.getItem(KEY) || '';
+// ?theme=light|dark forces a theme, as data-theme does for the widget (the CSS reads it on <html>).
+const forced = new URLSearchParams(location.search).get('theme');
+if (forced === 'light' || forced === 'dark') document.documentElement.dataset.theme = forced;
 
 async function call(method, path, body) {
   const res = await fetch(path, { method, body, headers: { Authorization: 'Bearer ' + token() } });

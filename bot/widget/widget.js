@@ -13,17 +13,21 @@
  *     data-you-label data-bot-label (screen-reader speaker names)
  *     data-view-in-doc-label (link to the quote in the document, GET {api}/sources/…)
  *     data-feedback-label data-up-label data-down-label data-comment-label
- *     data-comment-send-label data-thanks data-comment-thanks data-feedback-error (👍/👎 on answers)
+ *     data-comment-send-label data-thanks data-comment-thanks data-feedback-error (votes on answers)
  *     data-suggestions   suggested questions separated by "|" ("" = none)
  *     data-cite-label    aria-label of a [n] marker, "{n}" = number
  *     data-rate-limited  HTTP 429 message, "{n}" = Retry-After seconds, "{s}" = plural s
  *   Colours:     data-color-primary data-color-text data-color-background data-color-on-primary
- *                (CSS custom properties --ab-primary, --ab-text, --ab-background, --ab-on-primary)
+ *                (CSS custom properties --ab-primary, --ab-text, --ab-background, --ab-on-primary;
+ *                they apply to both themes)
+ *   data-theme   "light" or "dark" forces a theme; absent = the visitor's prefers-color-scheme
  *
  * Uses POST {api}/ask/stream (server-sent events passages, delta*, replace?, citations, done | error),
  * POST {api}/feedback for votes, and links citations to {api}/sources/{source}?start=&end=;
  * falling back to POST {api}/ask if streaming fails before anything arrives. Server and user
- * text is only inserted as text nodes. The conversation lives in sessionStorage (key per API).
+ * text is only inserted as text nodes; quotes keep their lists, tables and line breaks
+ * (`shaped`, the rules of bot/shape.py). Icons are inline SVG: no icon needs a font. The
+ * conversation lives in sessionStorage (key per API).
  * Events on the element: alliance-bot:open, alliance-bot:close, alliance-bot:answer (detail =
  * the answer contract).
  */
@@ -86,12 +90,16 @@ const ICONS = {
   reset: 'M3.5 12a8.5 8.5 0 1 0 2.6-6.1L3.5 8.5M3.5 3.5v5h5',
   spark: 'M12 3l1.9 5.1L19 10l-5.1 1.9L12 17l-1.9-5.1L5 10l5.1-1.9zM19 15l.8 2.2L22 18l-2.2.8L19 21l-.8-2.2L16 18l2.2-.8z',
   ext: 'M14 4h6v6M20 4l-9 9M18 14v5a1 1 0 0 1-1 1H5a1 1 0 0 1-1-1V7a1 1 0 0 1 1-1h5',
+  up: 'M7 10v11H4a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1h3zm0 0l4-8a3 3 0 0 1 3 3v4h5.5a2 2 0 0 1 2 2.3l-1.3 7.5a2 2 0 0 1-2 1.7H7',
+  down: 'M17 14V3h3a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1h-3zm0 0l-4 8a3 3 0 0 1-3-3v-4H4.5a2 2 0 0 1-2-2.3l1.3-7.5a2 2 0 0 1 2-1.7H17',
 };
 
 const CSS = `
 :host{all:initial!important}
 *,*::before,*::after{box-sizing:border-box}
-.root{--p:var(--ab-primary,#0b3d91);--t:var(--ab-text,#1b2330);--bg:var(--ab-background,#fff);--on:var(--ab-on-primary,#fff);--mu:color-mix(in srgb,var(--t) 72%,var(--bg));--so:color-mix(in srgb,var(--p) 9%,var(--bg));--li:color-mix(in srgb,var(--t) 13%,var(--bg));position:fixed;right:24px;bottom:24px;z-index:2147483000;direction:ltr;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--t)}
+.root{--p:var(--ab-primary,#0b3d91);--t:var(--ab-text,#1b2330);--bg:var(--ab-background,#fff);--on:var(--ab-on-primary,#fff);--p2:color-mix(in srgb,var(--p) 70%,#000);--er:#fff5f3;--erl:#f1c4bb;--ert:#8a1d0d;--na:#fffaf0;--nal:#f0dcb0;color-scheme:light;--mu:color-mix(in srgb,var(--t) 72%,var(--bg));--so:color-mix(in srgb,var(--p) 9%,var(--bg));--li:color-mix(in srgb,var(--t) 13%,var(--bg));position:fixed;right:24px;bottom:24px;z-index:2147483000;direction:ltr;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--t)}
+/* Dark: the visitor's system asks for it (the class is set from prefers-color-scheme) or data-theme="dark". */
+.root.dark{--p:var(--ab-primary,#8ab4f8);--t:var(--ab-text,#e6e9ef);--bg:var(--ab-background,#161b22);--on:var(--ab-on-primary,#0b1a33);--er:#3a1d1a;--erl:#7a3229;--ert:#ffc2b8;--na:#2b2516;--nal:#6b5a2c;color-scheme:dark}
 button{font:inherit;color:inherit;margin:0}
 svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round;flex:none}
 :focus{outline:none}
@@ -104,7 +112,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 .panel{position:absolute;right:0;bottom:76px;width:420px;height:min(680px,calc(100vh - 124px));display:flex;flex-direction:column;overflow:hidden;background:var(--bg);border-radius:20px;box-shadow:0 22px 60px rgba(12,24,60,.26),0 3px 10px rgba(12,24,60,.12);transform-origin:bottom right;animation:ab-in .22s cubic-bezier(.2,.8,.3,1)}
 .panel[hidden]{display:none}
 @keyframes ab-in{from{opacity:0;transform:translateY(14px) scale(.97)}}
-.head{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;color:var(--on);background:linear-gradient(135deg,var(--p),color-mix(in srgb,var(--p) 70%,#000))}
+.head{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;color:var(--on);background:var(--p) linear-gradient(135deg,var(--p),var(--p2))}
 .avatar{width:38px;height:38px;border-radius:50%;display:grid;place-items:center;background:rgba(255,255,255,.17);flex:none}
 .avatar svg{width:22px;height:22px}
 .ht{flex:1;min-width:0}
@@ -120,8 +128,8 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 .bubble{padding:10px 14px;border-radius:18px;white-space:pre-wrap;overflow-wrap:anywhere}
 .user .bubble{background:var(--p);color:var(--on);border-bottom-right-radius:6px}
 .bot .bubble{background:var(--bg);border:1px solid var(--li);border-bottom-left-radius:6px;box-shadow:0 1px 2px rgba(12,24,60,.05)}
-.error .bubble{background:#fff5f3;border-color:#f1c4bb;color:#8a1d0d}
-.noans .bubble{background:#fffaf0;border-color:#f0dcb0}
+.error .bubble{background:var(--er);border-color:var(--erl);color:var(--ert)}
+.noans .bubble{background:var(--na);border-color:var(--nal)}
 .streaming .bubble::after{content:"";display:inline-block;width:7px;height:1em;margin-left:2px;vertical-align:-.15em;border-radius:2px;background:var(--p);opacity:.5;animation:ab-blink 1s steps(2) infinite}
 @keyframes ab-blink{50%{opacity:0}}
 .typing{display:inline-flex;gap:5px;padding:15px 16px;align-self:flex-start}
@@ -151,6 +159,12 @@ summary::after{content:"";width:7px;height:7px;margin:6px 2px 0 auto;border:soli
 .card[open] .ex{display:none}
 .cb{padding:0 12px 12px 43px;font-size:13.5px}
 blockquote{margin:0 0 8px;padding:8px 11px;border-left:3px solid var(--p);border-radius:0 8px 8px 0;background:var(--so);white-space:pre-wrap;overflow-wrap:anywhere}
+.q ul,.q ol{margin:.25em 0;padding-left:1.3em;white-space:normal}
+.q li{list-style:disc;white-space:pre-wrap}
+.q li.o{list-style:none}
+.q li.d1{margin-left:1.2em}.q li.d2{margin-left:2.4em}.q li.d3{margin-left:3.6em}
+.q table{border-collapse:collapse;margin:.25em 0;white-space:normal;font-size:.95em}
+.q td{border:1px solid var(--li);padding:2px 6px;vertical-align:top;white-space:pre-wrap}
 .loc{display:flex;flex-wrap:wrap;align-items:center;gap:4px 12px;font-size:12px;color:var(--mu);overflow-wrap:anywhere}
 .loc a{display:inline-flex;align-items:center;gap:4px;color:var(--p);font-weight:600;text-decoration:none;border-radius:4px}
 .loc a:hover{text-decoration:underline}
@@ -166,7 +180,8 @@ textarea:focus-visible{outline:2px solid var(--p);outline-offset:0}
 .short{margin:0;padding:0 2px;line-height:1.4}
 .fb{display:flex;flex-direction:column;gap:6px;font-size:13px;color:var(--mu)}
 .fbr{display:flex;align-items:center;flex-wrap:wrap;gap:6px}
-.vote{all:unset;display:grid;place-items:center;width:32px;height:32px;border-radius:9px;cursor:pointer;font-size:16px;line-height:1;border:1px solid var(--li);background:var(--bg)}
+.vote{all:unset;display:grid;place-items:center;width:32px;height:32px;border-radius:9px;cursor:pointer;border:1px solid var(--li);background:var(--bg)}
+.vote svg{width:18px;height:18px}
 .vote:hover{background:var(--so)}
 .vote[aria-pressed=true]{background:var(--so);border-color:var(--p);box-shadow:inset 0 0 0 1px var(--p)}
 .fbc{display:flex;flex-direction:column;gap:6px}
@@ -180,6 +195,9 @@ textarea:focus-visible{outline:2px solid var(--p);outline-offset:0}
 .foot{margin:0;padding:0 16px 10px;font-size:11.5px;line-height:1.4;text-align:center;color:var(--mu);background:var(--bg)}
 :focus-visible{outline:3px solid var(--p);outline-offset:2px}
 .head :focus-visible{outline-color:var(--on)}
+/* Dark: a dark header with light text (a light bar would glare), the primary as its accent. */
+.dark .head{background:color-mix(in srgb,var(--p) 18%,var(--bg));color:var(--t);border-bottom:1px solid color-mix(in srgb,var(--p) 40%,var(--bg))}
+.dark .head :focus-visible{outline-color:var(--p)}
 @media (max-width:480px){
 .root{right:16px;bottom:16px}
 .panel{position:fixed;inset:0;width:auto;height:auto;border-radius:0;animation-name:ab-up}
@@ -206,7 +224,7 @@ const h = (tag, props, ...kids) => {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : v);
   }
-  for (const kid of kids.flat()) if (kid != null && kid !== false && kid !== '') el.append(kid);
+  for (const kid of kids.flat(Infinity)) if (kid != null && kid !== false && kid !== '') el.append(kid);
   return el;
 };
 const btn = (cls, label, onclick, ...kids) => h('button', { type: 'button', class: cls, 'aria-label': label, title: label, onclick }, ...kids);
@@ -228,6 +246,53 @@ const retryAfter = (v) => {
   return t ? Math.max(1, Math.ceil((t - Date.now()) / 1000)) : 0;
 };
 const MARK = /\[(\d+(?:\s*,\s*\d+)*)\]/;
+
+// A stored text as nodes that keep its shape, by the rules of bot/shape.py: a line that
+// starts with a list marker is a list item, two lines or more with " | " are table rows,
+// other lines stay as they are (pre-wrap). Every character is kept, in order: bullets, cell
+// separators and the breaks between blocks sit in hidden spans, so textContent is the text.
+// `leaf` turns the visible text into nodes (text nodes by default, never HTML).
+const ITEM = /^( *)([-*+\u2022]|\d{1,9}[.)])[ \t]+/;
+const shaped = (text, leaf = (t) => t) => {
+  const lines = [], out = [];
+  let pos = 0;
+  for (const line of text.split('\n')) {
+    lines.push([pos, pos + line.length, line]);
+    pos += line.length + 1;
+  }
+  const raw = lines.map(([, , l]) => (!l.trim() ? '' : ITEM.test(l) ? 'li' : l.includes(' | ') ? 'tr' : 'p'));
+  const kinds = raw.map((k, i) => (k === 'tr' && raw[i - 1] !== 'tr' && raw[i + 1] !== 'tr' ? 'p' : k));
+  const run = (a, b, hidden) => (a >= b ? null : hidden ? h('span', { hidden: true }, text.slice(a, b)) : leaf(text.slice(a, b)));
+  let done = 0;
+  for (let i = 0, j = 0; i < lines.length; i = j + 1) {
+    for (j = i; j + 1 < lines.length && kinds[j + 1] === kinds[i];) j++;
+    const k = kinds[i], start = lines[i][0], end = lines[j][1], group = lines.slice(i, j + 1);
+    if (!k) continue;
+    out.push(run(done, start, true));
+    done = end;
+    if (k === 'p') out.push(run(start, end));
+    else if (k === 'li') {
+      const ordered = (l) => /\d/.test(ITEM.exec(l)[2]);
+      out.push(h(ordered(group[0][2]) ? 'ol' : 'ul', {}, group.map(([a, b, l]) => {
+        const m = ITEM.exec(l), o = ordered(l), body = a + m[0].length;
+        return h('li', { class: `d${Math.min(m[1].length >> 1, 3)}${o ? ' o' : ''}` },
+          run(a, body, !o), run(body, b), b < end && run(b, b + 1, true));
+      })));
+    } else {
+      out.push(h('table', {}, h('tbody', {}, group.map(([a, b]) => {
+        const cells = [];
+        for (let c = a, sep; c <= b; c = sep + 3) {
+          sep = text.indexOf(' | ', c);
+          if (sep < 0 || sep >= b) sep = b;
+          cells.push(h('td', {}, run(c, sep), sep < b ? run(sep, sep + 3, true) : b < end && run(b, b + 1, true)));
+        }
+        return h('tr', {}, cells);
+      }))));
+    }
+  }
+  out.push(run(done, text.length, true));
+  return out;
+};
 const MARKS = /\s*\[\d+(?:\s*,\s*\d+)*\]/g;
 
 // Server-sent events of a fetch Response body, as [event, data] pairs.
@@ -285,6 +350,16 @@ class AllianceBotWidget extends HTMLElement {
       const v = data['color' + c.replace(/(^|-)(.)/g, (_, d, x) => x.toUpperCase())];
       if (v) root.style.setProperty('--ab-' + c, v);
     }
+    // data-theme forces light or dark; otherwise the visitor's system decides, live.
+    this.theme = /^(light|dark)$/.test(data.theme || '') ? data.theme : null;
+    const dark = matchMedia('(prefers-color-scheme: dark)');
+    const paint = () => {
+      const theme = this.theme || (dark.matches ? 'dark' : 'light');
+      root.classList.toggle('dark', theme === 'dark');
+      root.dataset.theme = theme;
+    };
+    paint();
+    if (!this.theme) dark.addEventListener('change', paint);
     this.launcher = btn('launcher', S.launcherLabel, () => this.setOpen(!this.open), icon('chat', 'c'), icon('close', 'x'));
     this.launcher.setAttribute('aria-expanded', 'false');
     this.launcher.setAttribute('aria-controls', 'ab-panel');
@@ -557,18 +632,18 @@ class AllianceBotWidget extends HTMLElement {
     } else {
       const cards = new Map();
       for (const c of Array.isArray(m.citations) ? m.citations : []) cards.set(str(c.n), this.card(c));
-      const bubble = h('div', { class: 'bubble' });
-      str(m.text).split(MARK).forEach((part, i) => {
+      const cite = (text) => text.split(MARK).map((part, i) => {
         const nums = part.split(/\s*,\s*/);
-        if (i % 2 === 0 || !nums.every((n) => cards.has(n))) return bubble.append(i % 2 ? `[${part}]` : part);
-        for (const n of nums) {
+        if (i % 2 === 0 || !nums.every((n) => cards.has(n))) return i % 2 ? `[${part}]` : part;
+        return nums.map((n) => {
           const card = cards.get(n);
           const b = btn('cite', fmt(S.citeLabel, n), () => this.openCard(card), n);
           b.setAttribute('aria-controls', card.id);
           b.setAttribute('aria-expanded', 'false');
-          bubble.append(b);
-        }
+          return b;
+        });
       });
+      const bubble = h('div', { class: 'bubble q' }, shaped(str(m.text), cite));
       el.append(bubble);
       if (m.short) el.insertBefore(h('p', { class: 'short' }, h('strong', {}, str(m.short))), bubble);
       for (const card of cards.values()) {
@@ -582,7 +657,7 @@ class AllianceBotWidget extends HTMLElement {
     return el;
   }
 
-  // 👍/👎 (toggle buttons, changeable) then an optional comment, sent to POST /feedback.
+  // Up/down (toggle buttons with SVG thumbs, changeable) then an optional comment, sent to POST /feedback.
   feedback(m) {
     if (!m.id) return null;
     const S = this.S, label = 'ab-fb' + ++uid;
@@ -595,7 +670,7 @@ class AllianceBotWidget extends HTMLElement {
         if (area.value.trim()) this.vote(m, m.vote, area.value.trim(), status, S.commentThanks);
       },
     }, h('label', { for: label + 'c' }, S.commentLabel), area, h('button', { type: 'submit', class: 'fbsend' }, S.commentSendLabel));
-    const votes = [['up', S.upLabel, '\u{1F44D}'], ['down', S.downLabel, '\u{1F44E}']].map(([rating, text, emoji]) =>
+    const votes = [['up', S.upLabel], ['down', S.downLabel]].map(([rating, text]) =>
       h('button', {
         type: 'button', class: 'vote ' + rating, 'aria-label': text, title: text, 'aria-pressed': String(m.vote === rating),
         onclick: async () => {
@@ -604,7 +679,7 @@ class AllianceBotWidget extends HTMLElement {
             form.hidden = false;
           }
         },
-      }, h('span', { 'aria-hidden': 'true' }, emoji)));
+      }, icon(rating)));
     return h('div', { class: 'fb' },
       h('div', { class: 'fbr', role: 'group', 'aria-labelledby': label }, h('span', { id: label }, S.feedbackLabel), votes),
       form, status);
@@ -647,12 +722,12 @@ class AllianceBotWidget extends HTMLElement {
     const page = c.page != null && c.page !== '' ? `${S.pageLabel}\u00a0${c.page}` : '';
     const where = [str(c.source), page].filter(Boolean).join(', ');
     const inDoc = c.source && Number.isInteger(c.start) && Number.isInteger(c.end)
-      ? `${this.api}/sources/${str(c.source).split('/').map(encodeURIComponent).join('/')}?start=${c.start}&end=${c.end}#quote` : null;
+      ? `${this.api}/sources/${str(c.source).split('/').map(encodeURIComponent).join('/')}?start=${c.start}&end=${c.end}${this.theme ? '&theme=' + this.theme : ''}#quote` : null;
     return h('details', { class: 'card', id: 'ab-c' + ++uid },
       h('summary', {}, h('span', { class: 'n' }, str(c.n)),
         h('span', { class: 'st' }, h('span', { class: 't' }, title), c.quote == null && h('span', { class: 'ex' }, clip(str(c.text), 160)))),
       h('div', { class: 'cb' },
-        h('blockquote', {}, c.quote == null ? str(c.text) : `«\u00a0${c.quote}\u00a0»`),
+        h('blockquote', { class: 'q' }, c.quote == null ? shaped(str(c.text)) : ['«\u00a0', shaped(str(c.quote)), '\u00a0»']),
         h('div', { class: 'loc' }, where && h('span', { class: 'where' }, where),
           inDoc && h('a', { class: 'indoc', href: inDoc, target: '_blank', rel: 'noopener' }, S.viewInDocLabel, icon('ext')),
           url && h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, S.openSourceLabel, icon('ext')))));
