@@ -80,7 +80,7 @@ def _one_line(message: str) -> str:
 
 
 @cli.command("ingest")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path())  # str: a URL must keep its "//"
 @click.option("--rebuild", is_flag=True, help="Start from an empty index (after a model change).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--wait", type=click.FloatRange(0), default=600, show_default=True,
@@ -98,7 +98,7 @@ def _one_line(message: str) -> str:
 @click.option("--allow-private", is_flag=True,
               help="Crawl: allow loopback, link-local and private addresses (an intranet).")
 @_fail_on_known_errors
-def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool, wait: float, crawl: bool,
+def ingest_command(paths: tuple[str, ...], rebuild: bool, as_json: bool, wait: float, crawl: bool,
                    max_pages: int, max_depth: int, max_bytes: int, delay: float,
                    allow_private: bool) -> None:
     """Index documents (default: documents/), or with --crawl the pages of a website.
@@ -113,10 +113,10 @@ def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool, wait: 
         return load_embedder(settings)
 
     if crawl:
-        _crawl(settings, load_model, [str(p) for p in paths], as_json, wait, rebuild, max_pages=max_pages,
+        _crawl(settings, load_model, list(paths), as_json, wait, rebuild, max_pages=max_pages,
                max_depth=max_depth, max_bytes=max_bytes, delay=delay, allow_private=allow_private)
         return
-    roots = list(paths) or [settings.documents_dir]
+    roots = [Path(p) for p in paths] or [settings.documents_dir]
     summary = ingest(roots, settings, load_model, rebuild=rebuild, wait=wait)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))

@@ -69,6 +69,7 @@ class CrawlSummary:
     embedded_passages: int = 0
     chunks: int = 0
     version: str = ""
+    crawl_seconds: float = 0.0  # fetching and reading, before the index is brought up to date
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -211,6 +212,7 @@ def crawl(
     finally:
         run.fetcher.close()
     summary = run.summary
+    summary.crawl_seconds = time.perf_counter() - began
     counters = run.fetcher.counters
     summary.requests, summary.bytes = counters.requests, counters.bytes
     docs = [d for s, d in sorted(run.docs.items())]
