@@ -128,11 +128,15 @@ class Fetcher:
             got = self._request(f"{origin}/robots.txt", {}, limit=MAX_ROBOTS_BYTES, follow=True)
             if got.kind == "ok":
                 rules = Protego.parse(got.body.decode("utf-8", errors="replace"))
+            elif got.kind == "skipped" and not got.status:  # refused before any answer: say why
+                rules = got.reason
             elif got.status and 400 <= got.status < 500:
                 rules = Protego.parse("")  # no robots.txt: everything allowed (RFC 9309)
             else:  # unreachable or 5xx: everything disallowed (RFC 9309, 2.3.1.4)
                 rules = ROBOTS_UNREACHABLE.format(what=got.reason or f"HTTP {got.status}")
             self._robots[origin] = rules
+            # the request for robots.txt itself is the first one its Crawl-delay spaces
+            self._next[origin] = time.monotonic() + max(self.delay, self._crawl_delay(origin))
         return self._robots[origin]
 
     def allowed(self, url: str) -> str | None:
