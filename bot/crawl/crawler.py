@@ -24,6 +24,7 @@ from bot.crawl.fetch import GONE, Fetched, Fetcher
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 from bot.crawl.pages import (
     HTML_TYPES,
+    NOINDEX,
     document_suffix,
     is_sitemap,
     media_type,
@@ -156,21 +157,29 @@ class _Crawl:
         content_type = media_type(got.headers)
         entry = UrlState(etag=got.headers.get("etag"), last_modified=got.headers.get("last-modified"))
         doc, follow, reason = None, True, ""
-        if is_sitemap(got.url, content_type, got.body):
-            entry.links = sitemap_urls(got.body, got.url)
-        elif content_type in HTML_TYPES:
-            page = read_page(got.body, got.url, got.headers)
-            doc, follow, reason, entry.links = page.document, page.follow, page.reason, page.links
-        elif suffix := document_suffix(got.url, content_type):
-            try:
+        unreadable = False  # readable no more this time (like a file): the indexed version stays
+        try:
+            if is_sitemap(got.url, content_type, got.body):
+                entry.links = sitemap_urls(got.body, got.url)
+            elif content_type in HTML_TYPES:
+                page = read_page(got.body, got.url, got.headers)
+                doc, follow, reason, entry.links = page.document, page.follow, page.reason, page.links
+                unreadable = doc is None and reason != NOINDEX
+            elif suffix := document_suffix(got.url, content_type):
                 doc = read_document(got.body, got.url, suffix)
-            except DocumentError as exc:
-                reason = str(exc)
-            except Exception as exc:  # a loader bug or an odd file must not stop the crawl
-                log.warning("Erreur inattendue en lisant %s", got.url, exc_info=True)
-                reason = f"erreur inattendue ({type(exc).__name__}) — unexpected error"
-        else:
-            reason = unsupported_type(content_type)
+            else:
+                reason = unsupported_type(content_type)
+        except DocumentError as exc:
+            reason, unreadable = str(exc), True
+        except Exception as exc:  # a parser bug or an odd file must not stop the crawl
+            log.warning("Erreur inattendue en lisant %s", got.url, exc_info=True)
+            reason, unreadable = f"erreur inattendue ({type(exc).__name__}) — unexpected error", True
+        known = before.source if before is not None and before.source in self.indexed else None
+        if unreadable and known:
+            self.new_state[url] = before
+            self.summary.kept.append(known)
+            self.skip(url, reason, known)
+            return entry.links or before.links, follow
         if doc is not None:
             canonical = doc.url if doc.url and in_scope(doc.url, self.scopes) else got.url
             doc.source = doc.url = canonical

@@ -146,6 +146,12 @@ def test_a_page_that_fails_for_a_transient_reason_keeps_its_indexed_version(site
     assert f"{u}/a-propos.html" in summary.kept and not summary.removed
     assert _reasons(summary)[f"{u}/a-propos.html"].startswith("échec passager (HTTP 503)")
     assert "douze salariés" in load_current(settings.index_dir).documents[f"{u}/a-propos.html"].text
+    # Unreadable this time (binary bytes served as HTML): kept too, like an unreadable file.
+    site.resources["/a-propos.html"] = Resource(bytes(range(256)) * 40)
+    summary = crawl(_options(site), settings, Factory(embedder), progress=False)
+    assert f"{u}/a-propos.html" in summary.kept and not summary.removed
+    assert _reasons(summary)[f"{u}/a-propos.html"].startswith("contenu binaire")
+    assert f"{u}/a-propos.html" in load_current(settings.index_dir).documents
 
 
 def test_crawl_keeps_files_and_a_file_ingest_keeps_pages(site, tmp_path, embedder) -> None:
