@@ -116,6 +116,10 @@ def ingest_command(paths: tuple[str, ...], rebuild: bool, as_json: bool, wait: f
         _crawl(settings, load_model, list(paths), as_json, wait, rebuild, max_pages=max_pages,
                max_depth=max_depth, max_bytes=max_bytes, delay=delay, allow_private=allow_private)
         return
+    if any(p.startswith(("http://", "https://")) for p in paths):
+        raise QuestionError("url_without_crawl", "Une adresse web s'indexe avec --crawl : "
+                            "`alliance-bot ingest https://… --crawl`.",
+                            "A web address is indexed with --crawl: `alliance-bot ingest https://… --crawl`.")
     roots = [Path(p) for p in paths] or [settings.documents_dir]
     summary = ingest(roots, settings, load_model, rebuild=rebuild, wait=wait)
     if as_json:

@@ -63,6 +63,8 @@ def test_cli_crawl_then_admin_recrawl_and_the_cited_page(tmp_path) -> None:
     with FixtureSite() as site:
         alliance_site(site, tmp_path)
         index = tmp_path / "index"
+        without_flag = _cli(index, site.url + "/")
+        assert without_flag.returncode == 2 and "--crawl" in without_flag.stderr
         refused = _cli(index, site.url + "/", "--crawl")
         assert refused.returncode == 2 and "--allow-private" in refused.stderr
         assert not site.hits  # refused before any request
