@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import terminal
 from bot.cli_model import model
 from bot.config import Settings
+from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 from bot.errors import QuestionError, UserError
 from bot.shape import plain_lines
 from bot.training.reader_fit import reader
@@ -90,14 +91,29 @@ def _one_line(message: str) -> str:
 
 
 @cli.command("ingest")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path())  # str: a URL must keep its "//"
 @click.option("--rebuild", is_flag=True, help="Start from an empty index (after a model change).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--wait", type=click.FloatRange(0), default=600, show_default=True,
               help="Seconds to wait for another ingest of the same index to finish.")
+@click.option("--crawl", is_flag=True,
+              help="The arguments are web addresses (pages or a sitemap.xml): crawl their site.")
+@click.option("--max-pages", type=click.IntRange(1), default=DEFAULT_MAX_PAGES, show_default=True,
+              help="Crawl: URLs visited at most.")
+@click.option("--max-depth", type=click.IntRange(0), default=DEFAULT_MAX_DEPTH, show_default=True,
+              help="Crawl: links followed from a start URL at most.")
+@click.option("--max-bytes", type=click.IntRange(1024), default=DEFAULT_MAX_BYTES, show_default=True,
+              help="Crawl: largest page or document read, in bytes.")
+@click.option("--delay", type=click.FloatRange(0), default=DEFAULT_DELAY, show_default=True,
+              help="Crawl: seconds between two requests to a host (robots.txt's Crawl-delay if longer).")
+@click.option("--allow-private", is_flag=True,
+              help="Crawl: allow loopback, link-local and private addresses (an intranet).")
 @_fail_on_known_errors
-def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool, wait: float) -> None:
-    """Index documents (default: documents/). Unchanged files are not embedded again."""
+def ingest_command(paths: tuple[str, ...], rebuild: bool, as_json: bool, wait: float, crawl: bool,
+                   max_pages: int, max_depth: int, max_bytes: int, delay: float,
+                   allow_private: bool) -> None:
+    """Index documents (default: documents/), or with --crawl the pages of a website.
+    Unchanged files and pages are not embedded again."""
     from bot.ingest import ingest
 
     settings = _settings()
@@ -107,7 +123,15 @@ def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool, wait: 
 
         return load_embedder(settings)
 
-    roots = list(paths) or [settings.documents_dir]
+    if crawl:
+        _crawl(settings, load_model, list(paths), as_json, wait, rebuild, max_pages=max_pages,
+               max_depth=max_depth, max_bytes=max_bytes, delay=delay, allow_private=allow_private)
+        return
+    if any(p.startswith(("http://", "https://")) for p in paths):
+        raise QuestionError("url_without_crawl", "Une adresse web s'indexe avec --crawl : "
+                            "`alliance-bot ingest https://… --crawl`.",
+                            "A web address is indexed with --crawl: `alliance-bot ingest https://… --crawl`.")
+    roots = [Path(p) for p in paths] or [settings.documents_dir]
     summary = ingest(roots, settings, load_model, rebuild=rebuild, wait=wait)
     if as_json:
         echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
@@ -121,6 +145,33 @@ def ingest_command(paths: tuple[Path, ...], rebuild: bool, as_json: bool, wait: 
     )
     for skipped in summary.skipped:
         echo(f"  ignoré : {skipped.path} — {skipped.reason}")
+
+
+def _crawl(settings, load_model, urls: list[str], as_json: bool, wait: float, rebuild: bool,
+           **limits) -> None:
+    from bot.crawl.crawler import CrawlOptions, crawl
+
+    if not urls:
+        raise QuestionError("no_url", "--crawl attend au moins une adresse web (https://…).",
+                            "--crawl needs at least one web address (https://…).")
+    if rebuild:
+        raise QuestionError("crawl_rebuild", "--rebuild ne se combine pas avec --crawl : "
+                            "reconstruisez l'index d'abord, puis relancez le crawl.",
+                            "--rebuild does not go with --crawl: rebuild first, then crawl.")
+    summary = crawl(CrawlOptions(urls, **limits), settings, load_model, wait=wait)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"{len(summary.fetched)} téléchargée(s), {len(summary.unchanged)} inchangée(s), "
+        f"{len(summary.added)} ajoutée(s), {len(summary.updated)} mise(s) à jour, "
+        f"{len(summary.removed)} retirée(s), {len(summary.kept)} conservée(s) (échec passager), "
+        f"{len(summary.skipped)} ignorée(s), {summary.not_visited} non visitée(s) (--max-pages) ; "
+        f"{summary.requests} requêtes ; {summary.chunks} passages ; {summary.seconds:.1f} s ; "
+        f"index {summary.version}"
+    )
+    for skipped in summary.skipped:
+        click.echo(f"  ignorée : {skipped.path} — {skipped.reason}")
 
 
 def _open_assistant():

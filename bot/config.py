@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(None, description="Bearer token of /admin; unset = no admin routes.")
     admin_max_upload_mb: float = Field(10.0, gt=0, description="Largest document an admin may upload.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL the CLI links citations to.")
+    crawl_allow_private: bool = Field(
+        False, description="Let /admin/crawl reach loopback, link-local and private addresses (an "
+        "intranet); off, the server cannot be made to request its own network (SSRF).",
+    )
 
     # The clients' side (README, "OpenAI-compatible API", "MCP server").
     api_keys: str = Field(

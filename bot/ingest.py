@@ -83,15 +83,20 @@ def sync_index(
     settings: Settings,
     embedder_factory: Callable[[], object],
     *,
-    roots: Sequence[Path] = (),
+    roots: Sequence[Path] | None = (),
     rebuild: bool = False,
     with_sentences: bool = True,
     progress: bool | None = None,
     keep: set[str] = frozenset(),
     wait: float = 600.0,
+    drop: set[str] | None = None,
 ) -> IngestSummary:
     """Publish a new index generation holding exactly `docs` (plus the already indexed
     documents named in `keep`), reusing the vectors of the unchanged ones.
+    Web pages (sources that are http(s) URLs) are kept too: only a crawl rules over them.
+    With `drop` (a crawl), the update is partial: `docs` are added or updated, the sources
+    in `drop` removed, and every other indexed document kept; `roots=None` keeps the
+    previous generation's roots.
     `embedder_factory` is only called when something needs embedding, so an ingest with
     nothing changed never loads the model. One ingest at a time: a second one waits up to
     `wait` seconds for the first, then builds on what it published.
@@ -99,21 +104,29 @@ def sync_index(
     began = time.perf_counter()
     with store.IngestLock(settings.index_dir, wait):
         summary = _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentences,
-                               progress, keep)
+                               progress, keep, drop)
     summary.seconds = time.perf_counter() - began
     return summary
 
 
-def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentences, progress, keep):
+def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop):
     previous = None if rebuild else store.current_generation(settings.index_dir)
     manifest, hashes = store.read_contents(previous) if previous else (None, {})
     if manifest is not None:
         store.check_compatible(manifest, settings)
+    if roots is None:
+        roots = manifest.roots if manifest is not None else ()
 
     summary = IngestSummary()
     seen = {d.source for d in docs}
-    summary.removed = sorted(s for s in hashes if s not in seen and s not in keep)
-    summary.kept = sorted(s for s in hashes if s not in seen and s in keep)
+    if drop is not None:
+        removed = {s for s in hashes if s in drop and s not in seen}
+    else:
+        removed = {s for s in hashes if s not in seen and s not in keep and not is_web_source(s)}
+    summary.removed = sorted(removed)
+    # Kept without being named: what a partial update leaves alone, the pages of a file ingest.
+    retained = [s for s in hashes if s not in seen and s not in removed and s not in keep]
+    summary.kept = sorted(s for s in hashes if s not in seen and s in keep and s not in removed)
     fresh = []
     for doc in docs:
         known = hashes.get(doc.source)
@@ -134,13 +147,13 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
     if manifest is None and not fresh:
         raise IndexUnavailable(
             "Aucun document lisible à indexer : vérifiez le dossier donné (formats acceptés : "
-            ".md, .txt, .html, .pdf, .docx). Aucun index n'a été publié."
+            ".md, .txt, .html, .pdf, .docx, .odt, .pptx). Aucun index n'a été publié."
         )
 
     old = store.read_generation(previous)[1] if previous else {}  # texts and vectors to reuse
     language = manifest.language if manifest else _language(settings, docs)
     dimension = manifest.dimension if manifest else 0
-    indexed = {s: old[s] for s in (*summary.unchanged, *summary.kept)}
+    indexed = {s: old[s] for s in (*summary.unchanged, *summary.kept, *retained)}
     if fresh:
         embedder = embedder_factory()
         if manifest is not None and embedder.dimension != manifest.dimension:
@@ -171,6 +184,11 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
     summary.chunks = new_manifest.chunks
     summary.version = name
     return summary
+
+
+def is_web_source(source: str) -> bool:
+    """A crawled page or web document: its source is its URL."""
+    return source.startswith(("http://", "https://"))
 
 
 def _embed(

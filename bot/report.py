@@ -14,7 +14,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from sqlalchemy import Engine, select
 
-from bot.api.pages import html_page
+from bot.html import html_page
 from bot.log.store import utcnow
 from bot.log.tables import answers, feedback
 

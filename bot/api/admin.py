@@ -20,12 +20,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bot.api.problems import NOT_FOUND, problem
+from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 from bot.ingest import ingest
-from bot.loaders import SUPPORTED_SUFFIXES, DocumentError, read_document
+from bot.loaders import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, DocumentError, load_bytes
 from bot.log.store import Unavailable
 
 UPLOADS = "uploads"
@@ -101,7 +102,7 @@ async def upload_document(
     request: Request,
     filename: Annotated[str, Query(max_length=200, description="File name, e.g. `guide.md`.")],
 ) -> IngestResult:
-    """Upload one document (the request body is the file: md, txt, html, pdf or docx) and index it.
+    """Upload one document (the request body is the file: md, txt, html, pdf, docx, odt or pptx) and index it.
     A file of the same name is replaced."""
     name = _safe_name(filename)
     limit = int(request.app.state.settings.admin_max_upload_mb * 1024 * 1024)
@@ -131,7 +132,7 @@ async def upload_document(
 def _unreadable(data: bytes, name: str) -> str | None:
     """Why the loaders refuse `data` as the file `name`, or None when it reads."""
     try:
-        read_document(data, Path(name))
+        load_bytes(data, Path(name), Path(name).suffix.lower())
     except DocumentError as e:
         return str(e)
     except Exception as e:  # noqa: BLE001 - a loader's own failure is a refusal, never a 500
@@ -185,6 +186,52 @@ def delete_document(source: str, request: Request) -> IngestResult:
 def reingest(request: Request) -> IngestResult:
     """Bring the index in step with its folders (what `alliance-bot ingest` does)."""
     return _reingest(request)
+
+
+class CrawlRequest(BaseModel):
+    urls: list[Annotated[str, Field(max_length=2000)]] = Field(
+        min_length=1, max_length=20, description="Start pages or sitemap.xml addresses (http or https).")
+    max_pages: int = Field(DEFAULT_MAX_PAGES, ge=1, le=10_000)
+    max_depth: int = Field(DEFAULT_MAX_DEPTH, ge=0, le=50)
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1024, le=MAX_FILE_BYTES)
+    delay: float = Field(DEFAULT_DELAY, ge=0, le=60, description="Seconds between two requests to a host.")
+
+
+class CrawlResult(BaseModel):
+    fetched: list[str]
+    unchanged: list[str]
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    kept: list[str]
+    skipped: list[dict]
+    not_visited: int
+    requests: int
+    chunks: int
+    version: str
+    seconds: float
+
+
+@router.post("/crawl", response_model=CrawlResult)
+def crawl_site(body: CrawlRequest, request: Request) -> CrawlResult:
+    """Crawl a website and index its pages (what `alliance-bot ingest URL --crawl` does).
+    Loopback, link-local and private addresses are refused unless the server runs with
+    ALLIANCE_CRAWL_ALLOW_PRIVATE=1."""
+    from bot.crawl.crawler import CrawlOptions, crawl
+
+    settings = request.app.state.settings
+    assistant = request.app.state.assistant
+    options = CrawlOptions(body.urls, body.max_pages, body.max_depth, body.max_bytes, body.delay,
+                           allow_private=settings.crawl_allow_private)
+    began = time.perf_counter()
+    with _ingest_lock:
+        summary = crawl(options, settings, lambda: assistant.embedder, progress=False)
+    request.app.state.metrics.ingest.observe(time.perf_counter() - began)
+    assistant.refresh_if_changed()
+    data = summary.as_dict()
+    data["skipped"] = [{"url": s.path, "reason": s.reason} for s in summary.skipped]
+    data["seconds"] = round(summary.seconds, 3)
+    return CrawlResult(**{k: data[k] for k in CrawlResult.model_fields})
 
 
 @router.get("/report", response_class=HTMLResponse)
@@ -288,6 +335,6 @@ def _safe_name(filename: str) -> str:
                             "Invalid file name (letters, digits, . - _ space).")
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
         raise problem(422, "unsupported_format",
-                            "Format non pris en charge : md, txt, html, pdf ou docx.",
-                            "Unsupported format: md, txt, html, pdf or docx.")
+                            "Format non pris en charge : md, txt, html, pdf, docx, odt ou pptx.",
+                            "Unsupported format: md, txt, html, pdf, docx, odt or pptx.")
     return name

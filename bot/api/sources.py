@@ -9,8 +9,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from bot.api.pages import SCROLL, html_page
 from bot.api.responses import error_responses
+from bot.html import SCROLL, html_page
 from bot.loaders.common import web_url
 from bot.shape import Run, shape
 

@@ -1,9 +1,10 @@
-"""Document loaders: Markdown, text, HTML, PDF and Word files become `Document`s.
+"""Document loaders: Markdown, text, HTML, PDF, Word, OpenDocument and PowerPoint files
+become `Document`s.
 
 `Document.text` is the stored text every citation offset points into, so each loader
 produces clean readable text: markup removed, headings on their own line, paragraphs
 separated by a blank line. `Document.sections` records where each heading (or PDF
-page) starts in that text. One module per format; `common` holds the limits, the skip
+page or slide) starts in that text. One module per format; `common` holds the limits, the skip
 reasons and the shared text handling, `files` the walk and the safe reads.
 
 `load_documents` never raises for a bad file: the file is logged and returned in the
@@ -31,12 +32,15 @@ from bot.loaders.common import (
     OUTSIDE_ROOT,
     DocumentError,
     check_text_length,
+    too_large,
 )
 from bot.loaders.docx import load_docx
 from bot.loaders.files import is_safe_name, read_stable, resolves_within, shown_path, walk
 from bot.loaders.html import load_html
 from bot.loaders.markdown import load_markdown
+from bot.loaders.odt import load_odt
 from bot.loaders.pdf import load_pdf
+from bot.loaders.pptx import load_pptx
 from bot.loaders.text import load_text
 from bot.types import Document
 
@@ -48,6 +52,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "DocumentError",
     "SkippedFile",
+    "load_bytes",
     "load_document",
     "read_document",
     "load_documents",
@@ -63,6 +68,8 @@ _LOADERS: dict[str, Callable[[bytes, Path], Document]] = {
     ".htm": load_html,
     ".pdf": load_pdf,
     ".docx": load_docx,
+    ".odt": load_odt,
+    ".pptx": load_pptx,
 }
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_LOADERS)
 
@@ -105,18 +112,20 @@ def load_document(path: Path, root: Path, *, confine: Path | None = None) -> Doc
         data = read_stable(real)
     except OSError as exc:
         raise DocumentError(f"lecture impossible ({exc.strerror or exc}) — unreadable file") from exc
-
-    doc = read_document(data, path)
+    doc = load_bytes(data, path, suffix)
     doc.source = source
     return doc
 
 
-def read_document(data: bytes, path: Path) -> Document:
-    """A file's bytes as a document, by the loader of `path`'s suffix (what an upload is
-    checked with before it replaces anything)."""
+def load_bytes(data: bytes, path: Path, suffix: str) -> Document:
+    """Load bytes read elsewhere (a download, an upload checked before it replaces anything)
+    with the loader of `suffix`; `path` names the document. The same checks as a file:
+    empty, no text, too long."""
+    if len(data) > MAX_FILE_BYTES:
+        raise DocumentError(too_large(len(data)))
     if not data.strip():
         raise DocumentError(EMPTY)
-    doc = _LOADERS[path.suffix.lower()](data, path)
+    doc = _LOADERS[suffix](data, path)
     if not doc.text.strip():
         raise DocumentError(NO_TEXT)
     check_text_length(len(doc.text))

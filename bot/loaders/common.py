@@ -46,6 +46,8 @@ CORRUPT_PDF = "PDF illisible (fichier corrompu) — corrupt PDF"
 ENCRYPTED_PDF = "PDF protégé par mot de passe — encrypted PDF"
 SCANNED_PDF = "PDF sans texte extractible (document scanné ?) — no extractable text in PDF"
 CORRUPT_DOCX = "document Word illisible (fichier corrompu) — corrupt .docx"
+CORRUPT_ODT = "document OpenDocument illisible (fichier corrompu) — corrupt .odt"
+CORRUPT_PPTX = "présentation PowerPoint illisible (fichier corrompu) — corrupt .pptx"
 DUPLICATE = "même chemin relatif qu'un autre document déjà chargé — duplicate source"
 CHANGING = "fichier en cours de modification — file changed while being read"
 OUTSIDE_ROOT = "lien symbolique vers l'extérieur du dossier indexé — symlink pointing outside the folder"
@@ -72,11 +74,14 @@ def text_too_long(
     )
 
 
-def docx_too_large(xml_only: bool, size: int, limit: int) -> str:
+def docx_too_large(
+    xml_only: bool, size: int, limit: int, kind: str = "document Word trop volumineux", suffix: str = ".docx"
+) -> str:
+    """A zipped office file (.docx, .odt, .pptx) over one of the unzipped limits."""
     what, what_en = ("parties XML", "XML parts") if xml_only else ("toutes parties", "all parts")
     return (
-        f"document Word trop volumineux une fois décompressé ({what} : {size / 1e6:.0f} Mo"
-        f" > {limit / 1e6:.0f} Mo) — .docx too large once unzipped ({what_en})"
+        f"{kind} une fois décompressé ({what} : {size / 1e6:.0f} Mo"
+        f" > {limit / 1e6:.0f} Mo) — {suffix} too large once unzipped ({what_en})"
     )
 
 
@@ -194,6 +199,7 @@ class Block:
     kind: str = "para"  # para | heading | li | row | code
     level: int = 0  # heading level, 1..6
     starts_group: bool = False  # first item of a list or row of a table: a blank line before
+    page: int | None = None  # first block of a page or slide: a section starts here with its number
 
 
 _TIGHT = {"li", "row"}  # consecutive blocks of these kinds are separated by one newline
@@ -215,11 +221,15 @@ def assemble(blocks: list[Block]) -> tuple[str, list[Section]]:
             sep = "\n" if tight else "\n\n"
             parts.append(sep)
             offset += len(sep)
+        if block.page is not None:  # a slide is a unit of its own: its headings start afresh
+            stack.clear()
         if block.kind == "heading":
             while stack and stack[-1][0] >= block.level:
                 stack.pop()
             stack.append((block.level, text))
-            sections.append(Section(offset, tuple(h for _, h in stack)))
+            sections.append(Section(offset, tuple(h for _, h in stack), block.page))
+        elif block.page is not None:
+            sections.append(Section(offset, (), block.page))
         elif not sections:
             sections.append(Section(0))
         parts.append(text)

@@ -28,22 +28,27 @@ from bot.types import Document
 _HEADING_STYLE = re.compile(r"^(?:heading|titre|überschrift|título|titolo)\s*(\d)$", re.I)
 
 
-def check_unzipped_size(data: bytes) -> None:
-    """Refuse a .docx whose parts, unzipped, would pass the limits. zipfile never yields
-    more than an entry's declared size (a lying entry fails its CRC), so the declared
-    sizes bound what python-docx can read."""
+def check_unzipped_size(
+    data: bytes,
+    corrupt: str = CORRUPT_DOCX,
+    kind: str = "document Word trop volumineux",
+    suffix: str = ".docx",
+) -> None:
+    """Refuse an office file (.docx, .odt, .pptx: all zips of XML parts) whose parts,
+    unzipped, would pass the limits. zipfile never yields more than an entry's declared
+    size (a lying entry fails its CRC), so the declared sizes bound what the parser reads."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise DocumentError(CORRUPT_DOCX) from exc
+        raise DocumentError(corrupt) from exc
     xml = [e for e in entries if e.filename.lower().endswith((".xml", ".rels"))]
     xml_total = sum(e.file_size for e in xml)
     if xml_total > MAX_DOCX_XML_BYTES:
-        raise DocumentError(docx_too_large(True, xml_total, MAX_DOCX_XML_BYTES))
+        raise DocumentError(docx_too_large(True, xml_total, MAX_DOCX_XML_BYTES, kind, suffix))
     total = sum(e.file_size for e in entries)
     if total > MAX_DOCX_UNZIPPED_BYTES:
-        raise DocumentError(docx_too_large(False, total, MAX_DOCX_UNZIPPED_BYTES))
+        raise DocumentError(docx_too_large(False, total, MAX_DOCX_UNZIPPED_BYTES, kind, suffix))
 
 
 def load_docx(data: bytes, path: Path) -> Document:

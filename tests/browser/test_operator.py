@@ -167,7 +167,7 @@ def test_admin_page_uploads_lists_and_deletes(new_page, operator_server, tmp_pat
     page.get_by_role("button", name="Se connecter").click()
     rows = page.locator("#docs tr")
     expect(rows.filter(has_text="documents/historique.md")).to_have_count(1)
-    page.get_by_label("Ajouter un document (md, txt, html, pdf, docx)").set_input_files(str(note))
+    page.get_by_label("Ajouter un document (md, txt, html, pdf, docx, odt, pptx)").set_input_files(str(note))
     page.get_by_role("button", name="Téléverser et indexer").click()
     expect(page.locator("#status")).to_contain_text("note-admin.md indexé")
     mine = rows.filter(has_text="uploads/note-admin.md")

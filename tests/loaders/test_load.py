@@ -101,7 +101,17 @@ def test_binary_without_nul_bytes_is_skipped(tmp_path: Path) -> None:
 
 
 def test_supported_suffixes() -> None:
-    assert SUPPORTED_SUFFIXES == {".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx"}
+    assert SUPPORTED_SUFFIXES == {
+        ".md",
+        ".markdown",
+        ".txt",
+        ".html",
+        ".htm",
+        ".pdf",
+        ".docx",
+        ".odt",
+        ".pptx",
+    }
 
 
 def test_default_corpus_loads_cleanly() -> None:
