@@ -53,10 +53,10 @@ def peak_mb() -> float:
 
 def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> dict:
     """Runs in a subprocess: load one model, time it, report JSON."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bot.embedding_torch does
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bot.embedding.torch_backend does
     if kind == "build":
-        from bot.model.cache import ensure_model
-        from bot.model.onnx_export import ensure_onnx
+        from bot.embedding.build.cache import ensure_model
+        from bot.embedding.build.onnx_export import ensure_onnx
 
         started = time.perf_counter()
         directory = ensure_model(cache)

@@ -31,9 +31,9 @@ from bot.answer.assistant import Assistant  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.embedding import load_embedder  # noqa: E402
 from bot.ingest import ingest  # noqa: E402
-from bot.log import ConversationLog  # noqa: E402
-from bot.log.store import utcnow  # noqa: E402
-from bot.log.tables import answers  # noqa: E402
+from bot.operator.log import ConversationLog  # noqa: E402
+from bot.operator.log.store import utcnow  # noqa: E402
+from bot.operator.log.tables import answers  # noqa: E402
 from bot.training.evaluate import read_jsonl  # noqa: E402
 
 SHARED = REPO.parent / "shared"

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.answer.retrieval import Retriever
 from bot.config import Settings
 from bot.embedding import load_embedder
 from bot.index import LoadedIndex, current_generation
 from bot.ingest import sync_index
-from bot.retrieval import Retriever
 from bot.training.evaluate import ndcg, read_jsonl, read_qrels
 from bot.types import Document
 

@@ -58,17 +58,17 @@ def peak_mb() -> float:
 
 def model_dir() -> str:
     from bot.config import Settings
-    from bot.model.cache import ensure_model
+    from bot.embedding.build.cache import ensure_model
 
     return str(ensure_model(Settings().model_cache))
 
 
 def run_product(corpus: list[dict], tmp: Path):
     from bot.answer.assistant import Assistant
+    from bot.answer.retrieval import Retriever
     from bot.config import Settings
     from bot.embedding import load_embedder
     from bot.ingest import sync_index
-    from bot.retrieval import Retriever
     from bot.types import Document
 
     settings = Settings(index_dir=tmp / "index")

@@ -205,7 +205,7 @@ import json, sys, time
 import numpy as np, psutil
 from pathlib import Path
 from bot.index import LoadedIndex
-from bot.retrieval import Retriever
+from bot.answer.retrieval import Retriever
 generation, work = Path(sys.argv[1]), Path(sys.argv[2])
 began = time.perf_counter()
 index = LoadedIndex(generation)

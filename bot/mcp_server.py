@@ -72,7 +72,7 @@ class LoggedHooks(Hooks):
         if settings.log:
             import atexit
 
-            from bot.log import ConversationLog
+            from bot.operator.log import ConversationLog
 
             self.log = ConversationLog(settings.log_url, settings.log_days)
             atexit.register(self.log.close)

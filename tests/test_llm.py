@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bot.answer.assistant import Assistant
-from bot.llm import cite
+from bot.answer.llm import cite
 from bot.schema import Passage
 from tests.servers import start_server, stop_server
 

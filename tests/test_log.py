@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, inspect, select, text
 
-from bot.log import ConversationLog
-from bot.log.store import utcnow
-from bot.log.tables import answers, feedback
+from bot.operator.log import ConversationLog
+from bot.operator.log.store import utcnow
+from bot.operator.log.tables import answers, feedback
 from bot.schema import Answer, Citation, IndexInfo
 
 
@@ -145,7 +145,7 @@ def test_pending_answers_survive_a_restart_and_stay_bounded(tmp_path):
     assert log.pending.count == 30
     log.close()
 
-    from bot.log.store import Pending
+    from bot.operator.log.store import Pending
 
     small = Pending(tmp_path / "pending.sqlite", limit=25)  # reopened: still there, then bounded
     assert small.count == 30

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from bot.answer.markers import marker_numbers, neutral_brackets, rewrite_markers
 from bot.config import Settings
-from bot.markers import marker_numbers, neutral_brackets, rewrite_markers
 
 NOTE = (
     "# La Fondation Exemple\n\n"

@@ -15,17 +15,17 @@ import numpy as np
 from bot import index as store
 from bot.answer.composer import Composed
 from bot.answer.events import Event, error_event, final_answer
+from bot.answer.llm import LLMWriter, describe
+from bot.answer.reader.cross import load_cross
+from bot.answer.reader.model import load_model
+from bot.answer.retrieval import Hit
 from bot.answer.snapshot import Snapshot, Snapshots
-from bot.batching import QueryBatcher
 from bot.config import Settings
 from bot.embedding import load_embedder
+from bot.embedding.batching import QueryBatcher
+from bot.embedding.threads import usable_cores
 from bot.errors import QuestionError, question_too_long
-from bot.llm import LLMWriter, describe
-from bot.reader.cross import load_cross
-from bot.reader.model import load_model
-from bot.retrieval import Hit
 from bot.schema import Answer, IndexInfo, Passage, Turn
-from bot.threads import usable_cores
 
 # A question whose own evidence gets at least this reader confidence stands alone: it is
 # never read as a follow-up of the previous turn. Below it (« Et en quelle année ? » finds

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.answer.markers import neutral_brackets
+from bot.answer.reader.cross import CrossReader
+from bot.answer.reader.features import Reading, SentenceCache, read
+from bot.answer.reader.model import ReaderModel, choose
+from bot.answer.reader.short_answer import pick_span
+from bot.answer.retrieval import Hit
 from bot.index import LoadedIndex
-from bot.markers import neutral_brackets
-from bot.reader.cross import CrossReader
-from bot.reader.features import Reading, SentenceCache, read
-from bot.reader.model import ReaderModel, choose
-from bot.reader.short_answer import pick_span
-from bot.retrieval import Hit
 from bot.schema import Citation, ShortAnswer
 
 NO_ANSWER = "Je ne trouve pas la réponse dans les documents."

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from bot import index as store
 from bot.answer.composer import Composer
+from bot.answer.reader.cross import CrossReader
+from bot.answer.reader.model import ReaderModel
+from bot.answer.retrieval import Hit, Retriever
 from bot.config import Settings
-from bot.reader.cross import CrossReader
-from bot.reader.model import ReaderModel
-from bot.retrieval import Hit, Retriever
 from bot.schema import IndexInfo, Passage
 
 log = logging.getLogger("bot.answer.snapshot")

@@ -27,7 +27,7 @@ from bot.api.problems import NOT_FOUND, problem
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 from bot.ingest import ingest
 from bot.loaders import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, DocumentError, load_bytes
-from bot.log.store import Unavailable
+from bot.operator.log.store import Unavailable
 
 UPLOADS = "uploads"
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"

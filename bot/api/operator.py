@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 
 from bot.api import admin, feedback, metrics, sources
 from bot.api.ratelimit import RateLimiter
-from bot.log import ConversationLog
+from bot.operator.log import ConversationLog
 
 log = logging.getLogger("bot.api")
 

@@ -1,7 +1,7 @@
 """Training examples for the cross-encoder reader, from PIAF `train` articles only.
 
 Each question is read against several indexes, with the same retrieval and candidate
-sentences as serving (bot.reader.features.read):
+sentences as serving (bot.answer.reader.features.read):
   - "all": every train article; the sentences of its gold passage holding an answer are
     positives, every other candidate a negative;
   - "without": the question's fold left out, so every candidate is a near miss (abstention);
@@ -37,11 +37,11 @@ def collect_groups(
     piaf: Path, settings, embedder, workdir: Path, limit: int | None, out: Path, log=print
 ) -> dict:
     """Write the groups to `out` (one JSON line each); returns counts for the provenance."""
+    from bot.answer.reader.features import SentenceCache, read
+    from bot.answer.retrieval import Retriever
     from bot.index import load_current
     from bot.ingest import sync_index
     from bot.loaders import load_documents
-    from bot.reader.features import SentenceCache, read
-    from bot.retrieval import Retriever
     from bot.training.reader_fit import FOLDS, TOP_K, load_train, write_documents
 
     titles, corpus, questions = load_train(piaf, limit)

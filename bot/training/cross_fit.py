@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bot.model.cross_model import CrossReader
-from bot.reader.cross_inputs import encode, load_tokenizer, token_span
+from bot.answer.reader.cross_inputs import encode, load_tokenizer, token_span
+from bot.embedding.build.cross_model import CrossReader
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class Config:
 
 def fast_scores(groups: list[dict]) -> list[np.ndarray]:
     """The shipped fast selector's score of every candidate (what orders them when serving)."""
-    from bot.reader.features import FEATURES, SENTENCE_FEATURES
-    from bot.reader.model import load_model
+    from bot.answer.reader.features import FEATURES, SENTENCE_FEATURES
+    from bot.answer.reader.model import load_model
 
     selector = load_model().selector
     columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
@@ -66,7 +66,7 @@ class Example:
 def make_examples(
     tokenizer, groups, scores, cfg: Config, train: bool
 ) -> list[tuple[dict, list[int], Example]]:
-    from bot.reader.features import FEATURES
+    from bot.answer.reader.features import FEATURES
 
     cos = FEATURES.index("cos")
     out = []
@@ -251,8 +251,8 @@ SECOND_RATIOS = (0.25, 0.5, 1.01)
 
 def judge_groups(examples_scored) -> list[dict]:
     """Per held-out group: the verifier's row, the candidates read, and their scores."""
-    from bot.reader.cross_verifier import fast_logit, verifier_row
-    from bot.reader.model import load_model
+    from bot.answer.reader.cross_verifier import fast_logit, verifier_row
+    from bot.answer.reader.model import load_model
 
     fast = load_model()
     out = []
@@ -263,7 +263,7 @@ def judge_groups(examples_scored) -> list[dict]:
 
 
 def outcome(judged: list[dict], verifier, threshold: float, ratio: float) -> dict:
-    from bot.reader.cross_verifier import quoted
+    from bot.answer.reader.cross_verifier import quoted
     from bot.text import contains_answer
 
     counts = {"present": 0, "answered": 0, "correct": 0, "absent": 0, "refused": 0}
@@ -291,8 +291,8 @@ def outcome(judged: list[dict], verifier, threshold: float, ratio: float) -> dic
 def fit_verifier(judged: list[dict]):
     from sklearn.linear_model import LogisticRegression
 
-    from bot.reader.cross_verifier import VERIFIER_FEATURES, quoted
-    from bot.reader.model import Linear
+    from bot.answer.reader.cross_verifier import VERIFIER_FEATURES, quoted
+    from bot.answer.reader.model import Linear
     from bot.text import contains_answer
 
     x = np.vstack([j["row"] for j in judged])
@@ -345,8 +345,8 @@ def run_cross_fit(
     from safetensors.torch import save_file
 
     from bot.config import Settings
-    from bot.model.cache import ensure_model
-    from bot.model.convert import MARKER
+    from bot.embedding.build.cache import ensure_model
+    from bot.embedding.build.convert import MARKER
     from bot.training.cross_data import collect_groups, read_groups
 
     settings = settings or Settings()

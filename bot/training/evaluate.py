@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer.assistant import Assistant
+from bot.answer.retrieval import Retriever
 from bot.config import Settings
 from bot.embedding import load_embedder
 from bot.errors import UserError
 from bot.ingest import sync_index
-from bot.retrieval import Retriever
 from bot.text import contains_answer
 from bot.types import Document
 

@@ -1,4 +1,4 @@
-"""Fit the reader on PIAF `train` articles and write its parameters (bot/reader/params.json).
+"""Fit the reader on PIAF `train` articles and write its parameters (bot/answer/reader/params.json).
 
     alliance-bot reader fit [--piaf DIR] [--out FILE] [--limit N]
     python -m bot.training.reader_fit [same options]
@@ -104,11 +104,11 @@ def write_documents(corpus: dict, folder: Path) -> None:
 def collect(
     piaf: Path, settings: Settings, embedder, workdir: Path, limit: int | None, log
 ) -> tuple[list[Group], dict]:
+    from bot.answer.reader.features import SentenceCache, read
+    from bot.answer.retrieval import Retriever
     from bot.index import LoadedIndex, load_current
     from bot.ingest import sync_index
     from bot.loaders import load_documents
-    from bot.reader.features import SentenceCache, read
-    from bot.retrieval import Retriever
 
     titles, corpus, questions = load_train(piaf, limit)
     folds = min(FOLDS, len(titles))
@@ -179,7 +179,7 @@ def outcomes(groups: list[Group], judged: list[tuple[list[int], float]], thresho
 
 def judge_all(model, groups: list[Group]) -> list[tuple[list[int], float]]:
     """What the model would quote for each group with the threshold at 0, and its confidence."""
-    from bot.reader.model import choose
+    from bot.answer.reader.model import choose
 
     out = []
     for g in groups:
@@ -200,8 +200,8 @@ def fit_selector(groups: list[Group]):
     the same question (both orders), on the sentence-level features."""
     from sklearn.linear_model import LogisticRegression
 
-    from bot.reader.features import FEATURES, SENTENCE_FEATURES
-    from bot.reader.model import Linear
+    from bot.answer.reader.features import FEATURES, SENTENCE_FEATURES
+    from bot.answer.reader.model import Linear
 
     columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
     answerable = [g for g in groups if g.present and g.labels.any() and not g.labels.all()]
@@ -222,8 +222,15 @@ def fit_verifier(selector, groups: list[Group], second_ratio: float):
     an absent article)."""
     from sklearn.linear_model import LogisticRegression
 
-    from bot.reader.features import FEATURES, SENTENCE_FEATURES
-    from bot.reader.model import VERIFIER_FEATURES, Judgement, Linear, ReaderModel, choose, verifier_row
+    from bot.answer.reader.features import FEATURES, SENTENCE_FEATURES
+    from bot.answer.reader.model import (
+        VERIFIER_FEATURES,
+        Judgement,
+        Linear,
+        ReaderModel,
+        choose,
+        verifier_row,
+    )
 
     columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
     rows, labels = [], []
@@ -248,8 +255,8 @@ def fit_verifier(selector, groups: list[Group], second_ratio: float):
 def fit_model(groups: list[Group], facts: dict, model_name: str):
     import sklearn
 
-    from bot.reader.features import PASSAGES_READ
-    from bot.reader.model import ReaderModel
+    from bot.answer.reader.features import PASSAGES_READ
+    from bot.answer.reader.model import ReaderModel
 
     fitting = [g for g in groups if g.fold != HOLDOUT_FOLD] or groups
     held = [g for g in groups if g.fold == HOLDOUT_FOLD] or groups
@@ -362,16 +369,16 @@ def reader() -> None:
 @click.option("--vectors-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="An index of the same PIAF texts whose vectors can be reused (e.g. the benchmark's).")
 @click.option("--cross", is_flag=True,
-              help="Fit the cross-encoder reader instead (bot/reader/cross/; checkpoints in --workdir).")
+              help="Fit the cross-encoder reader instead (answer/reader/cross/; checkpoints in --workdir).")
 @click.option("--tiny", is_flag=True, help="With --cross: two layers, two articles: checks the pipeline.")
 def fit_command(piaf: Path, out: Path | None, limit: int | None, cache: Path | None,
                 workdir: Path | None, vectors_from: Path | None, cross: bool, tiny: bool) -> None:
     """Rebuild the reader's parameters from PIAF train articles, deterministically."""
-    from bot.reader.model import default_params_path
+    from bot.answer.reader.model import default_params_path
 
     settings = Settings()
     if cross:
-        from bot.model.cross_export import fitted_dir
+        from bot.embedding.build.cross_export import fitted_dir
         from bot.training.cross_fit import TINY, Config, run_cross_fit
 
         workdir = workdir or settings.model_cache / ("reader-fit-tiny" if tiny else "reader-fit-cross")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
-from bot.log.tables import answers, feedback
+from bot.operator.log.tables import answers, feedback
 from tests.conftest import ADMIN_TOKEN
 from tests.servers import start_server, stop_server
 

@@ -111,7 +111,7 @@ def count_logged(database_url: str, ids: list[str]) -> int:
     from sqlalchemy import create_engine, select
     from sqlalchemy.exc import ProgrammingError
 
-    from bot.log.tables import answers
+    from bot.operator.log.tables import answers
 
     engine = create_engine(database_url, connect_args={"connect_timeout": 3})
     try:

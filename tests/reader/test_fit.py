@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from bot.answer.reader.model import load_model
 from bot.config import Settings
-from bot.reader.model import load_model
 from bot.training.reader_fit import load_train, run_fit
 
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from bot.reader.features import FEATURES, SENTENCE_FEATURES
-from bot.reader.model import (
+from bot.answer.reader.features import FEATURES, SENTENCE_FEATURES
+from bot.answer.reader.model import (
     PARAMS_FORMAT,
     VERIFIER_FEATURES,
     ReaderParamsError,

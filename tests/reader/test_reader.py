@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.reader.features import FEATURES, is_metadata, read
-from bot.reader.spans import WHEN, WHO, find_spans, question_type
+from bot.answer.reader.features import FEATURES, is_metadata, read
+from bot.answer.reader.spans import WHEN, WHO, find_spans, question_type
 
 
 def test_an_answerable_question_picks_the_sentence_that_holds_the_answer(assistant):
@@ -61,7 +61,7 @@ def test_short_answer_offsets_point_into_the_cited_document(assistant):
 
 
 def test_near_duplicate_sentences_are_quoted_once():
-    from bot.reader.model import Judgement, choose, near_duplicate
+    from bot.answer.reader.model import Judgement, choose, near_duplicate
 
     a = "L'Alliance Dynamique a été lancée par le Groupe La Poste en 2014."
     b = "L'Alliance Dynamique a été lancée en 2014 par le Groupe La Poste."

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from bot.config import REPO_ROOT, Settings
-from bot.model.errors import ModelBuildError
+from bot.embedding.build.errors import ModelBuildError
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +64,8 @@ def test_a_second_run_resumes_from_the_checkpoint_with_the_same_bytes(tiny, embe
 
 
 def test_other_base_weights_are_refused_with_what_to_run(tiny, tmp_path):
-    from bot.model.cache import ensure_model
-    from bot.model.cross_export import ensure_cross_onnx
+    from bot.embedding.build.cache import ensure_model
+    from bot.embedding.build.cross_export import ensure_cross_onnx
 
     out, _, card = tiny
     other = tmp_path / "other"
@@ -77,8 +77,8 @@ def test_other_base_weights_are_refused_with_what_to_run(tiny, tmp_path):
 
 
 def test_the_cross_reader_answers_without_torch(tiny, assistant, settings):
-    from bot.model.cache import ensure_model
-    from bot.model.cross_export import ensure_cross_onnx
+    from bot.embedding.build.cache import ensure_model
+    from bot.embedding.build.cross_export import ensure_cross_onnx
 
     out, _, _ = tiny
     ensure_cross_onnx(ensure_model(Settings().model_cache), out)  # the export itself needs torch

@@ -9,7 +9,7 @@ with several candidate spans, were right too rarely to be worth showing).
 
 from __future__ import annotations
 
-from bot.reader.spans import NUMBER, WHEN, WHO, Span, matches
+from bot.answer.reader.spans import NUMBER, WHEN, WHO, Span, matches
 from bot.text import fold, words
 
 KINDS = (WHO, WHEN, NUMBER)

@@ -21,9 +21,9 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from bot.model.cache import WRITABLE, install_dir, remove_stale, wrong_size
-from bot.model.convert import MARKER, write_json
-from bot.model.errors import ModelBuildError
+from bot.embedding.build.cache import WRITABLE, install_dir, remove_stale, wrong_size
+from bot.embedding.build.convert import MARKER, write_json
+from bot.embedding.build.errors import ModelBuildError
 
 ONNX_DIR = "onnx"
 ONNX_MARKER = "alliance-onnx.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from bot.model.pack import Pack
+from bot.embedding.build.pack import Pack
 
 MAX_SEQ_LENGTH = 512
 

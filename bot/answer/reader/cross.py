@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.reader.cross_inputs import best_span, encode, load_tokenizer
+from bot.answer.reader.cross_inputs import best_span, encode, load_tokenizer
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class CrossScorer:
     def __init__(self, model_dir: Path, onnx_file: Path, threads: int):
         import onnxruntime as ort
 
-        from bot.embedding_onnx import session_options
+        from bot.embedding.onnx_backend import session_options
 
         self.tokenizer = load_tokenizer(model_dir)
         self.session = ort.InferenceSession(
@@ -56,13 +56,13 @@ class CrossJudgement:
 
 class CrossReader:
     """The fast selector's top candidates, re-read together with the question; the
-    verifier (bot/reader/cross_verifier.py) turns the scores into a probability."""
+    verifier (bot/answer/reader/cross_verifier.py) turns the scores into a probability."""
 
     SPAN_MIN = 0.0  # the span's summed start and end logits must reach this
 
     def __init__(self, scorer: CrossScorer, card: dict):
-        from bot.reader.cross_verifier import VERIFIER_FEATURES
-        from bot.reader.model import ReaderParamsError, _linear
+        from bot.answer.reader.cross_verifier import VERIFIER_FEATURES
+        from bot.answer.reader.model import ReaderParamsError, _linear
 
         self.scorer = scorer
         self.top_n = int(card["top_n"])
@@ -78,8 +78,8 @@ class CrossReader:
     def judge(
         self, question: str, reading, judgement, titles: list[str], threshold: float | None = None
     ) -> CrossJudgement:
-        from bot.reader.cross_verifier import fast_logit, quoted, verifier_row
-        from bot.reader.features import FEATURES
+        from bot.answer.reader.cross_verifier import fast_logit, quoted, verifier_row
+        from bot.answer.reader.features import FEATURES
 
         order = [int(i) for i in np.argsort(-judgement.scores, kind="stable")[: self.top_n]]
         cos = FEATURES.index("cos")
@@ -97,8 +97,8 @@ class CrossReader:
 
 def load_cross(model_cache: Path, folder: Path | None, threads: int) -> CrossReader:
     """The fitted cross-encoder reader, its ONNX file exported first if needed."""
-    from bot.model.cache import ensure_model
-    from bot.model.cross_export import ensure_cross_onnx, fitted_dir, read_card
+    from bot.embedding.build.cache import ensure_model
+    from bot.embedding.build.cross_export import ensure_cross_onnx, fitted_dir, read_card
 
     folder = folder or fitted_dir()
     model_dir = ensure_model(model_cache)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.answer.reader.spans import ANSWER_TYPES, OTHER, Span, find_spans, matches, question_type
+from bot.answer.retrieval import Hit
 from bot.index import LoadedIndex
-from bot.reader.spans import ANSWER_TYPES, OTHER, Span, find_spans, matches, question_type
-from bot.retrieval import Hit
-from bot.stopwords import STOPWORDS
 from bot.text import fold, terms, words
+from bot.text.stopwords import STOPWORDS
 
 PASSAGES_READ = 3  # the sentences of this many top passages are candidates
 
@@ -81,7 +81,7 @@ class Candidate:
 class Reading:
     """Candidates and their features for one question."""
 
-    kind: str  # the answer type asked for (bot.reader.spans)
+    kind: str  # the answer type asked for (bot.answer.reader.spans)
     candidates: list[Candidate]
     features: np.ndarray  # (len(candidates), len(FEATURES)), float64
     spans: list[list[Span]]  # per candidate, offsets relative to the sentence

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import terminal
-from bot.cli_model import model
+from bot.cli.model import model
 from bot.config import Settings
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 from bot.errors import QuestionError, UserError
@@ -286,7 +286,7 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
 def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     """The operator's report over the conversation log (ALLIANCE_DATABASE_URL or data/log.sqlite)."""
     from bot import report
-    from bot.log.store import open_engine
+    from bot.operator.log.store import open_engine
 
     try:
         period = report.parse_since(since)

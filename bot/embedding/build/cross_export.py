@@ -1,6 +1,6 @@
 """The cross-encoder reader's ONNX file, built once into the model cache.
 
-The fitted files in `bot/reader/cross/` hold only what the fit changed (the top layers
+The fitted files in `bot/answer/reader/cross/` hold only what the fit changed (the top layers
 and two heads); the lower layers are the packaged e5 weights. This merges them,
 exports the graph with torch and quantises it to int8 like the embedder, so that
 serving needs onnxruntime alone. Refused when the base weights are not the ones the
@@ -18,10 +18,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from bot.model.cache import WRITABLE, remove_stale
-from bot.model.convert import MARKER, sha256_file, write_json
-from bot.model.errors import ModelBuildError
-from bot.model.onnx_export import OPSET, int8_target
+from bot.embedding.build.cache import WRITABLE, remove_stale
+from bot.embedding.build.convert import MARKER, sha256_file, write_json
+from bot.embedding.build.errors import ModelBuildError
+from bot.embedding.build.onnx_export import OPSET, int8_target
 
 CROSS_MARKER = "alliance-cross.json"
 EXPORT_VERSION = 1
@@ -30,7 +30,7 @@ EXPORT_VERSION = 1
 def fitted_dir() -> Path:
     from importlib import resources
 
-    return Path(str(resources.files("bot.reader") / "cross"))
+    return Path(str(resources.files("bot.answer.reader") / "cross"))
 
 
 def read_card(folder: Path) -> dict:
@@ -93,7 +93,7 @@ def load_fitted(model_dir: Path, folder: Path, card: dict):
     from safetensors.torch import load_file
     from transformers import AutoModel
 
-    from bot.model.cross_model import CrossReader
+    from bot.embedding.build.cross_model import CrossReader
 
     base = AutoModel.from_pretrained(model_dir, attn_implementation="eager")
     model = CrossReader(base, card["depth"], card["trained"]).eval()

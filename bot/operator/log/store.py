@@ -25,9 +25,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from bot.log.tables import answers, feedback
+from bot.operator.log.tables import answers, feedback
 
-log = logging.getLogger("bot.log")
+log = logging.getLogger("bot.operator.log")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RECENT_IDS = 50_000  # answers given lately, accepted for feedback before their row is written
 PURGE_EVERY = 3600.0

@@ -16,8 +16,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from bot.model.errors import ModelBuildError
-from bot.threads import usable_cores
+from bot.embedding.build.errors import ModelBuildError
+from bot.embedding.threads import usable_cores
 
 MAX_BATCH_TOKENS = 4096
 
@@ -48,7 +48,7 @@ class OnnxEmbedder:
 
     def __init__(self, model_dir: Path, onnx_file: Path, name: str, backend: str):
         self.name, self.backend = name, backend
-        # How many concurrent queries may share a pass (bot.batching). Dynamic int8 picks
+        # How many concurrent queries may share a pass (bot.embedding.batching). Dynamic int8 picks
         # one activation scale per pass, so batched a query's vector would depend on the
         # queries beside it (cosine 0.996 to its vector alone), and batching measured no
         # faster for int8 (about 190 single queries/s either way): it runs one per pass.

@@ -1,5 +1,5 @@
 """The conversation log: every answer and its feedback, in any SQL database (SQLAlchemy Core)."""
 
-from bot.log.store import ConversationLog, open_engine
+from bot.operator.log.store import ConversationLog, open_engine
 
 __all__ = ["ConversationLog", "open_engine"]

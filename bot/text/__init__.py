@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import Stemmer
 
-from bot.stopwords import STOPWORDS
+from bot.text.stopwords import STOPWORDS
 
 LANGUAGES = ("fr", "en")
 _SNOWBALL = {"fr": "french", "en": "english"}

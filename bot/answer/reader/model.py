@@ -1,6 +1,6 @@
 """The fitted reader: two logistic regressions on standardised features, evaluated with numpy.
 
-Its parameters ship as `bot/reader/params.json` (rebuilt by `alliance-bot reader fit`);
+Its parameters ship as `bot/answer/reader/params.json` (rebuilt by `alliance-bot reader fit`);
 scikit-learn is only needed to fit them, never to answer.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.reader.features import FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES
+from bot.answer.reader.features import FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES
 
 PARAMS_FORMAT = 1
 PARAMS_FILE = "params.json"
@@ -112,7 +112,7 @@ def _r(x: float, digits: int = 6) -> float:
 
 
 def default_params_path() -> Path:
-    return Path(str(resources.files("bot.reader") / PARAMS_FILE))
+    return Path(str(resources.files("bot.answer.reader") / PARAMS_FILE))
 
 
 def load_model(path: Path | None = None) -> ReaderModel:

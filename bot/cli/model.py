@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from bot.config import DEFAULT_MODEL, Settings
-from bot.model.cache import describe_model, ensure_model
-from bot.model.errors import ModelBuildError
-from bot.model.onnx_export import ONNX_DIR, complete_export, ensure_onnx
+from bot.embedding.build.cache import describe_model, ensure_model
+from bot.embedding.build.errors import ModelBuildError
+from bot.embedding.build.onnx_export import ONNX_DIR, complete_export, ensure_onnx
 
 
 def _built(force: bool = False) -> Path:

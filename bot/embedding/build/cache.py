@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.model import pack as packfile
-from bot.model.convert import CONVERTER_VERSION, MARKER, MODEL_NAME, build_model
-from bot.model.errors import ModelBuildError
-from bot.model.pack import PACK_SHA256, PACKAGE, PACKAGE_VERSION
+from bot.embedding.build import pack as packfile
+from bot.embedding.build.convert import CONVERTER_VERSION, MARKER, MODEL_NAME, build_model
+from bot.embedding.build.errors import ModelBuildError
+from bot.embedding.build.pack import PACK_SHA256, PACKAGE, PACKAGE_VERSION
 
 DIR_NAME = f"{MODEL_NAME}-{PACKAGE}-{PACKAGE_VERSION}"
 WRITABLE = "set ALLIANCE_MODEL_CACHE to a writable directory"

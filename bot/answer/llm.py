@@ -27,10 +27,10 @@ from collections.abc import Iterator
 
 import httpx
 
-from bot.markers import MARKER, names_only_passages, rewrite_markers
+from bot.answer.markers import MARKER, names_only_passages, rewrite_markers
 from bot.schema import Citation, Passage
 
-log = logging.getLogger("bot.llm")
+log = logging.getLogger("bot.answer.llm")
 
 PROMPT = (
     "Tu réponds en français, brièvement, uniquement à partir des passages numérotés fournis "

