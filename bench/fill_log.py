@@ -26,11 +26,11 @@ from sqlalchemy import update
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bot import report  # noqa: E402
 from bot.answer.assistant import Assistant  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.embedding import load_embedder  # noqa: E402
 from bot.ingest import ingest  # noqa: E402
+from bot.operator import report  # noqa: E402
 from bot.operator.log import ConversationLog  # noqa: E402
 from bot.operator.log.store import utcnow  # noqa: E402
 from bot.operator.log.tables import answers  # noqa: E402

@@ -243,7 +243,7 @@ def report(
     """The operator's report, as a page (default) or JSON (`?format=json` or `Accept: application/json`)."""
     from fastapi.responses import JSONResponse
 
-    from bot import report as reports
+    from bot.operator import report as reports
 
     log = request.app.state.conversation_log
     if log is None:

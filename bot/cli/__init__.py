@@ -285,7 +285,7 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
 @_fail_on_known_errors
 def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     """The operator's report over the conversation log (ALLIANCE_DATABASE_URL or data/log.sqlite)."""
-    from bot import report
+    from bot.operator import report
     from bot.operator.log.store import open_engine
 
     try:

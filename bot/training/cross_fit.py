@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bot.answer.reader.cross_inputs import encode, load_tokenizer, token_span
+from bot.config import Settings
 from bot.embedding.build.cross_model import CrossReader
 
 
@@ -332,7 +333,7 @@ def run_cross_fit(
     cfg: Config,
     *,
     limit: int | None = None,
-    settings=None,
+    settings: Settings,
     embedder=None,
     log=print,
 ) -> dict:
@@ -344,12 +345,10 @@ def run_cross_fit(
     import sklearn
     from safetensors.torch import save_file
 
-    from bot.config import Settings
     from bot.embedding.build.cache import ensure_model
     from bot.embedding.build.convert import MARKER
     from bot.training.cross_data import collect_groups, read_groups
 
-    settings = settings or Settings()
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "groups.jsonl"
     if not data.is_file():

@@ -306,12 +306,11 @@ def fit_model(groups: list[Group], facts: dict, model_name: str):
 
 def run_fit(
     piaf: Path, out: Path, *, limit: int | None = None, cache: Path | None = None,
-    vectors_from: Path | None = None, embedder=None, settings: Settings | None = None, log=print,
+    vectors_from: Path | None = None, embedder=None, settings: Settings, log=print,
     workdir: Path | None = None,
 ):
     from bot.training.vector_cache import CachedEmbedder
 
-    settings = settings or Settings()
 
     def factory():
         if embedder is not None:
