@@ -48,8 +48,10 @@ def sequential(url: str, n: int, chat_model: str | None = None) -> tuple[list[fl
             if chat_model is None:
                 r = client.post(f"{url}/ask", json={"question": question})
             else:
-                r = client.post(f"{url}/v1/chat/completions", json={
-                    "model": chat_model, "messages": [{"role": "user", "content": question}]})
+                r = client.post(
+                    f"{url}/v1/chat/completions",
+                    json={"model": chat_model, "messages": [{"role": "user", "content": question}]},
+                )
             latencies.append((time.perf_counter() - t) * 1000)
             r.raise_for_status()
             embed.append(r.json()["timings_ms"]["embed"] if chat_model is None else 0.0)
@@ -67,8 +69,13 @@ def chat_overhead(index: Path, documents: Path, rounds: int, n: int) -> None:
         with httpx.Client(timeout=30) as client:
             for i in range(rounds * n):
                 question = QUESTIONS[i % len(QUESTIONS)]
-                bodies = {"/ask": {"question": question}, "/v1/chat/completions": {
-                    "model": model, "messages": [{"role": "user", "content": question}]}}
+                bodies = {
+                    "/ask": {"question": question},
+                    "/v1/chat/completions": {
+                        "model": model,
+                        "messages": [{"role": "user", "content": question}],
+                    },
+                }
                 for route in sorted(bodies, reverse=i % 2 == 1):
                     t = time.perf_counter()
                     client.post(f"{url}{route}", json=bodies[route]).raise_for_status()
@@ -96,9 +103,12 @@ def concurrent(url: str, clients: int, seconds: float) -> tuple[list[float], int
             while time.monotonic() < stop_at:
                 t = time.perf_counter()
                 try:
-                    ok = client.post(
-                        f"{url}/ask", json={"question": QUESTIONS[i % len(QUESTIONS)]}
-                    ).status_code == 200
+                    ok = (
+                        client.post(
+                            f"{url}/ask", json={"question": QUESTIONS[i % len(QUESTIONS)]}
+                        ).status_code
+                        == 200
+                    )
                 except httpx.HTTPError:
                     ok = False
                 with lock:
@@ -117,8 +127,13 @@ def concurrent(url: str, clients: int, seconds: float) -> tuple[list[float], int
 
 def log_overhead(index: Path, documents: Path, data: Path, rounds: int, n: int) -> None:
     servers = {
-        flag: start_server(index, documents, ALLIANCE_RATE_LIMIT="0", ALLIANCE_LOG=flag,
-                           ALLIANCE_DATA_DIR=str(data / f"log{flag}"))
+        flag: start_server(
+            index,
+            documents,
+            ALLIANCE_RATE_LIMIT="0",
+            ALLIANCE_LOG=flag,
+            ALLIANCE_DATA_DIR=str(data / f"log{flag}"),
+        )
         for flag in ("0", "1")
     }
     latencies: dict[str, list[float]] = {"0": [], "1": []}
@@ -151,21 +166,34 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--sequential", type=int, default=None,
-                        help="Sequential requests (default 300; 100 with --log-overhead).")
-    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
-                        help="ALLIANCE_EMBEDDING_BACKEND for the server (default: the product's).")
+    parser.add_argument(
+        "--sequential",
+        type=int,
+        default=None,
+        help="Sequential requests (default 300; 100 with --log-overhead).",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        default=None,
+        help="ALLIANCE_EMBEDDING_BACKEND for the server (default: the product's).",
+    )
     parser.add_argument("--log-overhead", action="store_true", help="Compare ALLIANCE_LOG=0 and =1.")
-    parser.add_argument("--chat-overhead", action="store_true",
-                        help="Compare POST /ask and POST /v1/chat/completions.")
+    parser.add_argument(
+        "--chat-overhead", action="store_true", help="Compare POST /ask and POST /v1/chat/completions."
+    )
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
     repo = Path(__file__).resolve().parent.parent
     backend = {"ALLIANCE_EMBEDDING_BACKEND": args.backend} if args.backend else {}
     with tempfile.TemporaryDirectory() as tmp:
         env = os.environ | {"ALLIANCE_INDEX_DIR": tmp} | backend
-        subprocess.run([sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
-                       env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         if args.chat_overhead:
             return chat_overhead(Path(tmp), repo / "documents", args.rounds, args.sequential or 100)
         if args.log_overhead:
@@ -181,19 +209,22 @@ def main() -> None:
             rss_mb = server.memory_info().rss / 2**20
         finally:
             stop_server(proc)
-    print(f"backend: {args.backend or 'default'}; {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f} at the end (a shared machine).\n")
+    print(
+        f"backend: {args.backend or 'default'}; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the end (a shared machine).\n"
+    )
     print("| measure | value |\n|---|---|")
     print(f"| 1 client, POST /ask p50 (n={len(seq)}) | {np.percentile(seq, 50):.1f} ms |")
     print(f"| 1 client, POST /ask p99 | {np.percentile(seq, 99):.1f} ms |")
     print(f"| query embedding per request, p50 | {np.percentile(embed, 50):.1f} ms |")
     print(f"| {args.clients} clients × {args.seconds:.0f} s, requests | {len(conc)} |")
     print(f"| {args.clients} clients, errors | {errors} |")
-    print(f"| {args.clients} clients, p50 / p99 | {np.percentile(conc, 50):.0f} / "
-          f"{np.percentile(conc, 99):.0f} ms |")
+    print(
+        f"| {args.clients} clients, p50 / p99 | {np.percentile(conc, 50):.0f} / "
+        f"{np.percentile(conc, 99):.0f} ms |"
+    )
     print(f"| {args.clients} clients, requests per second | {len(conc) / elapsed:.1f} |")
-    print(f"| server resident memory: ready / after {served} requests | {ready_mb:.0f} / "
-          f"{rss_mb:.0f} MB |")
+    print(f"| server resident memory: ready / after {served} requests | {ready_mb:.0f} / {rss_mb:.0f} MB |")
 
 
 if __name__ == "__main__":

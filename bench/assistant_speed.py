@@ -62,18 +62,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--piaf", type=Path, default=REPO_ROOT.parent / "shared/bench/piaf_fr")
     parser.add_argument("--rounds", type=int, default=10, help="Passes over the questions.")
-    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
-                        help="Embedding backend for ask (default: the product's default).")
-    parser.add_argument("--ingest-backends", default="onnx-int8,torch",
-                        help="Backends whose PIAF ingest is timed, comma-separated ('' for none).")
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        default=None,
+        help="Embedding backend for ask (default: the product's default).",
+    )
+    parser.add_argument(
+        "--ingest-backends",
+        default="onnx-int8,torch",
+        help="Backends whose PIAF ingest is timed, comma-separated ('' for none).",
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(index_dir=Path(tmp) / "index", embedding_backend=args.backend)
         t = time.perf_counter()
         embedder = load_embedder(settings)
-        rows.append((f"model load (warm cache), backend {settings.backend}",
-                     f"{time.perf_counter() - t:.2f} s"))
+        rows.append(
+            (f"model load (warm cache), backend {settings.backend}", f"{time.perf_counter() - t:.2f} s")
+        )
 
         first = ingest([settings.documents_dir], settings, lambda: embedder, progress=False)
         rows.append(("ingest default corpus", f"{first.seconds:.2f} s, {first.chunks} chunks"))
@@ -112,11 +120,13 @@ def main() -> None:
                 model = embedder if backend == settings.backend else load_embedder(piaf)
                 for sort in (True, False):
                     seconds, texts = piaf_ingest(corpus, piaf, model, sort)
-                    rows.append((
-                        f"ingest PIAF, {backend}, {'sorted by length' if sort else 'given order'} "
-                        f"({len(corpus)} passages, {texts} texts embedded)",
-                        f"{seconds:.0f} s = {len(corpus) / seconds:.1f} passages/s",
-                    ))
+                    rows.append(
+                        (
+                            f"ingest PIAF, {backend}, {'sorted by length' if sort else 'given order'} "
+                            f"({len(corpus)} passages, {texts} texts embedded)",
+                            f"{seconds:.0f} s = {len(corpus) / seconds:.1f} passages/s",
+                        )
+                    )
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")

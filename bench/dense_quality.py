@@ -45,9 +45,12 @@ def evaluate(folder: Path, embedder: Embedder) -> dict:
         recall.append(len(set(ranking) & set(relevant)) / len(relevant))
         mrr.append(next((1 / (i + 1) for i, d in enumerate(ranking[:10]) if d in relevant), 0.0))
     return {
-        "documents": len(corpus), "queries": len(queries),
-        "ndcg@10": float(np.mean(ndcgs)), "recall@100": float(np.mean(recall)),
-        "mrr@10": float(np.mean(mrr)), "passages_per_s": len(corpus) / embed_seconds,
+        "documents": len(corpus),
+        "queries": len(queries),
+        "ndcg@10": float(np.mean(ndcgs)),
+        "recall@100": float(np.mean(recall)),
+        "mrr@10": float(np.mean(mrr)),
+        "passages_per_s": len(corpus) / embed_seconds,
     }
 
 
@@ -64,9 +67,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name in args.datasets:
         r = evaluate(args.bench / name, embedder)
-        print(f"| {name} | {r['documents']} | {r['queries']} | {r['ndcg@10']:.4f} | "
-              f"{r['recall@100']:.4f} | {r['mrr@10']:.4f} | {r['passages_per_s']:.1f} |",
-              flush=True)
+        print(
+            f"| {name} | {r['documents']} | {r['queries']} | {r['ndcg@10']:.4f} | "
+            f"{r['recall@100']:.4f} | {r['mrr@10']:.4f} | {r['passages_per_s']:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

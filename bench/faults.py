@@ -60,8 +60,13 @@ def mutate(folder: Path, rng: random.Random, serial: int) -> None:
 
 
 def run_ingest(corpus: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bot", "ingest", str(corpus)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "ingest", str(corpus)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def check_index(index_dir: Path) -> tuple[int, int]:
@@ -118,8 +123,12 @@ def main() -> None:
             except Exception as e:  # noqa: BLE001 - counted and shown
                 broken += 1
                 print("broken after kill:", e, file=sys.stderr)
-        rows.append((f"kill -9 during ingest ({args.kills} rounds; {finished} had finished)",
-                     f"{broken} unopenable, {duplicates} duplicated chunks"))
+        rows.append(
+            (
+                f"kill -9 during ingest ({args.kills} rounds; {finished} had finished)",
+                f"{broken} unopenable, {duplicates} duplicated chunks",
+            )
+        )
 
         failed_races = 0
         for _ in range(args.races):
@@ -170,8 +179,12 @@ def main() -> None:
             for th in threads:
                 th.join()
             stop_server(proc)
-        rows.append((f"{args.clients} clients during 3 ingests: requests, failed, versions served",
-                     f"{counts['ok'] + counts['failed']}, {counts['failed']}, {len(versions)}"))
+        rows.append(
+            (
+                f"{args.clients} clients during 3 ingests: requests, failed, versions served",
+                f"{counts['ok'] + counts['failed']}, {counts['failed']}, {len(versions)}",
+            )
+        )
         for reason, n in reasons.items():
             rows.append(("  failure", f"{n} × {reason}"))
 
@@ -182,8 +195,12 @@ def main() -> None:
         lost = len(expected - set(index.documents))
         extra = len(set(index.documents) - expected)
         left = [p.name for p in index_dir.iterdir() if p.name.startswith((".staging-", "gen-"))]
-        rows.append(("final index vs corpus: lost, extra, duplicated chunks",
-                     f"{lost}, {extra}, {duplicates + check_index(index_dir)[1]}"))
+        rows.append(
+            (
+                "final index vs corpus: lost, extra, duplicated chunks",
+                f"{lost}, {extra}, {duplicates + check_index(index_dir)[1]}",
+            )
+        )
         rows.append(("generation folders left", str(len(left))))
     print("| fault | result |\n|---|---|")
     for name, value in rows:

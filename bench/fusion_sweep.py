@@ -36,8 +36,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()
 
-    corpus = [Document(str(d["id"]), d.get("title") or "", d["text"])
-              for d in read_jsonl(args.dataset / "corpus.jsonl")]
+    corpus = [
+        Document(str(d["id"]), d.get("title") or "", d["text"])
+        for d in read_jsonl(args.dataset / "corpus.jsonl")
+    ]
     qrels = read_qrels(args.dataset / "qrels.tsv")
     queries = [q for q in read_jsonl(args.dataset / "queries.jsonl") if str(q["id"]) in qrels]
     queries = queries[: args.limit]
@@ -46,8 +48,7 @@ def main() -> None:
         embedder = load_embedder(settings)
         t = time.perf_counter()
         summary = sync_index(corpus, settings, lambda: embedder, with_sentences=False)
-        print(f"indexed {len(corpus)} documents, {summary.chunks} chunks in "
-              f"{time.perf_counter() - t:.0f} s")
+        print(f"indexed {len(corpus)} documents, {summary.chunks} chunks in {time.perf_counter() - t:.0f} s")
         index = LoadedIndex(current_generation(Path(tmp)))
         vectors = embedder.encode_queries([q["text"] for q in queries])
         half = len(queries) // 2
@@ -59,8 +60,10 @@ def main() -> None:
                 hits = retriever.search(v, q["text"], k=100)
                 ranking = list(dict.fromkeys(h.chunk.source for h in hits))[:10]
                 scores.append(ndcg(ranking, qrels[str(q["id"])]))
-            print(f"| {label} | {np.mean(scores[:half]):.4f} | {np.mean(scores[half:]):.4f} "
-                  f"| {np.mean(scores):.4f} |")
+            print(
+                f"| {label} | {np.mean(scores[:half]):.4f} | {np.mean(scores[half:]):.4f} "
+                f"| {np.mean(scores):.4f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -44,12 +44,16 @@ def main() -> None:
     print("| operation | requests | 2xx | 4xx | 5xx | failed checks | seconds |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, row in rows.items():
-        print(f"| `{label}` | {row['requests']} | {row[2]} | {row[4]} | {row[5]} | {row['failed']} "
-              f"| {row['seconds']:.0f} |")
+        print(
+            f"| `{label}` | {row['requests']} | {row[2]} | {row[4]} | {row[5]} | {row['failed']} "
+            f"| {row['seconds']:.0f} |"
+        )
     total = sum(r["requests"] for r in rows.values())
     errors = sum(r[5] for r in rows.values())
-    print(f"\n{total} generated requests, {errors} server errors, {len(failures)} failed checks; "
-          f"/health afterwards: {health}")
+    print(
+        f"\n{total} generated requests, {errors} server errors, {len(failures)} failed checks; "
+        f"/health afterwards: {health}"
+    )
     for failure in failures[:20]:
         print(f"- {failure}")
     sys.exit(1 if failures or errors or health != 200 else 0)
@@ -73,8 +77,7 @@ def run(url: str, examples: int):
 
 def fuzz_operation(operation, examples: int, row: collections.Counter, failures: list[str]):
     @given(case=cases(operation))
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def send(case):
         response = case.call(timeout=60)
         row["requests"] += 1

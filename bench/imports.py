@@ -77,9 +77,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=1))
         return
-    print(f"| modules | imports | longest chain | core -> api/cli |\n|---|---|---|---|\n"
-          f"| {report['modules']} | {report['imports']} | {len(report['longest_chain'])} | "
-          f"{len(report['core_imports_of_entry_points'])} |")
+    print(
+        f"| modules | imports | longest chain | core -> api/cli |\n|---|---|---|---|\n"
+        f"| {report['modules']} | {report['imports']} | {len(report['longest_chain'])} | "
+        f"{len(report['core_imports_of_entry_points'])} |"
+    )
     print("\nlongest chain: " + " -> ".join(report["longest_chain"]))
     for line in report["core_imports_of_entry_points"]:
         print("wrong way:", line)

@@ -46,8 +46,11 @@ def load(piaf: Path, n_queries: int, n_passages: int = 0) -> tuple[list[dict], l
     corpus = read_jsonl(piaf / "corpus.jsonl")[: n_passages or None]
     ids = {str(d["id"]) for d in corpus}
     qrels = read_qrels(piaf / "qrels.tsv")
-    queries = [q for q in read_jsonl(piaf / "queries.jsonl")
-               if str(q["id"]) in qrels and set(qrels[str(q["id"])]) <= ids]
+    queries = [
+        q
+        for q in read_jsonl(piaf / "queries.jsonl")
+        if str(q["id"]) in qrels and set(qrels[str(q["id"])]) <= ids
+    ]
     step = max(1, len(queries) // n_queries)
     return corpus, queries[::step][:n_queries], qrels
 
@@ -96,13 +99,15 @@ def run_langchain(corpus: list[dict], tmp: Path):
     from langchain_huggingface import HuggingFaceEmbeddings
 
     embeddings = HuggingFaceEmbeddings(
-        model_name=model_dir(), model_kwargs={"device": "cpu"},
+        model_name=model_dir(),
+        model_kwargs={"device": "cpu"},
         encode_kwargs={"normalize_embeddings": True, "prompt": "passage: "},
         query_encode_kwargs={"normalize_embeddings": True, "prompt": "query: "},
     )
     t = time.perf_counter()
     store = FAISS.from_texts(
-        [f"{d.get('title') or ''}\n{d['text']}" for d in corpus], embeddings,
+        [f"{d.get('title') or ''}\n{d['text']}" for d in corpus],
+        embeddings,
         metadatas=[{"id": str(d["id"])} for d in corpus],
     )
     ingest_s = time.perf_counter() - t
@@ -116,8 +121,12 @@ def run_langchain(corpus: list[dict], tmp: Path):
 def run_txtai(corpus: list[dict], tmp: Path):
     from txtai import Embeddings
 
-    embeddings = Embeddings(path=model_dir(), backend="faiss", content=False,
-                            instructions={"query": "query: ", "data": "passage: "})
+    embeddings = Embeddings(
+        path=model_dir(),
+        backend="faiss",
+        content=False,
+        instructions={"query": "query: ", "data": "passage: "},
+    )
     t = time.perf_counter()
     embeddings.index([(str(d["id"]), f"{d.get('title') or ''}\n{d['text']}", None) for d in corpus])
     ingest_s = time.perf_counter() - t
@@ -145,8 +154,12 @@ def worker(name: str, piaf: Path, n_queries: int, n_passages: int) -> dict:
             latencies.append((time.perf_counter() - t) * 1000)
             scores.append(ndcg((ranking or rank(q["text"]))[:10], qrels[str(q["id"])]))
     return {
-        "query_ms": statistics.median(latencies), "passages_per_s": len(corpus) / ingest_s,
-        "ndcg": statistics.fmean(scores), "peak_mb": peak_mb(), "n": len(queries), "passages": len(corpus),
+        "query_ms": statistics.median(latencies),
+        "passages_per_s": len(corpus) / ingest_s,
+        "ndcg": statistics.fmean(scores),
+        "peak_mb": peak_mb(),
+        "n": len(queries),
+        "passages": len(corpus),
     }
 
 
@@ -155,8 +168,9 @@ def main() -> None:
     parser.add_argument("--piaf", type=Path, default=REPO_ROOT.parent / "shared/bench/piaf_fr")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--passages", type=int, default=0, help="Only the first N passages (0: all).")
-    parser.add_argument("--peer-python", default=sys.executable,
-                        help="Interpreter with the [peers] extra installed.")
+    parser.add_argument(
+        "--peer-python", default=sys.executable, help="Interpreter with the [peers] extra installed."
+    )
     parser.add_argument("--worker", choices=list(SYSTEMS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -167,32 +181,52 @@ def main() -> None:
     for name in SYSTEMS:
         python = sys.executable if name == "product" else args.peer_python
         done = subprocess.run(
-            [python, __file__, "--worker", name, "--piaf", str(args.piaf), "--queries", str(args.queries),
-             "--passages", str(args.passages)],
-            capture_output=True, text=True, check=False, cwd=REPO_ROOT,
+            [
+                python,
+                __file__,
+                "--worker",
+                name,
+                "--piaf",
+                str(args.piaf),
+                "--queries",
+                str(args.queries),
+                "--passages",
+                str(args.passages),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPO_ROOT,
         )
         if done.returncode != 0:
             sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
         results[name] = json.loads(done.stdout.splitlines()[-1])
     ours = results["product"]
-    print(f"PIAF: {ours['passages']} passages, {ours['n']} questions, one at a time; same "
-          "multilingual-e5-small for all. Ratios are peer / this product (latency and "
-          "memory: > 1 means the peer is slower or bigger).\n")
-    print("| system | query ms (median) | ratio | ingest passages/s | ratio | peak RSS MB | ratio | "
-          "PIAF nDCG@10 | difference |")
+    print(
+        f"PIAF: {ours['passages']} passages, {ours['n']} questions, one at a time; same "
+        "multilingual-e5-small for all. Ratios are peer / this product (latency and "
+        "memory: > 1 means the peer is slower or bigger).\n"
+    )
+    print(
+        "| system | query ms (median) | ratio | ingest passages/s | ratio | peak RSS MB | ratio | "
+        "PIAF nDCG@10 | difference |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, label in SYSTEMS.items():
         r = results[name]
         if "missing" in r:
-            print(f"| {label} | not installed ({r['missing']}): pip install -e '.[peers]' |"
-                  " | | | | | | |")
+            print(f"| {label} | not installed ({r['missing']}): pip install -e '.[peers]' | | | | | | | |")
             continue
-        print(f"| {label} | {r['query_ms']:.1f} | {r['query_ms'] / ours['query_ms']:.1f}x | "
-              f"{r['passages_per_s']:.1f} | {r['passages_per_s'] / ours['passages_per_s']:.2f}x | "
-              f"{r['peak_mb']:.0f} | {r['peak_mb'] / ours['peak_mb']:.1f}x | {r['ndcg']:.3f} | "
-              f"{r['ndcg'] - ours['ndcg']:+.3f} |")
-    print("\nThis product's ingest embeds each passage's chunks and its sentences (for the "
-          "extractive reader) and builds BM25; the peers embed each passage once.")
+        print(
+            f"| {label} | {r['query_ms']:.1f} | {r['query_ms'] / ours['query_ms']:.1f}x | "
+            f"{r['passages_per_s']:.1f} | {r['passages_per_s'] / ours['passages_per_s']:.2f}x | "
+            f"{r['peak_mb']:.0f} | {r['peak_mb'] / ours['peak_mb']:.1f}x | {r['ndcg']:.3f} | "
+            f"{r['ndcg'] - ours['ndcg']:+.3f} |"
+        )
+    print(
+        "\nThis product's ingest embeds each passage's chunks and its sentences (for the "
+        "extractive reader) and builds BM25; the peers embed each passage once."
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,10 @@ def markdown(records: list[dict], threshold: float, source: str) -> tuple[str, l
         "",
         "| confidence bin | questions | mean confidence | observed accuracy |",
         "|---|---:|---:|---:|",
-        *(f"| {r['bin']} | {r['n']} | {r['mean_confidence']:.3f} | {r['observed_accuracy']:.3f} |"
-          for r in reliability),
+        *(
+            f"| {r['bin']} | {r['n']} | {r['mean_confidence']:.3f} | {r['observed_accuracy']:.3f} |"
+            for r in reliability
+        ),
         "",
         "## Accuracy and refusal as the threshold moves",
         "",
@@ -48,8 +50,12 @@ def markdown(records: list[dict], threshold: float, source: str) -> tuple[str, l
         "|---:|---:|---:|---:|",
     ]
     for row in curve:
-        cells = [f"{row['threshold']:.3g}", f"{row['answer_accuracy']:.3f}", f"{row['answered']:.3f}",
-                 f"{row['refusal']:.3f}"]
+        cells = [
+            f"{row['threshold']:.3g}",
+            f"{row['answer_accuracy']:.3f}",
+            f"{row['answered']:.3f}",
+            f"{row['refusal']:.3f}",
+        ]
         if row["threshold"] == threshold:
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
@@ -64,17 +70,31 @@ def plot(reliability: list[dict], curve: list[dict], threshold: float, path: Pat
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     left.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
-    left.plot([r["mean_confidence"] for r in reliability], [r["observed_accuracy"] for r in reliability],
-              marker="o", label="reader")
-    left.set(xlabel="predicted probability (confidence)", ylabel="observed accuracy",
-             title="Reliability (PIAF dev)", xlim=(0, 1), ylim=(0, 1))
+    left.plot(
+        [r["mean_confidence"] for r in reliability],
+        [r["observed_accuracy"] for r in reliability],
+        marker="o",
+        label="reader",
+    )
+    left.set(
+        xlabel="predicted probability (confidence)",
+        ylabel="observed accuracy",
+        title="Reliability (PIAF dev)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     left.legend(loc="upper left")
     xs = [r["threshold"] for r in curve]
     right.plot(xs, [r["answer_accuracy"] for r in curve], marker=".", label="answer accuracy (indexed)")
     right.plot(xs, [r["refusal"] for r in curve], marker=".", label="refusal (absent)")
     right.axvline(threshold, color="grey", linestyle=":", label=f"shipped threshold {threshold}")
-    right.set(xlabel="refusal threshold", ylabel="rate", title="Accuracy / refusal (PIAF dev)",
-              xlim=(0, 1), ylim=(0, 1))
+    right.set(
+        xlabel="refusal threshold",
+        ylabel="rate",
+        title="Accuracy / refusal (PIAF dev)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     right.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -89,9 +109,7 @@ def main() -> None:
     assistant = Assistant(Settings(index_dir=args.index, min_confidence=0.0))
     records = evaluate_questions(args.questions, assistant)["records"]
     threshold = assistant.reader.threshold
-    text, reliability, curve = markdown(
-        records, threshold, "PIAF `dev` answer set (`answer_set.py ... 300`)"
-    )
+    text, reliability, curve = markdown(records, threshold, "PIAF `dev` answer set (`answer_set.py ... 300`)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "reader_calibration.md").write_text(text, encoding="utf-8")
     plot(reliability, curve, threshold, args.out / "reader_calibration.png")

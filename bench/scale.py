@@ -71,9 +71,11 @@ def vocabulary() -> list[str]:
                 text = row["title"] + " " + row["text"]
                 counts.update(w for w in words(text) if w.isalpha() and len(w) > 1)
     else:
-        fallback = ("le la les de des du et en un une est pour dans que qui sur par au avec son ses "
-                    "programme alliance poste entreprise sociale solidaire économie emploi projet "
-                    "association territoire réseau partenaire insertion coopérative commune région")
+        fallback = (
+            "le la les de des du et en un une est pour dans que qui sur par au avec son ses "
+            "programme alliance poste entreprise sociale solidaire économie emploi projet "
+            "association territoire réseau partenaire insertion coopérative commune région"
+        )
         counts.update({w: 1000 - i for i, w in enumerate(fallback.split())})
     return [w for w, _ in counts.most_common(VOCABULARY)]
 
@@ -163,9 +165,14 @@ class Timed:
 
 def write_hnsw(index_dir: Path, docs: list[store.IndexedDocument]) -> tuple[Path, float, float]:
     manifest = store.Manifest(
-        version=store.new_generation_name(), model="synthetique", dimension=DIMENSION,
-        chunk_size=800, chunk_overlap=0, language="fr",
-        documents=len(docs), chunks=sum(len(d.chunks) for d in docs),
+        version=store.new_generation_name(),
+        model="synthetique",
+        dimension=DIMENSION,
+        chunk_size=800,
+        chunk_overlap=0,
+        language="fr",
+        documents=len(docs),
+        chunks=sum(len(d.chunks) for d in docs),
     )
     timer = Timed()
     dense.build = timer
@@ -239,8 +246,14 @@ print(json.dumps({
 
 def probe(generation: Path, work: Path) -> tuple[dict, np.ndarray, np.ndarray]:
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(generation), str(work)], env=env,
-                         capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(generation), str(work)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+    )
     return json.loads(out.stdout), np.load(work / "top10.npy"), np.load(work / "scores10.npy")
 
 
@@ -268,18 +281,31 @@ def run_size(n: int, count: int, workdir: Path, seed: int) -> list[dict]:
     print(f"n={n}: corpus generated in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     generation, write_s, graph_s = write_hnsw(work / "index", docs)
     del docs
-    print(f"n={n}: HNSW generation written in {write_s:.0f} s (graph {graph_s:.0f} s)",
-          file=sys.stderr, flush=True)
+    print(
+        f"n={n}: HNSW generation written in {write_s:.0f} s (graph {graph_s:.0f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
     flat, flat_s = derive_flat(generation)
     rows = []
     results = {}
-    for kind, gen, build_s in (("exact (flat)", flat, write_s - graph_s + flat_s),
-                               ("HNSW", generation, write_s)):
+    for kind, gen, build_s in (
+        ("exact (flat)", flat, write_s - graph_s + flat_s),
+        ("HNSW", generation, write_s),
+    ):
         measured, top10, scores10 = probe(gen, work)
         results[kind] = (measured, top10, scores10)
         total, faiss_size = disk_size(gen)
-        rows.append({"n": n, "kind": kind, "build_s": build_s, "disk": total, "faiss": faiss_size,
-                     **{k: v for k, v in measured.items() if k != "hybrid"}})
+        rows.append(
+            {
+                "n": n,
+                "kind": kind,
+                "build_s": build_s,
+                "disk": total,
+                "faiss": faiss_size,
+                **{k: v for k, v in measured.items() if k != "hybrid"},
+            }
+        )
         print(f"n={n} {kind}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     exact, exact_top, exact_scores = results["exact (flat)"]
     approx, approx_top, approx_scores = results["HNSW"]
@@ -303,8 +329,11 @@ def table(rows: list[dict]) -> str:
     ]
     gb = 1024**3
     for r in rows:
-        recall = (f"{r['recall_near']:.3f} / {r['recall_random']:.3f} ({r['random_cosine_ratio']:.3f})"
-                  if "recall_near" in r else "1 (exact)")
+        recall = (
+            f"{r['recall_near']:.3f} / {r['recall_random']:.3f} ({r['random_cosine_ratio']:.3f})"
+            if "recall_near" in r
+            else "1 (exact)"
+        )
         agreement = f"{r['hybrid_agreement']:.3f}" if "hybrid_agreement" in r else "-"
         lines.append(
             f"| {r['n']:,} | {r['kind']} | {r['build_s']:.1f} s | {r['disk'] / gb:.2f} GB "
@@ -335,15 +364,22 @@ def main() -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         rows += run_size(n, args.queries, workdir, args.seed)
         print(table(rows), file=sys.stderr, flush=True)
-    print(f"Dense index: HNSW M={dense.HNSW_M}, efConstruction={dense.HNSW_EF_CONSTRUCTION}, "
-          f"efSearch={dense.HNSW_EF_SEARCH}; OMP_NUM_THREADS=1 for searching; machine shared.\n")
+    print(
+        f"Dense index: HNSW M={dense.HNSW_M}, efConstruction={dense.HNSW_EF_CONSTRUCTION}, "
+        f"efSearch={dense.HNSW_EF_SEARCH}; OMP_NUM_THREADS=1 for searching; machine shared.\n"
+    )
     print(table(rows))
     for r in rows:
         if "random_gap" in r:
-            print(f"\n{r['n']:,} chunks, random queries: exact cosine of rank 1 minus rank 10 = "
-                  f"{r['random_gap']:.3f} on average (near-ties).", end="")
-    print(f"\n\nExact search within {DENSE_BUDGET_MS:.0f} ms per question up to about "
-          f"{threshold(rows):,} chunks (default ALLIANCE_DENSE_EXACT_MAX = {dense.DEFAULT_EXACT_MAX:,}).")
+            print(
+                f"\n{r['n']:,} chunks, random queries: exact cosine of rank 1 minus rank 10 = "
+                f"{r['random_gap']:.3f} on average (near-ties).",
+                end="",
+            )
+    print(
+        f"\n\nExact search within {DENSE_BUDGET_MS:.0f} ms per question up to about "
+        f"{threshold(rows):,} chunks (default ALLIANCE_DENSE_EXACT_MAX = {dense.DEFAULT_EXACT_MAX:,})."
+    )
 
 
 if __name__ == "__main__":

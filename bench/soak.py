@@ -40,8 +40,9 @@ def main() -> None:
         corpus, index_dir = Path(tmp) / "documents", Path(tmp) / "index"
         shutil.copytree(REPO_ROOT / "documents", corpus)
         env = os.environ | {"ALLIANCE_INDEX_DIR": str(index_dir)}
-        subprocess.run([sys.executable, "-m", "bot", "ingest", str(corpus)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "bot", "ingest", str(corpus)], env=env, check=True, capture_output=True
+        )
         proc, url = start_server(index_dir, corpus, ALLIANCE_RATE_LIMIT="0")
         server = psutil.Process(proc.pid)
         began = time.monotonic()
@@ -75,8 +76,12 @@ def main() -> None:
                 if time.monotonic() >= next_ingest:
                     note = corpus / "soak-note.md"
                     note.write_text(f"# Note {ingests}\n\nLa note de soak numéro {ingests} est à jour.\n")
-                    subprocess.run([sys.executable, "-m", "bot", "ingest", str(corpus)], env=env,
-                                   check=True, capture_output=True)
+                    subprocess.run(
+                        [sys.executable, "-m", "bot", "ingest", str(corpus)],
+                        env=env,
+                        check=True,
+                        capture_output=True,
+                    )
                     ingests += 1
                     next_ingest = time.monotonic() + args.ingest_every
         finally:
@@ -92,14 +97,18 @@ def main() -> None:
             continue
         lat = [s[1] for s in window]
         end_rss = [r for t, r in rss if t < (m + 1) * 60][-1:] or [float("nan")]
-        print(f"| {m + 1} | {len(window)} | {sum(not s[2] for s in window)} | "
-              f"{np.percentile(lat, 50):.0f} | {np.percentile(lat, 99):.0f} | {end_rss[0]:.0f} |")
+        print(
+            f"| {m + 1} | {len(window)} | {sum(not s[2] for s in window)} | "
+            f"{np.percentile(lat, 50):.0f} | {np.percentile(lat, 99):.0f} | {end_rss[0]:.0f} |"
+        )
     warm = next((r for t, r in rss if t >= 60), rss[0][1])
     growth = (rss[-1][1] - warm) / warm * 100
     errors = sum(not s[2] for s in samples)
-    print(f"\n{len(samples)} requests, {errors} errors, p99 "
-          f"{np.percentile([s[1] for s in samples], 99):.0f} ms, {ingests} ingests; RSS {warm:.0f} MB "
-          f"after the first minute → {rss[-1][1]:.0f} MB at the end ({growth:+.1f} %).")
+    print(
+        f"\n{len(samples)} requests, {errors} errors, p99 "
+        f"{np.percentile([s[1] for s in samples], 99):.0f} ms, {ingests} ingests; RSS {warm:.0f} MB "
+        f"after the first minute → {rss[-1][1]:.0f} MB at the end ({growth:+.1f} %)."
+    )
 
 
 if __name__ == "__main__":

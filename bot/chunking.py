@@ -32,18 +32,17 @@ class Chunker:
     def _chunk_section(self, doc: Document, start: int, stop: int) -> list[Chunk]:
         section = doc.section_at(start)
         sentences = sentence_spans(doc.text, start, stop)
-        if len(sentences) == 1 and section.headings and (
-            doc.text[slice(*sentences[0])] == section.headings[-1]
+        if (
+            len(sentences) == 1
+            and section.headings
+            and (doc.text[slice(*sentences[0])] == section.headings[-1])
         ):
             return []  # a heading straight followed by a sub-heading: nothing to retrieve
         chunks: list[Chunk] = []
         first = 0
         while first < len(sentences):
             last = first
-            while (
-                last + 1 < len(sentences)
-                and sentences[last + 1][1] - sentences[first][0] <= self.size
-            ):
+            while last + 1 < len(sentences) and sentences[last + 1][1] - sentences[first][0] <= self.size:
                 last += 1
             a, b = sentences[first][0], sentences[last][1]
             chunks.append(Chunk(doc.source, a, b, doc.text[a:b], section.headings, section.page))

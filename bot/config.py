@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     chunk_size: int = Field(800, ge=100, le=8000, description="Target chunk size in characters.")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between chunks.")
     dense_exact_max: int = Field(
-        DEFAULT_EXACT_MAX, ge=0,
+        DEFAULT_EXACT_MAX,
+        ge=0,
         description="Chunks up to which the dense index is exact; an HNSW graph past it (bench/scale.py).",
     )
 
@@ -55,17 +56,21 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50)
     max_question_chars: int = 2000
     min_confidence: float | None = Field(
-        None, ge=0.0, le=1.0,
+        None,
+        ge=0.0,
+        le=1.0,
         description="Refuse below this reader probability; default: the threshold fitted with the reader.",
     )
     reader_params: Path | None = Field(
         None, description="Reader parameter file (default: bot/answer/reader/params.json, in the package)."
     )
     reader: Literal["fast", "cross"] = Field(
-        "fast", description="`cross`: the top sentences re-read by the cross-encoder (see README).",
+        "fast",
+        description="`cross`: the top sentences re-read by the cross-encoder (see README).",
     )
     reader_cross_dir: Path | None = Field(
-        None, description="The cross-encoder's fitted files (default: bot/answer/reader/cross).",
+        None,
+        description="The cross-encoder's fitted files (default: bot/answer/reader/cross).",
     )
 
     llm_url: str | None = None
@@ -129,7 +134,8 @@ class Settings(BaseSettings):
     admin_max_upload_mb: float = Field(10.0, gt=0, description="Largest document an admin may upload.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL the CLI links citations to.")
     crawl_allow_private: bool = Field(
-        False, description="Let /admin/crawl reach loopback, link-local and private addresses (an "
+        False,
+        description="Let /admin/crawl reach loopback, link-local and private addresses (an "
         "intranet); off, the server cannot be made to request its own network (SSRF).",
     )
 

@@ -36,8 +36,7 @@ def plan(n: int, exact_max: int = DEFAULT_EXACT_MAX) -> dict:
     """The index a generation of `n` chunks gets, as recorded in its manifest."""
     if n <= exact_max:
         return {"type": "flat"}
-    return {"type": "hnsw", "M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION,
-            "ef_search": HNSW_EF_SEARCH}
+    return {"type": "hnsw", "M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH}
 
 
 def build(vectors: np.ndarray, spec: dict, dimension: int) -> faiss.Index:

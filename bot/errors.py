@@ -14,8 +14,14 @@ class UserError(Exception):
     # False when the message may name local paths: the API then sends a fixed message.
     public = True
 
-    def __init__(self, code: str | None = None, detail: str = "", detail_en: str = "",
-                 status: int | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        code: str | None = None,
+        detail: str = "",
+        detail_en: str = "",
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.code = code or self.code
         self.detail = detail
@@ -80,7 +86,8 @@ def rate_limited(wait: int) -> UserError:
         "rate_limited",
         f"Trop de questions d'affilée : réessayez dans {wait} s.",
         f"Too many questions in a row: try again in {wait} s.",
-        status=429, headers={"Retry-After": str(wait)},
+        status=429,
+        headers={"Retry-After": str(wait)},
     )
 
 
@@ -90,8 +97,12 @@ def invalid_request(field: str | None, reason: str = "") -> UserError:
         fr, en = "JSON invalide", "invalid JSON"
     else:
         fr, en = f"champ « {field} » : {reason or 'invalide'}", f"field '{field}': {reason or 'invalid'}"
-    error = UserError("invalid_request", f"Requête invalide ({fr}). Envoyez {example}.",
-                      f"Invalid request ({en}). Send {example}.", status=422)
+    error = UserError(
+        "invalid_request",
+        f"Requête invalide ({fr}). Envoyez {example}.",
+        f"Invalid request ({en}). Send {example}.",
+        status=422,
+    )
     error.param = field
     return error
 
@@ -107,8 +118,12 @@ def index_unavailable_public() -> UserError:
 
 
 def internal_error() -> UserError:
-    return UserError("internal_error", "Erreur interne : réessayez plus tard.",
-                     "Internal error: try again later.", status=500)
+    return UserError(
+        "internal_error",
+        "Erreur interne : réessayez plus tard.",
+        "Internal error: try again later.",
+        status=500,
+    )
 
 
 HTTP_MESSAGES = {

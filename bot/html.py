@@ -14,8 +14,10 @@ SCROLL_JS = (
 )
 SCROLL = f"<script>{SCROLL_JS}</script>"
 # Dark colours, once for a dark system (unless the page forces light) and once for data-theme="dark".
-DARK = ("color-scheme:dark;--fg:#e4e8ef;--bg:#10151d;--card:#19212c;--line:#344051;--accent:#9cc0ff;"
-        "--muted:#aab4c3;--th:#222c3a;--bar:#0a2f6e")
+DARK = (
+    "color-scheme:dark;--fg:#e4e8ef;--bg:#10151d;--card:#19212c;--line:#344051;--accent:#9cc0ff;"
+    "--muted:#aab4c3;--th:#222c3a;--bar:#0a2f6e"
+)
 CSS = """
 :root{color-scheme:light;--fg:#1b2330;--bg:#f7f8fb;--card:#fff;--line:#d5dae3;--accent:#0b3d91;
 --muted:#4a5568;--th:#eef1f7;--bar:#0b3d91}
@@ -56,8 +58,15 @@ border-radius:10px}
 THEMES = ("light", "dark")
 
 
-def html_page(title: str, body: str, *, lang: str = "fr", subtitle: str = "", extra_head: str = "",
-              theme: str | None = None) -> str:
+def html_page(
+    title: str,
+    body: str,
+    *,
+    lang: str = "fr",
+    subtitle: str = "",
+    extra_head: str = "",
+    theme: str | None = None,
+) -> str:
     """A whole page; `body` and `subtitle` are HTML already escaped by the caller."""
     forced = f' data-theme="{theme}"' if theme in THEMES else ""
     return (

@@ -190,7 +190,9 @@ def new_generation_name() -> str:
 
 
 def write_generation(
-    index_dir: Path, manifest: Manifest, docs: list[IndexedDocument],
+    index_dir: Path,
+    manifest: Manifest,
+    docs: list[IndexedDocument],
     dense_exact_max: int = dense.DEFAULT_EXACT_MAX,
 ) -> Path:
     """Write and publish a complete generation; on any failure nothing is published and
@@ -239,8 +241,15 @@ def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument])
             for chunk, vector in zip(doc.chunks, doc.chunk_vectors, strict=True):
                 db.execute(
                     "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (len(vectors), d.source, chunk.char_start, chunk.char_end,
-                     json.dumps(list(chunk.headings), ensure_ascii=False), chunk.page, vector),
+                    (
+                        len(vectors),
+                        d.source,
+                        chunk.char_start,
+                        chunk.char_end,
+                        json.dumps(list(chunk.headings), ensure_ascii=False),
+                        chunk.page,
+                        vector,
+                    ),
                 )
                 vectors.append(vector)
                 bm25.add(terms(embedding_text(d.title, chunk), manifest.language))
@@ -277,8 +286,10 @@ def collect_garbage(index_dir: Path, keep: Path) -> None:
     folders of killed ingests. Call it while holding `IngestLock` (so no staging folder
     belongs to a live ingest)."""
     for entry in sorted(index_dir.iterdir()):
-        if entry.is_dir() and entry != keep and (
-            entry.name.startswith(".staging-") or (entry.name.startswith("gen-") and _unused(entry))
+        if (
+            entry.is_dir()
+            and entry != keep
+            and (entry.name.startswith(".staging-") or (entry.name.startswith("gen-") and _unused(entry)))
         ):
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -425,8 +436,10 @@ class LoadedIndex:
         except (sqlite3.Error, RuntimeError, OSError, ValueError, KeyError) as e:
             raise _corrupt(generation, e) from e
         n = len(self.chunks)
-        if self.dense.ntotal != n or self.bm25.weights.shape[0] != n or (
-            n and self.dense.d != self.manifest.dimension
+        if (
+            self.dense.ntotal != n
+            or self.bm25.weights.shape[0] != n
+            or (n and self.dense.d != self.manifest.dimension)
         ):
             raise _corrupt(generation, ValueError("sizes differ"))
         self.vectors = self.dense.vectors  # stored vectors, to re-score candidates exactly

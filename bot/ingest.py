@@ -44,6 +44,7 @@ class IngestSummary:
     def as_dict(self) -> dict:
         return asdict(self)
 
+
 log = logging.getLogger("bot.ingest")
 
 
@@ -66,12 +67,21 @@ def ingest(
     if missing := [r for r in roots if not r.exists()]:
         # Not "every document removed": a mistyped folder must not empty the index.
         where = shown_path(missing[0])
-        raise UserError("path_not_found", f"Introuvable : {where} (l'index n'a pas changé).",
-                        f"Not found: {where} (the index is unchanged).")
+        raise UserError(
+            "path_not_found",
+            f"Introuvable : {where} (l'index n'a pas changé).",
+            f"Not found: {where} (the index is unchanged).",
+        )
     docs, skipped = load_documents(roots)
     summary = sync_index(
-        docs, settings, embedder_factory, roots=roots, rebuild=rebuild, progress=progress,
-        keep={s.source for s in skipped if s.source}, wait=wait,
+        docs,
+        settings,
+        embedder_factory,
+        roots=roots,
+        rebuild=rebuild,
+        progress=progress,
+        keep={s.source for s in skipped if s.source},
+        wait=wait,
     )
     summary.skipped = skipped
     summary.seconds = time.perf_counter() - began
@@ -103,8 +113,9 @@ def sync_index(
     """
     began = time.perf_counter()
     with store.IngestLock(settings.index_dir, wait):
-        summary = _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentences,
-                               progress, keep, drop)
+        summary = _sync_locked(
+            docs, settings, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop
+        )
     summary.seconds = time.perf_counter() - began
     return summary
 
@@ -169,15 +180,22 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
 
     name = store.new_generation_name()
     new_manifest = store.Manifest(
-        version=name, model=settings.embedding_model, dimension=dimension,
-        chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-        language=language, roots=tuple(str(r) for r in roots),
+        version=name,
+        model=settings.embedding_model,
+        dimension=dimension,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        language=language,
+        roots=tuple(str(r) for r in roots),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        documents=len(indexed), chunks=sum(len(d.chunks) for d in indexed.values()),
+        documents=len(indexed),
+        chunks=sum(len(d.chunks) for d in indexed.values()),
         backend=settings.backend if fresh or manifest is None else manifest.backend,
     )
     generation = store.write_generation(
-        settings.index_dir, new_manifest, [indexed[s] for s in sorted(indexed)],
+        settings.index_dir,
+        new_manifest,
+        [indexed[s] for s in sorted(indexed)],
         dense_exact_max=settings.dense_exact_max,
     )
     store.collect_garbage(settings.index_dir, keep=generation)
@@ -247,8 +265,7 @@ def encode_with_progress(embedder, texts: list[str], progress: bool | None) -> n
     batch = 64
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out = np.zeros((len(texts), embedder.dimension), np.float32)
-    with tqdm(total=len(texts), disable=not show, unit="passage", unit_scale=False,
-              desc="Encodage") as bar:
+    with tqdm(total=len(texts), disable=not show, unit="passage", unit_scale=False, desc="Encodage") as bar:
         for i in range(0, len(order), batch):
             rows = order[i : i + batch]
             out[rows] = embedder.encode_passages([texts[r] for r in rows])

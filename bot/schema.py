@@ -68,7 +68,9 @@ class Answer(BaseModel):
     status: Literal["answered", "no_answer"]
     answer: str = Field(description="Answer text; each [n] refers to citation n.")
     confidence: float = Field(
-        0.0, ge=0.0, le=1.0,
+        0.0,
+        ge=0.0,
+        le=1.0,
         description="The reader's probability that its best sentence answers; no_answer below the threshold.",
     )
     short_answer: ShortAnswer | None = Field(

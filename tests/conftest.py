@@ -107,7 +107,12 @@ def operator_server(assistant, settings, tmp_path_factory):
     data = tmp_path_factory.mktemp("operator-data")
     index = tmp_path_factory.mktemp("operator-index") / "index"
     shutil.copytree(settings.index_dir, index)  # its uploads never touch the session's index
-    proc, url = start_server(index, settings.documents_dir, ALLIANCE_RATE_LIMIT="0",
-                             ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN, ALLIANCE_DATA_DIR=str(data))
+    proc, url = start_server(
+        index,
+        settings.documents_dir,
+        ALLIANCE_RATE_LIMIT="0",
+        ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN,
+        ALLIANCE_DATA_DIR=str(data),
+    )
     yield url, data
     stop_server(proc)

@@ -18,8 +18,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index_dir: Path, documents_dir: Path, *, preexec_fn=None,
-                 **env: str) -> tuple[subprocess.Popen, str]:
+def start_server(
+    index_dir: Path, documents_dir: Path, *, preexec_fn=None, **env: str
+) -> tuple[subprocess.Popen, str]:
     """`alliance-bot serve` in its own process on 127.0.0.1, waited for until /health answers
     200 (`preexec_fn`: run in the child before it starts, e.g. to set a resource limit)."""
     port = _free_port()
@@ -30,7 +31,11 @@ def start_server(index_dir: Path, documents_dir: Path, *, preexec_fn=None,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec_fn,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -14,7 +14,9 @@ TEXT = (
 def make_doc() -> Document:
     second = TEXT.index("Partenariats")
     return Document(
-        source="a.md", title="L'Alliance", text=TEXT,
+        source="a.md",
+        title="L'Alliance",
+        text=TEXT,
         sections=[Section(0, ("Historique",)), Section(second, ("Partenariats",))],
     )
 

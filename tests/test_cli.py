@@ -10,13 +10,18 @@ import sys
 
 def run(*args: str, index_dir, **env: str) -> subprocess.CompletedProcess:
     environ = os.environ | {"ALLIANCE_INDEX_DIR": str(index_dir)} | env
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=environ,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=environ, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_ask_json_follows_the_contract(assistant, settings):
-    r = run("ask", "Quel objectif de développement durable le Groupe veut-il éclairer ?", "--json",
-            index_dir=settings.index_dir)
+    r = run(
+        "ask",
+        "Quel objectif de développement durable le Groupe veut-il éclairer ?",
+        "--json",
+        index_dir=settings.index_dir,
+    )
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
     assert answer["status"] == "answered" and "ODD 17" in answer["answer"]
@@ -46,8 +51,7 @@ def test_usage_errors_exit_2(assistant, settings):
 
 
 def test_failures_exit_1_with_one_line_reason(assistant, settings):
-    r = run("search", "ESS", index_dir=settings.index_dir,
-            ALLIANCE_EMBEDDING_MODEL="another/model")
+    r = run("search", "ESS", index_dir=settings.index_dir, ALLIANCE_EMBEDDING_MODEL="another/model")
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1 and "ingest --rebuild" in r.stderr
     assert "Traceback" not in r.stderr
@@ -55,8 +59,13 @@ def test_failures_exit_1_with_one_line_reason(assistant, settings):
 
 def test_ask_builds_a_missing_index(tmp_path, corpus_dir):
     index = tmp_path / "fresh"
-    r = run("ask", "En quelle année l'Alliance Dynamique a-t-elle été créée ?", "--json",
-            index_dir=index, ALLIANCE_DOCUMENTS_DIR=str(corpus_dir))
+    r = run(
+        "ask",
+        "En quelle année l'Alliance Dynamique a-t-elle été créée ?",
+        "--json",
+        index_dir=index,
+        ALLIANCE_DOCUMENTS_DIR=str(corpus_dir),
+    )
     assert r.returncode == 0, r.stderr
     assert "2014" in json.loads(r.stdout)["answer"]
     assert (index / "CURRENT").is_file()
@@ -72,16 +81,22 @@ def test_an_invalid_setting_is_a_one_line_usage_error(settings):
 
 def test_unreadable_bytes_in_a_question_are_a_usage_error(settings):
     environ = os.environ | {"ALLIANCE_INDEX_DIR": str(settings.index_dir), "LC_ALL": "C.UTF-8"}
-    r = subprocess.run([sys.executable, "-m", "bot", "ask", b"Qui a lanc\xe9 l'Alliance ?"],
-                       env=environ, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", b"Qui a lanc\xe9 l'Alliance ?"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and "illisibles" in r.stderr
 
 
 def test_a_malformed_question_file_is_one_line_naming_its_line(settings, tmp_path):
     questions = tmp_path / "questions.jsonl"
-    questions.write_text('{"question": "Qui ?", "answers": ["x"]}\n\n{"question": "Quoi ?",\n',
-                         encoding="utf-8")
+    questions.write_text(
+        '{"question": "Qui ?", "answers": ["x"]}\n\n{"question": "Quoi ?",\n', encoding="utf-8"
+    )
     r = run("eval", str(questions), index_dir=settings.index_dir)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and "ligne 3" in r.stderr and "JSON invalide" in r.stderr
@@ -122,7 +137,8 @@ def test_report_shows_visitors_text_without_escape_sequences(assistant, settings
 
 
 def test_report_with_its_database_down_is_one_line(assistant, settings):
-    r = run("report", index_dir=settings.index_dir,
-            ALLIANCE_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none")  # port 9: refused
+    r = run(
+        "report", index_dir=settings.index_dir, ALLIANCE_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none"
+    )  # port 9: refused
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and "ALLIANCE_DATABASE_URL" in r.stderr

@@ -16,8 +16,10 @@ from bot.answer.retrieval import Retriever
 from bot.bm25 import BM25
 from bot.types import Chunk
 
-WORDS = ("verger pommier coopérative salarié récolte cidre marché bénévole atelier réseau "
-         "insertion commune jardin semence compost").split()
+WORDS = (
+    "verger pommier coopérative salarié récolte cidre marché bénévole atelier réseau "
+    "insertion commune jardin semence compost"
+).split()
 
 
 def synthetic_docs(n_docs: int, per_doc: int, dimension: int = 32, seed: int = 0):
@@ -40,8 +42,14 @@ def synthetic_docs(n_docs: int, per_doc: int, dimension: int = 32, seed: int = 0
 
 def publish(index_dir, docs, dimension=32, **kwargs):
     index_dir.mkdir(parents=True, exist_ok=True)
-    manifest = store.Manifest(version=store.new_generation_name(), model="test", dimension=dimension,
-                              chunk_size=800, chunk_overlap=0, language="fr")
+    manifest = store.Manifest(
+        version=store.new_generation_name(),
+        model="test",
+        dimension=dimension,
+        chunk_size=800,
+        chunk_overlap=0,
+        language="fr",
+    )
     return store.write_generation(index_dir, manifest, docs, **kwargs)
 
 
@@ -96,8 +104,9 @@ def test_manifest_that_disagrees_with_the_file_is_a_corrupt_generation(tmp_path)
     docs, _ = synthetic_docs(3, 4)
     generation = publish(tmp_path / "index", docs)
     db = sqlite3.connect(generation / store.SQLITE)
-    db.execute("UPDATE manifest SET value = ? WHERE key = 'dense'",
-               (json.dumps(dense.plan(12, exact_max=0)),))
+    db.execute(
+        "UPDATE manifest SET value = ? WHERE key = 'dense'", (json.dumps(dense.plan(12, exact_max=0)),)
+    )
     db.commit()
     db.close()
     with pytest.raises(store.IndexUnavailable, match="corrompue"):

@@ -25,8 +25,12 @@ VARIABLE = re.compile(r"\bALLIANCE_[A-Z0-9_]+")
 
 
 def deploy_files() -> list[Path]:
-    return [DEPLOY / "compose.yaml", DEPLOY / "Caddyfile", *sorted(K8S.glob("*.yaml")),
-            REPO_ROOT / "Dockerfile"]
+    return [
+        DEPLOY / "compose.yaml",
+        DEPLOY / "Caddyfile",
+        *sorted(K8S.glob("*.yaml")),
+        REPO_ROOT / "Dockerfile",
+    ]
 
 
 def compose() -> dict:
@@ -66,8 +70,11 @@ def all_commands() -> list[list[str]]:
         if command and ours(service.get("image")):
             commands.append(shlex.split(command) if isinstance(command, str) else list(command))
     for spec in pod_specs():
-        commands += [list(c["command"]) + list(c.get("args", []))
-                     for c in containers(spec) if "command" in c and ours(c["image"])]
+        commands += [
+            list(c["command"]) + list(c.get("args", []))
+            for c in containers(spec)
+            if "command" in c and ours(c["image"])
+        ]
     docker_cmd = re.search(r"^CMD (\[.*\])$", (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8"), re.M)
     commands.append(yaml.safe_load(docker_cmd.group(1)))
     return commands
@@ -132,8 +139,11 @@ def test_compose_replicas_share_a_read_only_index_written_by_one_ingest():
     target = index_mount[0].split(":")[1]
     assert bot["environment"]["ALLIANCE_INDEX_DIR"] == target
     assert f"index:{target}" in ingest["volumes"]  # the one writer, read-write
-    assert [s for s in services.values() if any(str(v).startswith("index:") and not str(v).endswith(":ro")
-                                                for v in s.get("volumes", []))] == [ingest]
+    assert [
+        s
+        for s in services.values()
+        if any(str(v).startswith("index:") and not str(v).endswith(":ro") for v in s.get("volumes", []))
+    ] == [ingest]
     assert bot["depends_on"]["ingest"]["condition"] == "service_completed_successfully"
     assert bot["environment"]["ALLIANCE_REDIS_URL"].startswith("redis://redis:")
     assert "@postgres:" in bot["environment"]["ALLIANCE_DATABASE_URL"]

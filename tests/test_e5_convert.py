@@ -59,9 +59,19 @@ def samples(shared_dir, engine) -> dict[str, list[str]]:
 
 
 def test_build_writes_a_complete_sentence_transformers_directory(built, e5_cache):
-    for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
-                 "special_tokens_map.json", "modules.json", "sentence_bert_config.json",
-                 "config_sentence_transformers.json", "1_Pooling/config.json", "README.md", MARKER):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "modules.json",
+        "sentence_bert_config.json",
+        "config_sentence_transformers.json",
+        "1_Pooling/config.json",
+        "README.md",
+        MARKER,
+    ):
         assert (built / name).is_file(), name
     config = json.loads((built / "config.json").read_text())
     assert (config["hidden_size"], config["num_hidden_layers"]) == (384, 12)
@@ -91,8 +101,10 @@ def test_tokenizer_loads_as_fast_xlm_r_tokenizer(built):
 def test_token_counts_match_the_c_engine(e5_embedder, engine, samples):
     tok = e5_embedder.model.tokenizer
     tricky = [
-        "aĔbĔĔ Ĕ", "Ａｌｌｉａｎｃｅ  ﬁn\tet\r\nsuite ",
-        "zéro\u200blargeur\u00a0", "e\u0301te\u0301 😀 ☃",
+        "aĔbĔĔ Ĕ",
+        "Ａｌｌｉａｎｃｅ  ﬁn\tet\r\nsuite ",
+        "zéro\u200blargeur\u00a0",
+        "e\u0301te\u0301 😀 ☃",
     ]
     for role, prefix in (("queries", "query: "), ("passages", "passage: ")):
         for text in samples[role] + tricky:
@@ -108,10 +120,12 @@ def test_unknown_characters_give_one_unk_each_like_the_c_engine(e5_embedder):
 
 def test_embeddings_match_the_c_engine(e5_embedder, engine, samples):
     queries, passages = samples["queries"], samples["passages"]
-    cos = np.concatenate([
-        np.sum(e5_embedder.encode_queries(queries) * engine.query(queries), axis=1),
-        np.sum(e5_embedder.encode_passages(passages) * engine.passage(passages), axis=1),
-    ])
+    cos = np.concatenate(
+        [
+            np.sum(e5_embedder.encode_queries(queries) * engine.query(queries), axis=1),
+            np.sum(e5_embedder.encode_passages(passages) * engine.passage(passages), axis=1),
+        ]
+    )
     assert len(cos) >= 40
     assert cos.mean() >= 0.995 and cos.min() >= 0.98, (cos.mean(), cos.min())
 
@@ -209,7 +223,10 @@ def test_cli_path_info_and_errors(built, e5_cache, tmp_path):
     result = runner.invoke(model_cli, ["info", "--json"], env=env)
     info = json.loads(result.stdout)
     assert (info["name"], info["dimension"], info["source_version"]) == (
-        "multilingual-e5-small", 384, "0.3.0")
+        "multilingual-e5-small",
+        384,
+        "0.3.0",
+    )
     assert info["weights_sha256"] in runner.invoke(model_cli, ["info"], env=env).output
 
     blocker = tmp_path / "a-file"
@@ -217,4 +234,3 @@ def test_cli_path_info_and_errors(built, e5_cache, tmp_path):
     result = runner.invoke(model_cli, ["install"], env={"ALLIANCE_MODEL_CACHE": str(blocker)})
     assert result.exit_code == 1
     assert "ALLIANCE_MODEL_CACHE" in result.stderr and len(result.stderr.splitlines()) == 1
-

@@ -23,9 +23,7 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 
 @pytest.fixture(scope="session")
 def backends(built, e5_cache) -> dict:
-    return {
-        b: load_embedder(Settings(model_cache=e5_cache, embedding_backend=b)) for b in BACKENDS
-    }
+    return {b: load_embedder(Settings(model_cache=e5_cache, embedding_backend=b)) for b in BACKENDS}
 
 
 @pytest.fixture(scope="session")
@@ -68,10 +66,12 @@ def test_vectors_match_torch_within_the_fidelity_bound(backends, texts):
     bounds = {"onnx": (0.9999, 0.9999), "onnx-int8": (0.99, 0.97)}  # mean, min
     for backend, (mean, low) in bounds.items():
         embedder = backends[backend]
-        cos = np.concatenate([
-            np.sum(embedder.encode_queries(texts["queries"]) * reference["queries"], axis=1),
-            np.sum(embedder.encode_passages(texts["passages"]) * reference["passages"], axis=1),
-        ])
+        cos = np.concatenate(
+            [
+                np.sum(embedder.encode_queries(texts["queries"]) * reference["queries"], axis=1),
+                np.sum(embedder.encode_passages(texts["passages"]) * reference["passages"], axis=1),
+            ]
+        )
         assert len(cos) >= 40
         assert cos.mean() >= mean and cos.min() >= low, (backend, cos.mean(), cos.min())
 
@@ -102,13 +102,14 @@ def test_onnx_path_imports_no_torch(built, e5_cache, assistant, settings):
         "from bot.config import Settings\n"
         f"s = Settings(index_dir={str(settings.index_dir)!r}, model_cache={str(e5_cache)!r})\n"
         "assert s.backend == 'onnx-int8'\n"
-        "answer = Assistant(s).ask(\"Qui a lancé l'Alliance Dynamique ?\")\n"
+        'answer = Assistant(s).ask("Qui a lancé l\'Alliance Dynamique ?")\n'
         "assert answer.status == 'answered', answer\n"
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'optimum')"
         " if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -122,8 +123,15 @@ def test_the_packaged_model_backends_are_interchangeable_others_are_not():
 
 
 def _manifest(model: str, backend: str) -> Manifest:
-    return Manifest(version="gen-x", model=model, dimension=384, chunk_size=800, chunk_overlap=1,
-                    language="fr", backend=backend)
+    return Manifest(
+        version="gen-x",
+        model=model,
+        dimension=384,
+        chunk_size=800,
+        chunk_overlap=1,
+        language="fr",
+        backend=backend,
+    )
 
 
 def test_an_index_whose_vectors_do_not_mix_is_refused():

@@ -12,10 +12,14 @@ from bot.embedding import load_embedder
 from bot.embedding.batching import QueryBatcher
 
 QUESTIONS = [
-    "Qui a lancé l'Alliance Dynamique ?", "En quelle année ?", "Quels sont les deux types de "
-    "partenariats proposés aux structures de l'économie sociale et solidaire ?",
-    "ODD 17", "When was the Alliance Dynamique founded?", "Qu'est-ce que l'ESS ?",
-    "Combien de partenaires compte l'Alliance Dynamique en 2021 ?", "Où ?",
+    "Qui a lancé l'Alliance Dynamique ?",
+    "En quelle année ?",
+    "Quels sont les deux types de partenariats proposés aux structures de l'économie sociale et solidaire ?",
+    "ODD 17",
+    "When was the Alliance Dynamique founded?",
+    "Qu'est-ce que l'ESS ?",
+    "Combien de partenaires compte l'Alliance Dynamique en 2021 ?",
+    "Où ?",
 ] * 3
 
 

@@ -26,11 +26,14 @@ def test_ndcg():
 
 
 def test_question_metrics(assistant, tmp_path):
-    questions = write_jsonl(tmp_path / "q.jsonl", [
-        {"question": "En quelle année l'Alliance Dynamique a-t-elle été créée ?", "answers": ["2014"]},
-        {"question": "Qui a lancé l'Alliance Dynamique ?", "answers": ["introuvable-xyz"]},
-        {"question": "Comment faire une pâte à crêpes ?", "answers": []},
-    ])
+    questions = write_jsonl(
+        tmp_path / "q.jsonl",
+        [
+            {"question": "En quelle année l'Alliance Dynamique a-t-elle été créée ?", "answers": ["2014"]},
+            {"question": "Qui a lancé l'Alliance Dynamique ?", "answers": ["introuvable-xyz"]},
+            {"question": "Comment faire une pâte à crêpes ?", "answers": []},
+        ],
+    )
     m = evaluate_questions(questions, assistant)
     assert m["n"] == 3
     assert m["hit@5"] == 0.5 and m["answer_accuracy"] == 0.5
@@ -41,15 +44,21 @@ def test_question_metrics(assistant, tmp_path):
 def test_dataset_metrics(settings, embedder, tmp_path):
     folder = tmp_path / "mini"
     folder.mkdir()
-    write_jsonl(folder / "corpus.jsonl", [
-        {"id": "d1", "title": "Pommes", "text": "La pomme est un fruit du pommier, récolté en automne."},
-        {"id": "d2", "title": "Trains", "text": "Le TGV relie Paris à Lyon en deux heures."},
-        {"id": "d3", "title": "Mer", "text": "La marée monte deux fois par jour sur la côte atlantique."},
-    ])
-    write_jsonl(folder / "queries.jsonl", [
-        {"id": "q1", "text": "Quel arbre donne des pommes ?"},
-        {"id": "q2", "text": "Combien de temps en TGV entre Paris et Lyon ?"},
-    ])
+    write_jsonl(
+        folder / "corpus.jsonl",
+        [
+            {"id": "d1", "title": "Pommes", "text": "La pomme est un fruit du pommier, récolté en automne."},
+            {"id": "d2", "title": "Trains", "text": "Le TGV relie Paris à Lyon en deux heures."},
+            {"id": "d3", "title": "Mer", "text": "La marée monte deux fois par jour sur la côte atlantique."},
+        ],
+    )
+    write_jsonl(
+        folder / "queries.jsonl",
+        [
+            {"id": "q1", "text": "Quel arbre donne des pommes ?"},
+            {"id": "q2", "text": "Combien de temps en TGV entre Paris et Lyon ?"},
+        ],
+    )
     (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
     m = evaluate_dataset(folder, settings.model_copy(update={"index_dir": tmp_path / "unused"}))
     assert m["n"] == 2 and m["documents"] == 3

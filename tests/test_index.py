@@ -36,10 +36,13 @@ def generations(index_dir: Path) -> list[str]:
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    env = os.environ | {"ALLIANCE_INDEX_DIR": str(settings.index_dir),
-                        "ALLIANCE_DOCUMENTS_DIR": str(settings.documents_dir)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, capture_output=True,
-                          text=True, timeout=300)
+    env = os.environ | {
+        "ALLIANCE_INDEX_DIR": str(settings.index_dir),
+        "ALLIANCE_DOCUMENTS_DIR": str(settings.documents_dir),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_dangling_current_is_an_error_never_a_rebuild_or_a_deletion(corpus, settings, embedder):
@@ -89,7 +92,9 @@ def test_two_ingests_at_once_are_serialised(corpus, settings, embedder):
         subprocess.Popen(
             [sys.executable, "-m", "bot", "ingest", str(corpus)],
             env=os.environ | {"ALLIANCE_INDEX_DIR": str(settings.index_dir)},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]

@@ -132,8 +132,12 @@ def test_killed_ingest_leaves_previous_index_answering(corpus, settings, embedde
             f"# Ajout {i}\n\n" + "Une phrase de plus sur la coopérative Arbres Unis. " * 30, "utf-8"
         )
     env = os.environ | {"ALLIANCE_INDEX_DIR": str(settings.index_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "ingest", str(corpus)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "ingest", str(corpus)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(4)  # model loaded, embedding under way
     assert proc.poll() is None, "ingest finished before it could be killed"
     proc.send_signal(signal.SIGKILL)

@@ -14,11 +14,29 @@ from bot.schema import Answer, Citation, IndexInfo
 
 
 def make_answer(status: str = "answered") -> Answer:
-    cites = [Citation(n=1, title="T", source="documents/a.md", chunk_id="documents/a.md#0-5",
-                      char_start=0, char_end=5, quote="Bonjo", score=0.9)] if status == "answered" else []
-    return Answer(status=status, answer="Bonjour [1]." if cites else "", citations=cites,
-                  timings_ms={"embed": 3.0, "total": 12.5},
-                  index=IndexInfo(version="gen-x", model="m", chunks=1))
+    cites = (
+        [
+            Citation(
+                n=1,
+                title="T",
+                source="documents/a.md",
+                chunk_id="documents/a.md#0-5",
+                char_start=0,
+                char_end=5,
+                quote="Bonjo",
+                score=0.9,
+            )
+        ]
+        if status == "answered"
+        else []
+    )
+    return Answer(
+        status=status,
+        answer="Bonjour [1]." if cites else "",
+        citations=cites,
+        timings_ms={"embed": 3.0, "total": 12.5},
+        index=IndexInfo(version="gen-x", model="m", chunks=1),
+    )
 
 
 @pytest.fixture
@@ -74,8 +92,11 @@ def test_vote_on_an_unknown_answer_is_refused(log):
 def test_old_rows_are_purged(log):
     old = utcnow() - timedelta(days=31)
     with log.engine.begin() as db:
-        db.execute(insert(answers).values(
-            id="old", asked_at=old, question="q", status="no_answer", answer="", sources=[], timings_ms={}))
+        db.execute(
+            insert(answers).values(
+                id="old", asked_at=old, question="q", status="no_answer", answer="", sources=[], timings_ms={}
+            )
+        )
         db.execute(insert(feedback).values(answer_id="old", rating=-1, created_at=old, updated_at=old))
     log.record(make_answer(), "récente")
     log.flush()

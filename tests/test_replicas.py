@@ -30,9 +30,21 @@ def redis_url(tmp_path_factory):
     port = _free_port()
     folder = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(REDIS_SERVER),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     import redis
 
@@ -59,11 +71,18 @@ def replicas(assistant, settings, postgres_url, redis_url, tmp_path_factory):
     corpus = shared / "documents"
     shutil.copytree(settings.documents_dir, corpus)
     env = os.environ | {"ALLIANCE_INDEX_DIR": str(shared / "index")}
-    subprocess.run([sys.executable, "-m", "bot", "ingest", str(corpus)], env=env, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "bot", "ingest", str(corpus)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     common = {
-        "ALLIANCE_DATABASE_URL": postgres_url, "ALLIANCE_REDIS_URL": redis_url,
-        "ALLIANCE_RATE_LIMIT": "20", "ALLIANCE_TRUSTED_PROXIES": "127.0.0.1",
+        "ALLIANCE_DATABASE_URL": postgres_url,
+        "ALLIANCE_REDIS_URL": redis_url,
+        "ALLIANCE_RATE_LIMIT": "20",
+        "ALLIANCE_TRUSTED_PROXIES": "127.0.0.1",
         "ALLIANCE_ADMIN_TOKEN": TOKEN,
     }
     servers = [
@@ -77,14 +96,16 @@ def replicas(assistant, settings, postgres_url, redis_url, tmp_path_factory):
 
 
 def ask(url: str, question: str, client: str) -> httpx.Response:
-    return httpx.post(f"{url}/ask", json={"question": question},
-                      headers={"X-Forwarded-For": client}, timeout=60)
+    return httpx.post(
+        f"{url}/ask", json={"question": question}, headers={"X-Forwarded-For": client}, timeout=60
+    )
 
 
 def test_rate_limit_holds_across_replicas(replicas):
     urls, _, _, _ = replicas
-    codes = [ask(urls[i % 2], "Qui a lancé l'Alliance Dynamique ?", "203.0.113.10").status_code
-             for i in range(40)]
+    codes = [
+        ask(urls[i % 2], "Qui a lancé l'Alliance Dynamique ?", "203.0.113.10").status_code for i in range(40)
+    ]
     assert set(codes) <= {200, 429}
     assert abs(codes.count(429) - 20) <= 1, codes
     # Another visitor behind the same proxy has a bucket of its own.
@@ -95,11 +116,18 @@ def test_feedback_given_through_one_replica_is_in_the_other_ones_report(replicas
     urls, _, _, _ = replicas
     answer = ask(urls[0], "En quelle année l'Alliance Dynamique a-t-elle été créée ?", "203.0.113.20")
     answer_id = answer.json()["id"]
-    vote = httpx.post(f"{urls[0]}/feedback", headers={"X-Forwarded-For": "203.0.113.20"},
-                      json={"answer_id": answer_id, "rating": "down", "comment": "vu par l'autre réplique"})
+    vote = httpx.post(
+        f"{urls[0]}/feedback",
+        headers={"X-Forwarded-For": "203.0.113.20"},
+        json={"answer_id": answer_id, "rating": "down", "comment": "vu par l'autre réplique"},
+    )
     assert vote.status_code in (200, 201, 204), vote.text
-    report = httpx.get(f"{urls[1]}/admin/report", params={"format": "json"},
-                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120).json()
+    report = httpx.get(
+        f"{urls[1]}/admin/report",
+        params={"format": "json"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=120,
+    ).json()
     comments = [c for d in report["most_downvoted"] for c in d["comments"]]
     assert "vu par l'autre réplique" in str(comments)
 
@@ -108,9 +136,16 @@ def test_a_published_ingest_is_served_by_both_within_5_s(replicas):
     urls, _, corpus, env = replicas
     (corpus / "verger.md").write_text(
         "---\ntitle: Le verger partagé\n---\n\n# Le verger partagé\n\n"
-        "Le verger partagé de l'Alliance compte exactement quarante-deux pommiers.\n", "utf-8")
-    subprocess.run([sys.executable, "-m", "bot", "ingest", str(corpus)], env=env, check=True,
-                   capture_output=True, timeout=600)
+        "Le verger partagé de l'Alliance compte exactement quarante-deux pommiers.\n",
+        "utf-8",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "bot", "ingest", str(corpus)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     published = time.monotonic()
     seen, failures, i = set(), 0, 0
     while len(seen) < 2 and time.monotonic() - published < 30:
@@ -133,13 +168,20 @@ def test_kill_9_of_a_replica_loses_no_acknowledged_feedback(replicas):
     for i in range(5):
         client = f"192.0.2.{i + 1}"
         answer_id = ask(urls[0], "Qui a lancé l'Alliance Dynamique ?", client).json()["id"]
-        vote = httpx.post(f"{urls[0]}/feedback", headers={"X-Forwarded-For": client},
-                          json={"answer_id": answer_id, "rating": "down", "comment": f"avis {i}"})
+        vote = httpx.post(
+            f"{urls[0]}/feedback",
+            headers={"X-Forwarded-For": client},
+            json={"answer_id": answer_id, "rating": "down", "comment": f"avis {i}"},
+        )
         if vote.status_code < 300:
             acknowledged.append(f"avis {i}")
     procs[0].send_signal(signal.SIGKILL)
     procs[0].wait()
-    report = httpx.get(f"{urls[1]}/admin/report", params={"format": "json"},
-                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120).json()
+    report = httpx.get(
+        f"{urls[1]}/admin/report",
+        params={"format": "json"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=120,
+    ).json()
     comments = str([d["comments"] for d in report["most_downvoted"]])
     assert acknowledged and all(c in comments for c in acknowledged)

@@ -49,7 +49,11 @@ def test_sentences_do_not_cut_at_abbreviations_numbers_or_quotes():
 def test_sentences_split_headings_lists_and_keep_wrapped_lines():
     text = "Historique\n\nUne phrase coupée\nau milieu. Une autre.\n- premier point\n- second point"
     assert sentences(text) == [
-        "Historique", "Une phrase coupée\nau milieu.", "Une autre.", "- premier point", "- second point",
+        "Historique",
+        "Une phrase coupée\nau milieu.",
+        "Une autre.",
+        "- premier point",
+        "- second point",
     ]
 
 

@@ -87,7 +87,8 @@ class Assistant:
         reader = load_model(settings.reader_params)  # the fitted reader (bot/reader)
         cross = (
             load_cross(settings.model_cache, settings.reader_cross_dir, usable_cores())
-            if settings.reader == "cross" else None
+            if settings.reader == "cross"
+            else None
         )
         self.snapshots = Snapshots(settings, reader, cross)
 

@@ -33,8 +33,13 @@ class Composer:
     """Reads the top passages with the fitted reader (bot/reader) and quotes at most two
     sentences; refuses when the best sentence's probability is below `threshold`."""
 
-    def __init__(self, index: LoadedIndex, model: ReaderModel, threshold: float | None = None,
-                 cross: CrossReader | None = None):
+    def __init__(
+        self,
+        index: LoadedIndex,
+        model: ReaderModel,
+        threshold: float | None = None,
+        cross: CrossReader | None = None,
+    ):
         self.index = index
         self.model = model
         self.cross = cross  # ALLIANCE_READER=cross: the top candidates re-read by the cross-encoder
@@ -66,8 +71,15 @@ class Composer:
             quote = doc.text[start:end]
             citations.append(
                 Citation(
-                    n=n, title=doc.title, source=doc.source, url=doc.url, page=chunk.page,
-                    chunk_id=chunk.chunk_id, char_start=start, char_end=end, quote=quote,
+                    n=n,
+                    title=doc.title,
+                    source=doc.source,
+                    url=doc.url,
+                    page=chunk.page,
+                    chunk_id=chunk.chunk_id,
+                    char_start=start,
+                    char_end=end,
+                    quote=quote,
                     score=round(float(max(judgement.shares[r] for r in rows)), 4),
                 )
             )

@@ -55,9 +55,7 @@ class Retriever:
         dense = self.index.vectors[candidates] @ query_vector.ravel()
         bm25 = bm25_all[candidates]
         if self.fusion == "rrf":
-            fused = np.array(
-                [_rrf(dense_rank.get(int(c))) + _rrf(bm25_rank.get(int(c))) for c in candidates]
-            )
+            fused = np.array([_rrf(dense_rank.get(int(c))) + _rrf(bm25_rank.get(int(c))) for c in candidates])
         else:
             fused = self.dense_weight * _zscore(dense) + (1 - self.dense_weight) * _zscore(bm25)
         order = np.argsort(-fused, kind="stable")[:k]

@@ -49,13 +49,21 @@ class Snapshot:
             doc = self.index.documents[chunk.source]
             out.append(
                 Passage(
-                    rank=rank, chunk_id=chunk.chunk_id, title=doc.title, source=doc.source,
-                    url=doc.url, page=chunk.page, headings=list(chunk.headings),
+                    rank=rank,
+                    chunk_id=chunk.chunk_id,
+                    title=doc.title,
+                    source=doc.source,
+                    url=doc.url,
+                    page=chunk.page,
+                    headings=list(chunk.headings),
                     text=doc.text[chunk.char_start : chunk.char_end],
-                    char_start=chunk.char_start, char_end=chunk.char_end,
+                    char_start=chunk.char_start,
+                    char_end=chunk.char_end,
                     score=round(hit.score, 4),
-                    dense_rank=hit.dense_rank, dense_score=round(hit.dense_score, 4),
-                    bm25_rank=hit.bm25_rank, bm25_score=round(hit.bm25_score, 4),
+                    dense_rank=hit.dense_rank,
+                    dense_score=round(hit.dense_score, 4),
+                    bm25_rank=hit.bm25_rank,
+                    bm25_score=round(hit.bm25_score, 4),
                 )
             )
         return out
@@ -102,8 +110,11 @@ class Snapshots:
             self._backoff = min(60.0, max(1.0, self._backoff * 2))
             self._retry_at = time.monotonic() + self._backoff
             self.reload_error = type(e).__name__
-            log.warning("reload failed, still serving %s (retry in %.0f s): %s",
-                        self.current.index.name, self._backoff, e)
+            log.warning(
+                "reload failed, still serving %s (retry in %.0f s): %s",
+                self.current.index.name,
+                self._backoff,
+                e,
+            )
         finally:
             self._reload_lock.release()
-

@@ -47,8 +47,13 @@ def require_admin(request: Request) -> None:
     if not token:
         raise problem(404, "http_error", *NOT_FOUND)
     if not bearer_matches(request.headers.get("authorization", ""), token):
-        raise problem(401, "unauthorized", "Jeton d'administration absent ou incorrect.",
-                            "Missing or wrong admin token.", {"WWW-Authenticate": "Bearer"})
+        raise problem(
+            401,
+            "unauthorized",
+            "Jeton d'administration absent ou incorrect.",
+            "Missing or wrong admin token.",
+            {"WWW-Authenticate": "Bearer"},
+        )
 
 
 Admin = Depends(require_admin)
@@ -89,15 +94,29 @@ def list_documents(request: Request) -> list[AdminDocument]:
         counts[chunk.source] = counts.get(chunk.source, 0) + 1
     uploads = uploads_dir(request)
     return [
-        AdminDocument(source=d.source, title=d.title, url=d.url, chunks=counts.get(d.source, 0),
-                      ingested_at=d.ingested_at, managed=_managed_file(uploads, d.source) is not None)
+        AdminDocument(
+            source=d.source,
+            title=d.title,
+            url=d.url,
+            chunks=counts.get(d.source, 0),
+            ingested_at=d.ingested_at,
+            managed=_managed_file(uploads, d.source) is not None,
+        )
         for d in assistant.index.documents.values()
     ]
 
 
-@router.post("/documents", response_model=IngestResult, status_code=201, openapi_extra={
-    "requestBody": {"required": True, "content": {"application/octet-stream": {
-        "schema": {"type": "string", "format": "binary"}}}}})
+@router.post(
+    "/documents",
+    response_model=IngestResult,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def upload_document(
     request: Request,
     filename: Annotated[str, Query(max_length=200, description="File name, e.g. `guide.md`.")],
@@ -108,8 +127,12 @@ async def upload_document(
     limit = int(request.app.state.settings.admin_max_upload_mb * 1024 * 1024)
     data = await request.body()  # already read, under twice this limit, by bot.api.guards.BodyGuard
     if len(data) > limit:
-        raise problem(413, "file_too_large", f"Fichier trop volumineux (> {limit} octets).",
-                            f"File too large (> {limit} bytes).")
+        raise problem(
+            413,
+            "file_too_large",
+            f"Fichier trop volumineux (> {limit} octets).",
+            f"File too large (> {limit} bytes).",
+        )
     if not data:
         raise problem(422, "empty_file", "Le fichier est vide.", "The file is empty.")
     # Checked before it replaces anything: a corrupt re-upload leaves the good file indexed.
@@ -157,10 +180,15 @@ def _store(folder: Path, target: Path, data: bytes) -> None:
     except OSError as e:
         logger.warning("upload %s not stored: %s", target.name, e.strerror or type(e).__name__)
         if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            raise problem(507, "disk_full", "Espace disque insuffisant : le fichier n'a pas été enregistré.",
-                          "Not enough disk space: the file was not stored.") from None
-        raise problem(500, "not_stored", "Le fichier n'a pas pu être enregistré.",
-                      "The file could not be stored.") from None
+            raise problem(
+                507,
+                "disk_full",
+                "Espace disque insuffisant : le fichier n'a pas été enregistré.",
+                "Not enough disk space: the file was not stored.",
+            ) from None
+        raise problem(
+            500, "not_stored", "Le fichier n'a pas pu être enregistré.", "The file could not be stored."
+        ) from None
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -172,11 +200,13 @@ def delete_document(source: str, request: Request) -> IngestResult:
     file = _managed_file(uploads_dir(request), source)
     if file is None or not file.is_file():
         if _indexed(request, source):
-            raise problem(409, "not_managed",
-                                "Ce document ne vient pas du dossier géré par l'admin : retirez-le de son "
-                                "dossier puis relancez l'indexation.",
-                                "This document was not uploaded here: remove it from its folder, "
-                                "then re-ingest.")
+            raise problem(
+                409,
+                "not_managed",
+                "Ce document ne vient pas du dossier géré par l'admin : retirez-le de son "
+                "dossier puis relancez l'indexation.",
+                "This document was not uploaded here: remove it from its folder, then re-ingest.",
+            )
         raise problem(404, "unknown_document", "Document inconnu.", "Unknown document.")
     file.unlink()
     return _reingest(request)
@@ -190,7 +220,8 @@ def reingest(request: Request) -> IngestResult:
 
 class CrawlRequest(BaseModel):
     urls: list[Annotated[str, Field(max_length=2000)]] = Field(
-        min_length=1, max_length=20, description="Start pages or sitemap.xml addresses (http or https).")
+        min_length=1, max_length=20, description="Start pages or sitemap.xml addresses (http or https)."
+    )
     max_pages: int = Field(DEFAULT_MAX_PAGES, ge=1, le=10_000)
     max_depth: int = Field(DEFAULT_MAX_DEPTH, ge=0, le=50)
     max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1024, le=MAX_FILE_BYTES)
@@ -221,8 +252,14 @@ def crawl_site(body: CrawlRequest, request: Request) -> CrawlResult:
 
     settings = request.app.state.settings
     assistant = request.app.state.assistant
-    options = CrawlOptions(body.urls, body.max_pages, body.max_depth, body.max_bytes, body.delay,
-                           allow_private=settings.crawl_allow_private)
+    options = CrawlOptions(
+        body.urls,
+        body.max_pages,
+        body.max_depth,
+        body.max_bytes,
+        body.delay,
+        allow_private=settings.crawl_allow_private,
+    )
     began = time.perf_counter()
     with _ingest_lock:
         summary = crawl(options, settings, lambda: assistant.embedder, progress=False)
@@ -247,19 +284,34 @@ def report(
 
     log = request.app.state.conversation_log
     if log is None:
-        raise problem(503, "log_disabled", "Le journal est désactivé (ALLIANCE_LOG=0).",
-                            "The log is off (ALLIANCE_LOG=0).")
+        raise problem(
+            503,
+            "log_disabled",
+            "Le journal est désactivé (ALLIANCE_LOG=0).",
+            "The log is off (ALLIANCE_LOG=0).",
+        )
     assistant = request.app.state.assistant
     assistant.refresh_if_changed()
     log.flush(timeout=2)
     try:  # on the log's own threads, for a bounded time: a frozen database holds no request
         titles = {d.source: d.title for d in assistant.index.documents.values()}
-        data = log.calls.call(reports.build_report, log.engine, reports.parse_since(since),
-                              assistant.embedder, titles, timeout=REPORT_TIMEOUT)
+        data = log.calls.call(
+            reports.build_report,
+            log.engine,
+            reports.parse_since(since),
+            assistant.embedder,
+            titles,
+            timeout=REPORT_TIMEOUT,
+        )
     except Unavailable as e:
         logger.warning("report: log database unavailable (%s)", e)
-        raise problem(503, "log_unavailable", "Le journal est indisponible : réessayez dans 30 s.",
-                      "The log is unavailable: try again in 30 s.", {"Retry-After": "30"}) from None
+        raise problem(
+            503,
+            "log_unavailable",
+            "Le journal est indisponible : réessayez dans 30 s.",
+            "The log is unavailable: try again in 30 s.",
+            {"Retry-After": "30"},
+        ) from None
     accept = request.headers.get("accept", "")
     wants_json = format == "json" or (format is None and "application/json" in accept)
     if wants_json:
@@ -271,8 +323,9 @@ def report(
 def admin_page(request: Request):
     if not request.app.state.settings.admin_token:
         raise problem(404, "http_error", *NOT_FOUND)
-    return FileResponse(WIDGET_DIR / "admin.html", media_type="text/html",
-                        headers={"Cache-Control": "no-store"})
+    return FileResponse(
+        WIDGET_DIR / "admin.html", media_type="text/html", headers={"Cache-Control": "no-store"}
+    )
 
 
 @page_router.get("/admin.js", include_in_schema=False)
@@ -296,9 +349,13 @@ def _reingest(request: Request) -> IngestResult:
     request.app.state.metrics.ingest.observe(time.perf_counter() - began)
     assistant.refresh_if_changed()  # this server answers from the new generation at once
     return IngestResult(
-        added=summary.added, updated=summary.updated, removed=summary.removed,
+        added=summary.added,
+        updated=summary.updated,
+        removed=summary.removed,
         skipped=[{"path": _public_path(s.path, roots), "reason": s.reason} for s in summary.skipped],
-        chunks=summary.chunks, version=summary.version, seconds=round(summary.seconds, 3),
+        chunks=summary.chunks,
+        version=summary.version,
+        seconds=round(summary.seconds, 3),
     )
 
 
@@ -318,23 +375,34 @@ def _indexed(request: Request, source: str) -> bool:
 
 def _managed_file(folder: Path, source: str) -> Path | None:
     prefix = f"{UPLOADS}/"
-    if not source.startswith(prefix) or "/" in source[len(prefix):]:
+    if not source.startswith(prefix) or "/" in source[len(prefix) :]:
         return None
-    return folder / source[len(prefix):]
+    return folder / source[len(prefix) :]
 
 
 def _safe_name(filename: str) -> str:
     """A plain file name: no folder, no control character, a known extension."""
     name = unicodedata.normalize("NFC", filename.strip())
-    bad = (not name or name.startswith(".") or "/" in name or "\\" in name
-           or any(unicodedata.category(ch)[0] == "C" for ch in name)
-           or not re.fullmatch(r"[\w .,()'&+-]{1,200}", name))
+    bad = (
+        not name
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or any(unicodedata.category(ch)[0] == "C" for ch in name)
+        or not re.fullmatch(r"[\w .,()'&+-]{1,200}", name)
+    )
     if bad:
-        raise problem(422, "invalid_filename",
-                            "Nom de fichier invalide (lettres, chiffres, . - _ espace).",
-                            "Invalid file name (letters, digits, . - _ space).")
+        raise problem(
+            422,
+            "invalid_filename",
+            "Nom de fichier invalide (lettres, chiffres, . - _ espace).",
+            "Invalid file name (letters, digits, . - _ space).",
+        )
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise problem(422, "unsupported_format",
-                            "Format non pris en charge : md, txt, html, pdf, docx, odt ou pptx.",
-                            "Unsupported format: md, txt, html, pdf, docx, odt or pptx.")
+        raise problem(
+            422,
+            "unsupported_format",
+            "Format non pris en charge : md, txt, html, pdf, docx, odt ou pptx.",
+            "Unsupported format: md, txt, html, pdf, docx, odt or pptx.",
+        )
     return name

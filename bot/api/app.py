@@ -100,8 +100,12 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     app.state.limiter_blocks = app.state.limiter.remote is not None  # a network call: off the event loop
 
     # Outermost last: CORS wraps the body guard so that its 413/408 carry CORS headers too.
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, timeout=settings.body_read_timeout,
-                       override=upload_limits(settings))
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_read_timeout,
+        override=upload_limits(settings),
+    )
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

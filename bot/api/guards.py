@@ -31,16 +31,24 @@ def error_body(error: UserError, path: str = "") -> bytes:
 
 async def send_error(send, error: UserError, path: str = "") -> None:
     body = error_body(error, path)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"connection", b"close")]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 class BodyGuard:
-    def __init__(self, app, max_bytes: int, timeout: float,
-                 override: Callable[[dict], tuple[int, float] | None] | None = None):
+    def __init__(
+        self,
+        app,
+        max_bytes: int,
+        timeout: float,
+        override: Callable[[dict], tuple[int, float] | None] | None = None,
+    ):
         """`override(scope)`: other (max bytes, timeout) for some requests (document uploads)."""
         self.app = app
         self.max_bytes = max_bytes

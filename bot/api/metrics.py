@@ -20,16 +20,31 @@ class Metrics:
 
     def __init__(self, assistant, limiter=None, conversation_log=None):
         self.registry = CollectorRegistry()
-        self.requests = Counter("alliance_http_requests", "HTTP requests by route and status.",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("alliance_http_request_duration_seconds", "HTTP request latency by route.",
-                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.answers = Counter("alliance_answers", "Answers given, by status.", ["status"],
-                               registry=self.registry)
-        self.feedback = Counter("alliance_feedback", "Votes recorded, by rating.", ["rating"],
-                                registry=self.registry)
-        self.ingest = Histogram("alliance_ingest_duration_seconds", "Ingests run from the admin routes.",
-                                buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300), registry=self.registry)
+        self.requests = Counter(
+            "alliance_http_requests",
+            "HTTP requests by route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "alliance_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.answers = Counter(
+            "alliance_answers", "Answers given, by status.", ["status"], registry=self.registry
+        )
+        self.feedback = Counter(
+            "alliance_feedback", "Votes recorded, by rating.", ["rating"], registry=self.registry
+        )
+        self.ingest = Histogram(
+            "alliance_ingest_duration_seconds",
+            "Ingests run from the admin routes.",
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=self.registry,
+        )
         self.registry.register(_IndexCollector(assistant))
         self.registry.register(_StoresCollector(limiter, conversation_log))
 
@@ -60,8 +75,10 @@ class _StoresCollector:
     def collect(self):
         out = []
         if self.limiter is not None:
-            fallbacks = CounterMetricFamily("alliance_ratelimit_fallback",
-                                            "Rate-limit checks made in memory because Redis did not answer.")
+            fallbacks = CounterMetricFamily(
+                "alliance_ratelimit_fallback",
+                "Rate-limit checks made in memory because Redis did not answer.",
+            )
             fallbacks.add_metric([], self.limiter.fallbacks)
             out.append(fallbacks)
         if self.log is not None:
@@ -95,8 +112,9 @@ class MetricsMiddleware:
             await self.app(scope, receive, record_status)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", None) or (scope["path"] if scope["path"] in self.known_paths
-                                                     else "other")
+            path = getattr(route, "path", None) or (
+                scope["path"] if scope["path"] in self.known_paths else "other"
+            )
             method = scope.get("method", "") if scope.get("method") in METHODS else "other"
             self.metrics.requests.labels(method, path, str(status)).inc()
             self.metrics.latency.labels(method, path).observe(time.perf_counter() - began)

@@ -25,6 +25,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     for status in statuses:
         out[status] = {"model": ErrorResponse, "description": described[status]}
         if status == 429:
-            out[status]["headers"] = {"Retry-After": {
-                "description": "Secondes à attendre.", "schema": {"type": "integer", "minimum": 1}}}
+            out[status]["headers"] = {
+                "Retry-After": {
+                    "description": "Secondes à attendre.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
     return out

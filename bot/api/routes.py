@@ -34,8 +34,10 @@ class DocumentInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str = Field(description="`ready`, or `degraded` while an optional store (the log's "
-                        "database, Redis) is unreachable: questions are still answered.")
+    status: str = Field(
+        description="`ready`, or `degraded` while an optional store (the log's "
+        "database, Redis) is unreachable: questions are still answered."
+    )
     index: IndexInfo
     reasons: list[str] = Field(default_factory=list, description="Why `degraded`, in a few words each.")
 
@@ -78,12 +80,18 @@ def ask(body: AskRequest, assistant: AssistantDep, request: Request) -> Answer:
     "/ask/stream",
     response_class=StreamingResponse,
     dependencies=Limited,
-    responses={200: {"content": {"text/event-stream": {}}, "description": (
-        "Server-sent events: `passages`, then `delta` (answer text as it is composed), "
-        "`replace` (`{text, reason}`: an LLM reply withdrawn midway, `text` stands instead), "
-        "then `citations`, then `done` with the full answer contract, or `error` "
-        "(`ErrorResponse`) if the answer fails once the stream has started."
-    )}, **QUESTION_ERRORS},
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": (
+                "Server-sent events: `passages`, then `delta` (answer text as it is composed), "
+                "`replace` (`{text, reason}`: an LLM reply withdrawn midway, `text` stands instead), "
+                "then `citations`, then `done` with the full answer contract, or `error` "
+                "(`ErrorResponse`) if the answer fails once the stream has started."
+            ),
+        },
+        **QUESTION_ERRORS,
+    },
 )
 def ask_stream(body: AskRequest, assistant: AssistantDep, request: Request) -> StreamingResponse:
     events = assistant.events(body.question, body.k, body.history)  # 4xx before the stream
@@ -95,7 +103,8 @@ def ask_stream(body: AskRequest, assistant: AssistantDep, request: Request) -> S
             yield event.sse()
 
     return StreamingResponse(
-        serialised(), media_type="text/event-stream",
+        serialised(),
+        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
@@ -113,8 +122,13 @@ def documents(assistant: AssistantDep) -> list[DocumentInfo]:
     for chunk in index.chunks:
         counts[chunk.source] = counts.get(chunk.source, 0) + 1
     return [
-        DocumentInfo(source=d.source, title=d.title, url=d.url, chunks=counts.get(d.source, 0),
-                     ingested_at=d.ingested_at)
+        DocumentInfo(
+            source=d.source,
+            title=d.title,
+            url=d.url,
+            chunks=counts.get(d.source, 0),
+            ingested_at=d.ingested_at,
+        )
         for d in index.documents.values()
     ]
 
@@ -123,8 +137,13 @@ def documents(assistant: AssistantDep) -> list[DocumentInfo]:
 _HEALTH_THREADS = anyio.CapacityLimiter(2)
 
 
-@router.get("/health", response_model=Health, responses={
-    503: {"model": NotReady, "description": "L'index n'est pas utilisable (détail dans le journal)."}})
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={
+        503: {"model": NotReady, "description": "L'index n'est pas utilisable (détail dans le journal)."}
+    },
+)
 async def health(request: Request):
     try:
         assistant = await anyio.to_thread.run_sync(get_assistant, request, limiter=_HEALTH_THREADS)
@@ -132,9 +151,11 @@ async def health(request: Request):
         return Health(status="degraded" if reasons else "ready", index=assistant.info(), reasons=reasons)
     except Exception:  # not ready is an answer, not an error page; the reason goes to the log
         log.exception("health: not ready")
-        body = NotReady(code="index_unavailable",
-                        detail="L'index n'est pas disponible : voir le journal du serveur.",
-                        detail_en="The index is not available: see the server log.")
+        body = NotReady(
+            code="index_unavailable",
+            detail="L'index n'est pas disponible : voir le journal du serveur.",
+            detail_en="The index is not available: see the server log.",
+        )
         return JSONResponse(body.model_dump(), status_code=503)
 
 

@@ -17,27 +17,37 @@ from bot.shape import Run, shape
 router = APIRouter()
 
 
-
 def source_link(base: str, source: str, start: int, end: int) -> str:
     """Where a citation opens: the page of its document with its span highlighted."""
     return f"{base.rstrip('/')}/sources/{quote(source)}?start={start}&end={end}#quote"
 
 
 # A missing document gets a readable HTML page; a path no route matches gets the JSON error.
-_NOT_FOUND = {404: {"description": error_responses(404)[404]["description"], "content": {
-    "text/html": {"schema": {"type": "string"}},
-    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
+_NOT_FOUND = {
+    404: {
+        "description": error_responses(404)[404]["description"],
+        "content": {
+            "text/html": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}},
+        },
+    }
+}
 
 
-@router.get("/sources/{source:path}", response_class=HTMLResponse, tags=["sources"],
-            responses=error_responses(422, 500) | _NOT_FOUND)
+@router.get(
+    "/sources/{source:path}",
+    response_class=HTMLResponse,
+    tags=["sources"],
+    responses=error_responses(422, 500) | _NOT_FOUND,
+)
 def source_page(
     source: str,
     request: Request,
     start: int | None = Query(None, ge=0, description="First character of the quote."),
     end: int | None = Query(None, ge=0, description="Character after the quote."),
     theme: Literal["light", "dark"] | None = Query(
-        None, description="Force a theme; by default the reader's system decides (prefers-color-scheme)."),
+        None, description="Force a theme; by default the reader's system decides (prefers-color-scheme)."
+    ),
 ) -> HTMLResponse:
     """The stored text of a document as a readable page, with `text[start:end]` in `<mark>`."""
     assistant = request.app.state.assistant
@@ -45,8 +55,10 @@ def source_page(
     index = assistant.index
     doc = index.documents.get(source)
     if doc is None:
-        body = ("<p>Ce document n’est pas dans l’index. "
-                '<span lang="en">This document is not in the index.</span></p>')
+        body = (
+            "<p>Ce document n’est pas dans l’index. "
+            '<span lang="en">This document is not in the index.</span></p>'
+        )
         return HTMLResponse(html_page("Document introuvable", body, theme=theme), status_code=404)
     text = doc.text
     span = (start, end) if start is not None and end is not None and start < end <= len(text) else None
@@ -59,10 +71,11 @@ def source_page(
             meta.append(f"page {page}")
         meta.append(f"caractères {span[0]}–{span[1]}")
     if url := web_url(doc.url):  # an index built before links were checked may hold others
-        meta.append(f'<a href="{escape(url, quote=True)}" rel="noopener noreferrer">'
-                    "Document original</a>")
-    body = (f'<p class="meta">{" · ".join(meta)}</p>'
-            f'<article class="doc">{_render(text, headings, span)}</article>')
+        meta.append(f'<a href="{escape(url, quote=True)}" rel="noopener noreferrer">Document original</a>')
+    body = (
+        f'<p class="meta">{" · ".join(meta)}</p>'
+        f'<article class="doc">{_render(text, headings, span)}</article>'
+    )
     return HTMLResponse(html_page(doc.title or source, body, extra_head=SCROLL if span else "", theme=theme))
 
 
@@ -90,15 +103,24 @@ def _render(text: str, headings: set[str], span: tuple[int, int] | None) -> str:
             out.append(run(block.runs[0]))
         elif block.kind == "text":
             r = block.runs[0]
-            tag = "h2" if text[r.start:r.end].strip() in headings and "\n" not in text[r.start:r.end] else "p"
+            tag = (
+                "h2"
+                if text[r.start : r.end].strip() in headings and "\n" not in text[r.start : r.end]
+                else "p"
+            )
             out.append(f"<{tag}>{run(r)}</{tag}>")
         elif block.kind == "list":
             tag = "ol" if block.items[0].ordered else "ul"
-            items = "".join(f'<li class="d{min(it.depth, 3)}{" o" if it.ordered else ""}">'
-                            f"{''.join(run(r) for r in it.runs)}</li>" for it in block.items)
+            items = "".join(
+                f'<li class="d{min(it.depth, 3)}{" o" if it.ordered else ""}">'
+                f"{''.join(run(r) for r in it.runs)}</li>"
+                for it in block.items
+            )
             out.append(f"<{tag}>{items}</{tag}>")
         else:
-            rows = "".join("<tr>" + "".join(f"<td>{''.join(run(r) for r in cell)}</td>" for cell in row)
-                           + "</tr>" for row in block.rows)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{''.join(run(r) for r in cell)}</td>" for cell in row) + "</tr>"
+                for row in block.rows
+            )
             out.append(f'<table class="shaped"><tbody>{rows}</tbody></table>')
     return "".join(out)

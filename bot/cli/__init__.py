@@ -40,8 +40,11 @@ class Failure(click.ClickException):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path),
-    envvar="ALLIANCE_INDEX_DIR", help="Index directory (default: embeddings/).",
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ALLIANCE_INDEX_DIR",
+    help="Index directory (default: embeddings/).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
 @click.version_option(package_name="alliance-bot")
@@ -53,8 +56,9 @@ def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
     try:
         ctx.obj = Settings(**overrides)
     except ValidationError as e:
-        problems = "; ".join(f"ALLIANCE_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
-                             for err in e.errors())
+        problems = "; ".join(
+            f"ALLIANCE_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors()
+        )
         echo(f"alliance-bot: réglage invalide ({problems})", err=True)
         sys.exit(USAGE_ERROR)
 
@@ -75,13 +79,16 @@ def _fail_on_known_errors(func):
             echo(f"alliance-bot: {_one_line(e.detail)}", err=True)
             sys.exit(e.exit_code)
         except sqlite3.DatabaseError as e:
-            raise Failure(f"base de l'index illisible ({e}) : "
-                          "relancez `alliance-bot ingest --rebuild`.") from e
+            raise Failure(
+                f"base de l'index illisible ({e}) : relancez `alliance-bot ingest --rebuild`."
+            ) from e
         except (OSError, RuntimeError) as e:
             raise Failure(_one_line(str(e))) from e
         except SQLAlchemyError as e:  # the log's database: down, refused, or a bad URL
-            raise Failure(f"base du journal injoignable ({type(e).__name__}) : vérifiez "
-                          "ALLIANCE_DATABASE_URL et que la base répond.") from e
+            raise Failure(
+                f"base du journal injoignable ({type(e).__name__}) : vérifiez "
+                "ALLIANCE_DATABASE_URL et que la base répond."
+            ) from e
 
     return wrapper
 
@@ -94,24 +101,64 @@ def _one_line(message: str) -> str:
 @click.argument("paths", nargs=-1, type=click.Path())  # str: a URL must keep its "//"
 @click.option("--rebuild", is_flag=True, help="Start from an empty index (after a model change).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--wait", type=click.FloatRange(0), default=600, show_default=True,
-              help="Seconds to wait for another ingest of the same index to finish.")
-@click.option("--crawl", is_flag=True,
-              help="The arguments are web addresses (pages or a sitemap.xml): crawl their site.")
-@click.option("--max-pages", type=click.IntRange(1), default=DEFAULT_MAX_PAGES, show_default=True,
-              help="Crawl: URLs visited at most.")
-@click.option("--max-depth", type=click.IntRange(0), default=DEFAULT_MAX_DEPTH, show_default=True,
-              help="Crawl: links followed from a start URL at most.")
-@click.option("--max-bytes", type=click.IntRange(1024), default=DEFAULT_MAX_BYTES, show_default=True,
-              help="Crawl: largest page or document read, in bytes.")
-@click.option("--delay", type=click.FloatRange(0), default=DEFAULT_DELAY, show_default=True,
-              help="Crawl: seconds between two requests to a host (robots.txt's Crawl-delay if longer).")
-@click.option("--allow-private", is_flag=True,
-              help="Crawl: allow loopback, link-local and private addresses (an intranet).")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=600,
+    show_default=True,
+    help="Seconds to wait for another ingest of the same index to finish.",
+)
+@click.option(
+    "--crawl",
+    is_flag=True,
+    help="The arguments are web addresses (pages or a sitemap.xml): crawl their site.",
+)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_PAGES,
+    show_default=True,
+    help="Crawl: URLs visited at most.",
+)
+@click.option(
+    "--max-depth",
+    type=click.IntRange(0),
+    default=DEFAULT_MAX_DEPTH,
+    show_default=True,
+    help="Crawl: links followed from a start URL at most.",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(1024),
+    default=DEFAULT_MAX_BYTES,
+    show_default=True,
+    help="Crawl: largest page or document read, in bytes.",
+)
+@click.option(
+    "--delay",
+    type=click.FloatRange(0),
+    default=DEFAULT_DELAY,
+    show_default=True,
+    help="Crawl: seconds between two requests to a host (robots.txt's Crawl-delay if longer).",
+)
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Crawl: allow loopback, link-local and private addresses (an intranet).",
+)
 @_fail_on_known_errors
-def ingest_command(paths: tuple[str, ...], rebuild: bool, as_json: bool, wait: float, crawl: bool,
-                   max_pages: int, max_depth: int, max_bytes: int, delay: float,
-                   allow_private: bool) -> None:
+def ingest_command(
+    paths: tuple[str, ...],
+    rebuild: bool,
+    as_json: bool,
+    wait: float,
+    crawl: bool,
+    max_pages: int,
+    max_depth: int,
+    max_bytes: int,
+    delay: float,
+    allow_private: bool,
+) -> None:
     """Index documents (default: documents/), or with --crawl the pages of a website.
     Unchanged files and pages are not embedded again."""
     from bot.ingest import ingest
@@ -124,13 +171,26 @@ def ingest_command(paths: tuple[str, ...], rebuild: bool, as_json: bool, wait: f
         return load_embedder(settings)
 
     if crawl:
-        _crawl(settings, load_model, list(paths), as_json, wait, rebuild, max_pages=max_pages,
-               max_depth=max_depth, max_bytes=max_bytes, delay=delay, allow_private=allow_private)
+        _crawl(
+            settings,
+            load_model,
+            list(paths),
+            as_json,
+            wait,
+            rebuild,
+            max_pages=max_pages,
+            max_depth=max_depth,
+            max_bytes=max_bytes,
+            delay=delay,
+            allow_private=allow_private,
+        )
         return
     if any(p.startswith(("http://", "https://")) for p in paths):
-        raise QuestionError("url_without_crawl", "Une adresse web s'indexe avec --crawl : "
-                            "`alliance-bot ingest https://… --crawl`.",
-                            "A web address is indexed with --crawl: `alliance-bot ingest https://… --crawl`.")
+        raise QuestionError(
+            "url_without_crawl",
+            "Une adresse web s'indexe avec --crawl : `alliance-bot ingest https://… --crawl`.",
+            "A web address is indexed with --crawl: `alliance-bot ingest https://… --crawl`.",
+        )
     roots = [Path(p) for p in paths] or [settings.documents_dir]
     summary = ingest(roots, settings, load_model, rebuild=rebuild, wait=wait)
     if as_json:
@@ -147,17 +207,24 @@ def ingest_command(paths: tuple[str, ...], rebuild: bool, as_json: bool, wait: f
         echo(f"  ignoré : {skipped.path} — {skipped.reason}")
 
 
-def _crawl(settings, load_model, urls: list[str], as_json: bool, wait: float, rebuild: bool,
-           **limits) -> None:
+def _crawl(
+    settings, load_model, urls: list[str], as_json: bool, wait: float, rebuild: bool, **limits
+) -> None:
     from bot.crawl.crawler import CrawlOptions, crawl
 
     if not urls:
-        raise QuestionError("no_url", "--crawl attend au moins une adresse web (https://…).",
-                            "--crawl needs at least one web address (https://…).")
+        raise QuestionError(
+            "no_url",
+            "--crawl attend au moins une adresse web (https://…).",
+            "--crawl needs at least one web address (https://…).",
+        )
     if rebuild:
-        raise QuestionError("crawl_rebuild", "--rebuild ne se combine pas avec --crawl : "
-                            "reconstruisez l'index d'abord, puis relancez le crawl.",
-                            "--rebuild does not go with --crawl: rebuild first, then crawl.")
+        raise QuestionError(
+            "crawl_rebuild",
+            "--rebuild ne se combine pas avec --crawl : "
+            "reconstruisez l'index d'abord, puis relancez le crawl.",
+            "--rebuild does not go with --crawl: rebuild first, then crawl.",
+        )
     summary = crawl(CrawlOptions(urls, **limits), settings, load_model, wait=wait)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
@@ -197,8 +264,10 @@ def _quote(quote: str, margin: str = "      ", width: int = 102) -> str:
     lines = plain_lines(quote) or [("", "")]
     lines[0] = (lines[0][0] and "  " + lines[0][0], "« " + lines[0][1])
     lines[-1] = (lines[-1][0], lines[-1][1] + " »")
-    return "\n".join(textwrap.fill(line, width=width, initial_indent=margin,
-                                   subsequent_indent=margin + indent) for indent, line in lines)
+    return "\n".join(
+        textwrap.fill(line, width=width, initial_indent=margin, subsequent_indent=margin + indent)
+        for indent, line in lines
+    )
 
 
 @cli.command("ask")
@@ -279,8 +348,9 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
 
 @cli.command("report")
 @click.option("--since", default="7d", show_default=True, help="Period: 7d, 24h, 30m…")
-@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the HTML page.")
+@click.option(
+    "--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML page."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_fail_on_known_errors
 def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
@@ -295,8 +365,9 @@ def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     settings = _settings()
     assistant = _open_assistant()
     engine = open_engine(settings.log_url)
-    data = report.build_report(engine, period, assistant.embedder,
-                               {d.source: d.title for d in assistant.index.documents.values()})
+    data = report.build_report(
+        engine, period, assistant.embedder, {d.source: d.title for d in assistant.index.documents.values()}
+    )
     engine.dispose()
     if html_file:
         html_file.write_text(report.render_html(data), encoding="utf-8")
@@ -348,8 +419,9 @@ def uvicorn_options(settings: Settings) -> dict:
     from bot.api.protocol import protocol_class
 
     return {
-        "http": protocol_class(settings.head_read_timeout, settings.limit_per_client,
-                               settings.trusted_proxy_list),
+        "http": protocol_class(
+            settings.head_read_timeout, settings.limit_per_client, settings.trusted_proxy_list
+        ),
         "timeout_keep_alive": settings.timeout_keep_alive,
         "limit_concurrency": settings.limit_concurrency,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
@@ -364,9 +436,11 @@ def _check_readable(question: str) -> None:
     try:
         question.encode("utf-8")
     except UnicodeEncodeError:
-        raise QuestionError("unreadable_question", "La question contient des octets illisibles : "
-                            "vérifiez l'encodage du terminal (UTF-8).",
-                            "The question has unreadable bytes: check the terminal encoding.") from None
+        raise QuestionError(
+            "unreadable_question",
+            "La question contient des octets illisibles : vérifiez l'encodage du terminal (UTF-8).",
+            "The question has unreadable bytes: check the terminal encoding.",
+        ) from None
 
 
 def _location(item) -> str:

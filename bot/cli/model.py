@@ -62,8 +62,7 @@ def info(as_json: bool) -> None:
         raise click.ClickException(str(e)) from e
     export = complete_export(Path(description["path"]))
     description["onnx"] = (
-        {backend: f"{ONNX_DIR}/{file}" for backend, file in export["variants"].items()}
-        if export else None
+        {backend: f"{ONNX_DIR}/{file}" for backend, file in export["variants"].items()} if export else None
     )
     if as_json:
         click.echo(json.dumps(description, indent=2))

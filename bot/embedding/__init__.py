@@ -71,5 +71,6 @@ def load_embedder(settings: Settings) -> Embedder:
 
     model_dir = ensure_model(settings.model_cache)
     marker = ensure_onnx(model_dir)
-    return OnnxEmbedder(model_dir, variant_path(model_dir, marker, backend), settings.embedding_model,
-                        backend)
+    return OnnxEmbedder(
+        model_dir, variant_path(model_dir, marker, backend), settings.embedding_model, backend
+    )

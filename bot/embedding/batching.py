@@ -34,8 +34,9 @@ class QueryBatcher:
     stragglers before starting the next pass.
     """
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32,
-                 max_wait: float = 0.002):
+    def __init__(
+        self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32, max_wait: float = 0.002
+    ):
         self._encode = encode
         self.max_batch = max_batch
         self.max_wait = max_wait
@@ -66,8 +67,9 @@ class QueryBatcher:
             while len(batch) < self.max_batch:
                 remaining = deadline - time.monotonic()
                 try:
-                    batch.append(self._queue.get(timeout=remaining) if remaining > 0
-                                 else self._queue.get_nowait())
+                    batch.append(
+                        self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                    )
                 except queue.Empty:
                     break
             busy = len(batch) > 1

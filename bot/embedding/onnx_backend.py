@@ -66,7 +66,8 @@ class OnnxEmbedder:
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.no_padding()  # each batch is padded to its own longest text below
         self.session = ort.InferenceSession(
-            str(onnx_file), session_options(usable_cores()),
+            str(onnx_file),
+            session_options(usable_cores()),
             providers=["CPUExecutionProvider"],
         )
         self.input_names = {i.name for i in self.session.get_inputs()}

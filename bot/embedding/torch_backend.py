@@ -39,7 +39,10 @@ class TorchEmbedder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode_query(
-            list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False,
+            list(texts),
+            batch_size=32,
+            normalize_embeddings=True,
+            show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
 
@@ -47,7 +50,9 @@ class TorchEmbedder:
         self, texts: list[str], batch_size: int = 32, show_progress: bool = False
     ) -> np.ndarray:
         vectors = self.model.encode_document(
-            list(texts), batch_size=batch_size, normalize_embeddings=True,
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
             show_progress_bar=show_progress,
         )
         return np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimension)

@@ -38,14 +38,24 @@ def parse_since(text: str) -> timedelta:
     return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
 
 
-def build_report(engine: Engine, since: timedelta, embedder, documents: dict[str, str],
-                 now: datetime | None = None) -> dict:
+def build_report(
+    engine: Engine, since: timedelta, embedder, documents: dict[str, str], now: datetime | None = None
+) -> dict:
     """Everything the report shows, as plain JSON-ready data. `documents` maps source -> title."""
     now = now or utcnow()
     start = now - since
     query = (
-        select(answers.c.id, answers.c.asked_at, answers.c.question, answers.c.status, answers.c.answer,
-               answers.c.sources, answers.c.total_ms, feedback.c.rating, feedback.c.comment)
+        select(
+            answers.c.id,
+            answers.c.asked_at,
+            answers.c.question,
+            answers.c.status,
+            answers.c.answer,
+            answers.c.sources,
+            answers.c.total_ms,
+            feedback.c.rating,
+            feedback.c.comment,
+        )
         .select_from(answers.outerjoin(feedback, feedback.c.answer_id == answers.c.id))
         .where(answers.c.asked_at >= start)
         .order_by(answers.c.asked_at)
@@ -74,8 +84,10 @@ def build_report(engine: Engine, since: timedelta, embedder, documents: dict[str
             votes["up" if r.rating > 0 else "down"] += 1
         if r.rating is not None and r.rating < 0:
             key = _normal(r.question)
-            item = down.setdefault(key, {"question": r.question, "down": 0, "comments": [],
-                                         "answer": r.answer, "status": r.status})
+            item = down.setdefault(
+                key,
+                {"question": r.question, "down": 0, "comments": [], "answer": r.answer, "status": r.status},
+            )
             item["down"] += 1
             if r.comment:
                 item["comments"].append(r.comment)
@@ -94,12 +106,15 @@ def build_report(engine: Engine, since: timedelta, embedder, documents: dict[str
             "p50": round(float(np.percentile(lat, 50)), 1) if lat is not None else None,
             "p95": round(float(np.percentile(lat, 95)), 1) if lat is not None else None,
         },
-        "per_day": [{"day": d, "answered": c["answered"], "no_answer": c["no_answer"]}
-                    for d, c in sorted(per_day.items())],
+        "per_day": [
+            {"day": d, "answered": c["answered"], "no_answer": c["no_answer"]}
+            for d, c in sorted(per_day.items())
+        ],
         "unanswered_groups": group_questions(unanswered, embedder),
         "most_downvoted": sorted(down.values(), key=lambda d: (-d["down"], d["question"]))[:TOP],
-        "most_cited": [{"source": s, "title": documents.get(s, s), "citations": n}
-                       for s, n in cited.most_common(TOP)],
+        "most_cited": [
+            {"source": s, "title": documents.get(s, s), "citations": n} for s, n in cited.most_common(TOP)
+        ],
         "never_cited": [{"source": s, "title": t} for s, t in sorted(documents.items()) if s not in cited],
     }
 
@@ -128,12 +143,14 @@ def group_questions(questions: list[str], embedder, distance: float = GROUP_DIST
     out = []
     for members in groups.values():
         members.sort(key=lambda k: (-counts[k], k))
-        out.append({
-            "count": sum(counts[k] for k in members),
-            "example": wording[members[0]].most_common(1)[0][0],
-            "variants": [wording[k].most_common(1)[0][0] for k in members[1:4]],
-            "distinct": len(members),
-        })
+        out.append(
+            {
+                "count": sum(counts[k] for k in members),
+                "example": wording[members[0]].most_common(1)[0][0],
+                "variants": [wording[k].most_common(1)[0][0] for k in members[1:4]],
+                "distinct": len(members),
+            }
+        )
     out.sort(key=lambda g: (-g["count"], g["example"]))
     return out
 
@@ -153,6 +170,7 @@ def _normal(question: str) -> str:
 
 
 # --- rendering ---------------------------------------------------------------------------
+
 
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.1f} %".replace(".", ",")
@@ -178,21 +196,28 @@ def day_chart(per_day: list[dict]) -> str:
             if bh:
                 y -= bh
                 label = f"{d['day']} : {d[key]} {'répondues' if key == 'answered' else 'sans réponse'}"
-                parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw:.1f}" height="{bh:.1f}" '
-                             f'fill="{colour}"><title>{escape(label)}</title></rect>')
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw:.1f}" height="{bh:.1f}" '
+                    f'fill="{colour}"><title>{escape(label)}</title></rect>'
+                )
     step = max(1, round(n / 6))
     for i in range(0, len(per_day), step):
         x = left + i * slot + slot / 2
-        parts.append(f'<text x="{x:.1f}" y="{h - 8}" font-size="11" text-anchor="middle" fill="#1b2330">'
-                     f"{per_day[i]['day'][8:10]}/{per_day[i]['day'][5:7]}</text>")
+        parts.append(
+            f'<text x="{x:.1f}" y="{h - 8}" font-size="11" text-anchor="middle" fill="#1b2330">'
+            f"{per_day[i]['day'][8:10]}/{per_day[i]['day'][5:7]}</text>"
+        )
     for y, value in ((top + 10, peak), (h - bottom, 0)):
-        parts.append(f'<text x="{left - 4}" y="{y}" font-size="11" text-anchor="end" fill="#1b2330">'
-                     f"{value}</text>")
+        parts.append(
+            f'<text x="{left - 4}" y="{y}" font-size="11" text-anchor="end" fill="#1b2330">{value}</text>'
+        )
     parts.append(f'<line x1="{left}" y1="{h - bottom}" x2="{w - 4}" y2="{h - bottom}" stroke="#4a5568"/>')
     total = sum(d["answered"] + d["no_answer"] for d in per_day)
     label = f"Questions par jour : {total} en {len(per_day)} jours (bleu : répondues, orange : sans réponse)"
-    return (f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{escape(label, quote=True)}" '
-            f'xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>')
+    return (
+        f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{escape(label, quote=True)}" '
+        f'xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'
+    )
 
 
 def bar_chart(items: list[tuple[str, int]], label: str) -> str:
@@ -208,14 +233,17 @@ def bar_chart(items: list[tuple[str, int]], label: str) -> str:
         bw = max((w - 48) * n / peak, 2)
         parts.append(f'<rect x="4" y="{y + 16}" width="{bw:.1f}" height="12" fill="#0b3d91"/>')
         parts.append(f'<text x="{bw + 8:.1f}" y="{y + 26}" font-size="11" fill="#1b2330">{n}</text>')
-    return (f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{escape(label, quote=True)}" '
-            f'xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>')
+    return (
+        f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{escape(label, quote=True)}" '
+        f'xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'
+    )
 
 
 def render_html(r: dict) -> str:
     e = escape
     cards = "".join(
-        f'<div class="card"><b>{v}</b><span>{e(k)}</span></div>' for k, v in (
+        f'<div class="card"><b>{v}</b><span>{e(k)}</span></div>'
+        for k, v in (
             ("questions", r["questions"]),
             ("répondues", _pct(r["answered_rate"])),
             ("avec un avis négatif", _pct(r["negative_share"])),
@@ -237,23 +265,34 @@ def render_html(r: dict) -> str:
         + "</td></tr>"
         for d in r["most_downvoted"]
     )
-    cited = bar_chart([(f'{c["title"]} ({c["source"]})', c["citations"]) for c in r["most_cited"]],
-                      "Documents les plus cités")
-    never = "".join(f'<li>{e(d["title"])} <span class="meta">({e(d["source"])})</span></li>'
-                    for d in r["never_cited"])
+    cited = bar_chart(
+        [(f"{c['title']} ({c['source']})", c["citations"]) for c in r["most_cited"]],
+        "Documents les plus cités",
+    )
+    never = "".join(
+        f'<li>{e(d["title"])} <span class="meta">({e(d["source"])})</span></li>' for d in r["never_cited"]
+    )
     body = (
         f'<div class="cards">{cards}</div>'
         f'<p class="meta">Avis : {r["votes"]["up"]} positifs · {r["votes"]["down"]} négatifs</p>'
-        f'<h2>Questions par jour</h2>{day_chart(r["per_day"])}'
-        f'<h2>Questions sans réponse, regroupées ({len(groups)} groupes)</h2>'
-        + (f'<table><thead><tr><th class="num">Fois</th><th>Question (exemple)</th></tr></thead>'
-           f'<tbody>{group_rows}</tbody></table>' if groups else "<p>Aucune.</p>")
-        + '<h2>Réponses jugées fausses ou inutiles (avis négatifs)</h2>'
-        + ('<table><thead><tr><th class="num">Avis négatifs</th>'
-           f'<th>Question, réponse et commentaires</th></tr></thead>'
-           f'<tbody>{down_rows}</tbody></table>' if down_rows else "<p>Aucune.</p>")
-        + f'<h2>Documents les plus cités</h2>{cited if r["most_cited"] else "<p>Aucun.</p>"}'
-        + f'<h2>Documents jamais cités</h2>{f"<ul>{never}</ul>" if never else "<p>Aucun.</p>"}'
+        f"<h2>Questions par jour</h2>{day_chart(r['per_day'])}"
+        f"<h2>Questions sans réponse, regroupées ({len(groups)} groupes)</h2>"
+        + (
+            f'<table><thead><tr><th class="num">Fois</th><th>Question (exemple)</th></tr></thead>'
+            f"<tbody>{group_rows}</tbody></table>"
+            if groups
+            else "<p>Aucune.</p>"
+        )
+        + "<h2>Réponses jugées fausses ou inutiles (avis négatifs)</h2>"
+        + (
+            '<table><thead><tr><th class="num">Avis négatifs</th>'
+            f"<th>Question, réponse et commentaires</th></tr></thead>"
+            f"<tbody>{down_rows}</tbody></table>"
+            if down_rows
+            else "<p>Aucune.</p>"
+        )
+        + f"<h2>Documents les plus cités</h2>{cited if r['most_cited'] else '<p>Aucun.</p>'}"
+        + f"<h2>Documents jamais cités</h2>{f'<ul>{never}</ul>' if never else '<p>Aucun.</p>'}"
     )
     since, until = r["since"][:16].replace("T", " "), r["until"][:16].replace("T", " ")
     return html_page("Rapport de l’assistant", body, subtitle=f"Du {e(since)} au {e(until)} (UTC)")

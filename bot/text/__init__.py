@@ -57,7 +57,7 @@ def terms(text: str, language: str = "fr") -> list[str]:
 
 
 def detect_language(text: str) -> str:
-    """"fr" or "en", by counting frequent function words: enough to pick a stemmer."""
+    """ "fr" or "en", by counting frequent function words: enough to pick a stemmer."""
     tokens = [fold(w) for w in words(text[:20000])]
     fr = sum(t in _FR_MARKERS for t in tokens)
     en = sum(t in _EN_MARKERS for t in tokens)
@@ -150,8 +150,10 @@ def _ends_line_block(line: str, following: str) -> bool:
     if re.search(r"[.!?…:»\"”]$", line):
         return True
     # A short line without final punctuation followed by a capital is a heading.
-    return len(line) < 100 and not line.endswith((",", ";", "-")) and (
-        following[:1].isupper() or following[:1].isdigit() or bool(_BULLET.match(following))
+    return (
+        len(line) < 100
+        and not line.endswith((",", ";", "-"))
+        and (following[:1].isupper() or following[:1].isdigit() or bool(_BULLET.match(following)))
     )
 
 
@@ -162,7 +164,7 @@ def _is_boundary(text: str, cut: int, dot: int, stop: int, block_end: int) -> bo
     if nxt == stop or nxt >= block_end:
         return nxt >= block_end
     following = text[nxt]
-    if not (following.isupper() or following.isdigit() or following in _OPENING + "\"(-–—"):
+    if not (following.isupper() or following.isdigit() or following in _OPENING + '"(-–—'):
         return False
     if text[dot] != ".":
         return True

@@ -137,11 +137,14 @@ def reliability_table(records: list[dict], bins: int = 10) -> list[dict]:
         last = b == bins - 1
         inside = [r for r in records if lo <= r["confidence"] < hi or (last and r["confidence"] == 1)]
         if inside:
-            rows.append({
-                "bin": f"{lo:.1f}–{hi:.1f}", "n": len(inside),
-                "mean_confidence": round(float(np.mean([r["confidence"] for r in inside])), 3),
-                "observed_accuracy": round(float(np.mean([r["correct"] for r in inside])), 3),
-            })
+            rows.append(
+                {
+                    "bin": f"{lo:.1f}–{hi:.1f}",
+                    "n": len(inside),
+                    "mean_confidence": round(float(np.mean([r["confidence"] for r in inside])), 3),
+                    "observed_accuracy": round(float(np.mean([r["correct"] for r in inside])), 3),
+                }
+            )
     return rows
 
 
@@ -153,8 +156,9 @@ def threshold_curve(records: list[dict], thresholds: list[float]) -> list[dict]:
     return [
         {
             "threshold": t,
-            "answer_accuracy": round(sum(r["correct"] and r["confidence"] >= t for r in present)
-                                     / max(len(present), 1), 4),
+            "answer_accuracy": round(
+                sum(r["correct"] and r["confidence"] >= t for r in present) / max(len(present), 1), 4
+            ),
             "answered": round(sum(r["confidence"] >= t for r in present) / max(len(present), 1), 4),
             "refusal": round(sum(r["confidence"] < t for r in absent) / max(len(absent), 1), 4),
         }
@@ -179,9 +183,7 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
         summary = sync_index(corpus, temp_settings, lambda: embedder, with_sentences=False)
         ingest_seconds = time.perf_counter() - t
         assistant = Assistant(temp_settings, embedder=embedder)
-        retriever = Retriever(
-            assistant.index, settings.fusion, settings.dense_weight, depth=300
-        )
+        retriever = Retriever(assistant.index, settings.fusion, settings.dense_weight, depth=300)
         ndcgs, recall, mrr, latencies = [], [], [], []
         for q in queries:
             t = time.perf_counter()

@@ -84,8 +84,13 @@ def load_train(piaf: Path, limit: int | None) -> tuple[list[str], dict, list[dic
             if int(s) > 0:
                 gold[q] = d
     questions = [
-        {"id": q, "question": queries[q], "answers": answers[q], "passage": gold[q],
-         "title": corpus[gold[q]].get("title") or gold[q]}
+        {
+            "id": q,
+            "question": queries[q],
+            "answers": answers[q],
+            "passage": gold[q],
+            "title": corpus[gold[q]].get("title") or gold[q],
+        }
         for q in sorted(queries)
         if q in gold and gold[q] in corpus and answers.get(q)
     ]
@@ -119,16 +124,22 @@ def collect(
 
     def build(name: str, keep) -> LoadedIndex:
         index_settings = settings.model_copy(update={"index_dir": workdir / f"index-{name}"})
-        sync_index([d for d in docs if keep(title_of[Path(d.source).name])], index_settings, lambda: embedder,
-                   progress=False)
+        sync_index(
+            [d for d in docs if keep(title_of[Path(d.source).name])],
+            index_settings,
+            lambda: embedder,
+            progress=False,
+        )
         embedder.save()
         return load_current(index_settings.index_dir)
 
     t = time.perf_counter()
     full = build("all", lambda title: True)
     without = {k: build(f"without-{k}", lambda title, k=k: fold_of[title] != k) for k in range(folds)}
-    log(f"{len(titles)} articles, {len(docs)} passages, {len(questions)} questions: "
-        f"indexes built in {time.perf_counter() - t:.0f} s ({embedder.embedded} texts embedded)")
+    log(
+        f"{len(titles)} articles, {len(docs)} passages, {len(questions)} questions: "
+        f"indexes built in {time.perf_counter() - t:.0f} s ({embedder.embedded} texts embedded)"
+    )
 
     t = time.perf_counter()
     vectors = embedder.encode_queries([q["question"] for q in questions])
@@ -148,12 +159,26 @@ def collect(
             if not reading.candidates:
                 continue
             gold = f"{q['passage']}.txt"
-            labels = np.array([
-                present and Path(c.hit.chunk.source).name == gold and contains_answer(c.text, q["answers"])
-                for c in reading.candidates
-            ], dtype=np.int64)
-            groups.append(Group(q["question"], k, present, reading.features, labels,
-                                [c.text for c in reading.candidates], q["answers"]))
+            labels = np.array(
+                [
+                    present
+                    and Path(c.hit.chunk.source).name == gold
+                    and contains_answer(c.text, q["answers"])
+                    for c in reading.candidates
+                ],
+                dtype=np.int64,
+            )
+            groups.append(
+                Group(
+                    q["question"],
+                    k,
+                    present,
+                    reading.features,
+                    labels,
+                    [c.text for c in reading.candidates],
+                    q["answers"],
+                )
+            )
     facts = {"articles": len(titles), "passages": len(docs), "questions": len(questions), "folds": folds}
     return groups, facts
 
@@ -246,8 +271,13 @@ def fit_verifier(selector, groups: list[Group], second_ratio: float):
     mean, scale = _standardise(x)
     estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8)
     estimator.fit((x - mean) / scale, y)
-    verifier = Linear(VERIFIER_FEATURES, mean, scale, np.round(estimator.coef_[0], 4),
-                      round(float(estimator.intercept_[0]), 4))
+    verifier = Linear(
+        VERIFIER_FEATURES,
+        mean,
+        scale,
+        np.round(estimator.coef_[0], 4),
+        round(float(estimator.intercept_[0]), 4),
+    )
     model = ReaderModel(selector, verifier, threshold=0.5, second_ratio=second_ratio, provenance={})
     return model, int(y.sum())
 
@@ -299,18 +329,25 @@ def fit_model(groups: list[Group], facts: dict, model_name: str):
         "second_ratios_tried": list(SECOND_RATIOS),
         "holdout_at_threshold": at,
     }
-    model = ReaderModel(model.selector, model.verifier, threshold=threshold, second_ratio=second_ratio,
-                        provenance=provenance)
+    model = ReaderModel(
+        model.selector, model.verifier, threshold=threshold, second_ratio=second_ratio, provenance=provenance
+    )
     return model, {"holdout_curve": scored}
 
 
 def run_fit(
-    piaf: Path, out: Path, *, limit: int | None = None, cache: Path | None = None,
-    vectors_from: Path | None = None, embedder=None, settings: Settings, log=print,
+    piaf: Path,
+    out: Path,
+    *,
+    limit: int | None = None,
+    cache: Path | None = None,
+    vectors_from: Path | None = None,
+    embedder=None,
+    settings: Settings,
+    log=print,
     workdir: Path | None = None,
 ):
     from bot.training.vector_cache import CachedEmbedder
-
 
     def factory():
         if embedder is not None:
@@ -356,22 +393,51 @@ def reader() -> None:
 
 
 @reader.command("fit")
-@click.option("--piaf", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-              help="The PIAF folder (corpus, queries, qrels, answers, split.tsv).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the parameters (default: the package's params.json).")
+@click.option(
+    "--piaf",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="The PIAF folder (corpus, queries, qrels, answers, split.tsv).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the parameters (default: the package's params.json).",
+)
 @click.option("--limit", type=click.IntRange(1), help="Only the first N train articles (a quick check).")
-@click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Vector cache file (default: reader-fit-vectors.npz in the model cache).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the train indexes here (default: a temporary directory).")
-@click.option("--vectors-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="An index of the same PIAF texts whose vectors can be reused (e.g. the benchmark's).")
-@click.option("--cross", is_flag=True,
-              help="Fit the cross-encoder reader instead (answer/reader/cross/; checkpoints in --workdir).")
+@click.option(
+    "--cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Vector cache file (default: reader-fit-vectors.npz in the model cache).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the train indexes here (default: a temporary directory).",
+)
+@click.option(
+    "--vectors-from",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="An index of the same PIAF texts whose vectors can be reused (e.g. the benchmark's).",
+)
+@click.option(
+    "--cross",
+    is_flag=True,
+    help="Fit the cross-encoder reader instead (answer/reader/cross/; checkpoints in --workdir).",
+)
 @click.option("--tiny", is_flag=True, help="With --cross: two layers, two articles: checks the pipeline.")
-def fit_command(piaf: Path, out: Path | None, limit: int | None, cache: Path | None,
-                workdir: Path | None, vectors_from: Path | None, cross: bool, tiny: bool) -> None:
+def fit_command(
+    piaf: Path,
+    out: Path | None,
+    limit: int | None,
+    cache: Path | None,
+    workdir: Path | None,
+    vectors_from: Path | None,
+    cross: bool,
+    tiny: bool,
+) -> None:
     """Rebuild the reader's parameters from PIAF train articles, deterministically."""
     from bot.answer.reader.model import default_params_path
 
@@ -381,12 +447,27 @@ def fit_command(piaf: Path, out: Path | None, limit: int | None, cache: Path | N
         from bot.training.cross_fit import TINY, Config, run_cross_fit
 
         workdir = workdir or settings.model_cache / ("reader-fit-tiny" if tiny else "reader-fit-cross")
-        run_cross_fit(piaf, out or fitted_dir(), workdir, TINY if tiny else Config(),
-                      limit=2 if tiny else limit, settings=settings, log=lambda m: click.echo(m, err=True))
+        run_cross_fit(
+            piaf,
+            out or fitted_dir(),
+            workdir,
+            TINY if tiny else Config(),
+            limit=2 if tiny else limit,
+            settings=settings,
+            log=lambda m: click.echo(m, err=True),
+        )
         return
     cache = cache or settings.model_cache / "reader-fit-vectors.npz"
-    run_fit(piaf, out or default_params_path(), limit=limit, cache=cache, vectors_from=vectors_from,
-            settings=settings, log=lambda m: click.echo(m, err=True), workdir=workdir)
+    run_fit(
+        piaf,
+        out or default_params_path(),
+        limit=limit,
+        cache=cache,
+        vectors_from=vectors_from,
+        settings=settings,
+        log=lambda m: click.echo(m, err=True),
+        workdir=workdir,
+    )
 
 
 if __name__ == "__main__":

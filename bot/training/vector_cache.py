@@ -66,8 +66,9 @@ class CachedEmbedder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode("query", list(texts))
 
-    def encode_passages(self, texts: list[str], batch_size: int = 32, show_progress: bool = False
-                        ) -> np.ndarray:
+    def encode_passages(
+        self, texts: list[str], batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray:
         return self._encode("passage", list(texts))
 
     def save(self) -> None:

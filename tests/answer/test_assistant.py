@@ -31,8 +31,10 @@ def test_the_reader_reads_a_question_once(assistant, reads):
 
 
 def test_a_follow_up_reads_each_query_once(assistant, reads):
-    history = [Turn(role="user", content="Quand l'Alliance Dynamique a-t-elle été créée ?"),
-               Turn(role="assistant", content="En 2014.")]
+    history = [
+        Turn(role="user", content="Quand l'Alliance Dynamique a-t-elle été créée ?"),
+        Turn(role="assistant", content="En 2014."),
+    ]
     assistant.ask("Et par qui ?", history=history)
     assert 1 <= len(reads) <= 2 and len(reads) == len(set(reads))
     assert reads[0] == "Et par qui ?"

@@ -19,10 +19,14 @@ def guarded_server(assistant, settings, tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("guarded") / "index"
     shutil.copytree(settings.index_dir, index_dir)
     proc, url = start_server(
-        index_dir, settings.documents_dir,
-        ALLIANCE_RATE_LIMIT="3", ALLIANCE_CORS_ORIGINS="https://partenaire.example",
+        index_dir,
+        settings.documents_dir,
+        ALLIANCE_RATE_LIMIT="3",
+        ALLIANCE_CORS_ORIGINS="https://partenaire.example",
         ALLIANCE_TRUSTED_PROXIES="127.0.0.2",
-        ALLIANCE_BODY_READ_TIMEOUT="1", ALLIANCE_HEAD_READ_TIMEOUT="2", ALLIANCE_LIMIT_CONCURRENCY="8",
+        ALLIANCE_BODY_READ_TIMEOUT="1",
+        ALLIANCE_HEAD_READ_TIMEOUT="2",
+        ALLIANCE_LIMIT_CONCURRENCY="8",
     )
     yield url, index_dir
     stop_server(proc)
@@ -41,7 +45,12 @@ API_KEY = "sk-test-clients-0123456789"
 def keyed_server(assistant, settings):
     """The clients' routes behind keys (two of them), 3 questions a minute per client;
     127.0.0.1 is a trusted proxy, so each test picks its own client with X-Forwarded-For."""
-    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="3",
-                             ALLIANCE_API_KEYS=f"other-key, {API_KEY}", ALLIANCE_TRUSTED_PROXIES="127.0.0.1")
+    proc, url = start_server(
+        settings.index_dir,
+        settings.documents_dir,
+        ALLIANCE_RATE_LIMIT="3",
+        ALLIANCE_API_KEYS=f"other-key, {API_KEY}",
+        ALLIANCE_TRUSTED_PROXIES="127.0.0.1",
+    )
     yield url
     stop_server(proc)

@@ -135,15 +135,24 @@ def test_rate_limit_answers_429_with_retry_after(strict_server):
 
 
 def test_cors_preflight_allowed_and_refused(strict_server, live_server):
-    allowed = httpx.options(f"{strict_server}/ask", headers={
-        "Origin": "https://partenaire.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    allowed = httpx.options(
+        f"{strict_server}/ask",
+        headers={
+            "Origin": "https://partenaire.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://partenaire.example"
-    refused = httpx.options(f"{strict_server}/ask", headers={
-        "Origin": "https://intrus.example", "Access-Control-Request-Method": "POST"})
+    refused = httpx.options(
+        f"{strict_server}/ask",
+        headers={"Origin": "https://intrus.example", "Access-Control-Request-Method": "POST"},
+    )
     assert "access-control-allow-origin" not in refused.headers
     # By default no other origin is allowed at all.
-    default = httpx.options(f"{live_server}/ask", headers={
-        "Origin": "https://partenaire.example", "Access-Control-Request-Method": "POST"})
+    default = httpx.options(
+        f"{live_server}/ask",
+        headers={"Origin": "https://partenaire.example", "Access-Control-Request-Method": "POST"},
+    )
     assert "access-control-allow-origin" not in default.headers

@@ -30,8 +30,14 @@ def no_stack_trace(ctx, response, case):
     return None
 
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance, no_stack_trace]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    no_stack_trace,
+]
 
 
 EXAMPLES_PER_OPERATION = 25
@@ -58,8 +64,13 @@ def cases(operation):
 
 def fuzz_operation(operation, examples: int, sent: dict[str, int]):
     @given(case=cases(operation))
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case):
         sent[operation.label] += 1
         case.call_and_validate(checks=CHECKS, timeout=30)
@@ -70,8 +81,15 @@ def fuzz_operation(operation, examples: int, sent: dict[str, int]):
 def test_every_route_holds_under_generated_requests(live_server):
     sent = fuzz(live_server, EXAMPLES_PER_OPERATION)
     print("requests per operation:", sent)
-    assert {"POST /ask", "POST /ask/stream", "POST /search", "GET /documents", "GET /health",
-            "GET /v1/models", "POST /v1/chat/completions"} <= set(sent)
+    assert {
+        "POST /ask",
+        "POST /ask/stream",
+        "POST /search",
+        "GET /documents",
+        "GET /health",
+        "GET /v1/models",
+        "POST /v1/chat/completions",
+    } <= set(sent)
     assert all(count > 0 for count in sent.values())
 
 

@@ -40,8 +40,9 @@ def _length(data: bytes) -> int:
 
 def via_proxy(client: str) -> httpx.Client:
     """Requests as the trusted proxy (127.0.0.2) forwarding for `client`."""
-    return httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"),
-                        headers={"X-Forwarded-For": client})
+    return httpx.Client(
+        transport=httpx.HTTPTransport(local_address="127.0.0.2"), headers={"X-Forwarded-For": client}
+    )
 
 
 def post_head(path: str, **headers: str) -> bytes:
@@ -75,11 +76,14 @@ def test_chunked_valid_json_over_the_limit_is_413(live_server):
     assert r.status_code == 413 and r.json()["code"] == "body_too_large"
 
 
-@pytest.mark.parametrize("body", [
-    b'{"question": "\\ud800 qui ?"}',
-    b'{"question": "Qui ?", "history": [{"role": "user", "content": "\\ud800"}]}',
-    b'{"question": "a\\u0000b"}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"question": "\\ud800 qui ?"}',
+        b'{"question": "Qui ?", "history": [{"role": "user", "content": "\\ud800"}]}',
+        b'{"question": "a\\u0000b"}',
+    ],
+)
 def test_unencodable_text_is_422_not_500(live_server, body):
     r = httpx.post(f"{live_server}/ask", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
@@ -88,8 +92,9 @@ def test_unencodable_text_is_422_not_500(live_server, body):
 
 def test_a_body_that_is_not_text_is_422_like_any_malformed_json(live_server):
     """Found by the schemathesis run: bytes that are not UTF-8 gave an undocumented 400."""
-    r = httpx.post(f"{live_server}/ask", content=b"^aU'\xff!E\xfe",
-                   headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{live_server}/ask", content=b"^aU'\xff!E\xfe", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
 
 
@@ -122,7 +127,8 @@ def test_openapi_documents_the_real_error_shape(live_server):
         responses = spec["paths"][path]["post"]["responses"]
         for status in ("413", "422", "429", "500", "503"):
             assert responses[status]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorResponse"}, (path, status)
+                "$ref": "#/components/schemas/ErrorResponse"
+            }, (path, status)
         assert "Retry-After" in responses["429"]["headers"]
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     # What is sent has exactly that shape.
@@ -137,8 +143,9 @@ def test_spoofed_forwarded_for_is_not_believed(guarded_server):
     its bucket)."""
     url, _ = guarded_server
     codes = [
-        httpx.post(f"{url}/search", json={"question": f"ESS {i}"},
-                    headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+        httpx.post(
+            f"{url}/search", json={"question": f"ESS {i}"}, headers={"X-Forwarded-For": f"198.51.100.{i}"}
+        ).status_code
         for i in range(8)
     ]
     assert codes.count(200) <= 3 and 429 in codes
@@ -281,9 +288,14 @@ def test_one_client_cannot_take_every_connection(assistant, settings):
     other clients' /health got 23 × 503 and 2 × 200."""
     from tests.servers import start_server, stop_server
 
-    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0",
-                             ALLIANCE_HEAD_READ_TIMEOUT="2", ALLIANCE_LIMIT_CONCURRENCY="40",
-                             ALLIANCE_LIMIT_PER_CLIENT="8")
+    proc, url = start_server(
+        settings.index_dir,
+        settings.documents_dir,
+        ALLIANCE_RATE_LIMIT="0",
+        ALLIANCE_HEAD_READ_TIMEOUT="2",
+        ALLIANCE_LIMIT_CONCURRENCY="40",
+        ALLIANCE_LIMIT_PER_CLIENT="8",
+    )
     statuses = []
     try:
         with Slowloris(url, 210) as attack:

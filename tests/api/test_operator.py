@@ -25,9 +25,14 @@ OFF_TOPIC = "Quelle est la capitale de l'Australie ?"
 @pytest.fixture(scope="module")
 def log_server(assistant, settings, database_url, tmp_path_factory):
     """A server logging to `database_url` (SQLite, then PostgreSQL), admin routes on."""
-    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0",
-                             ALLIANCE_DATABASE_URL=database_url, ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN,
-                             ALLIANCE_DATA_DIR=str(tmp_path_factory.mktemp("log-data")))
+    proc, url = start_server(
+        settings.index_dir,
+        settings.documents_dir,
+        ALLIANCE_RATE_LIMIT="0",
+        ALLIANCE_DATABASE_URL=database_url,
+        ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN,
+        ALLIANCE_DATA_DIR=str(tmp_path_factory.mktemp("log-data")),
+    )
     yield url, create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     stop_server(proc)
 
@@ -39,11 +44,13 @@ def ask(url: str, question: str) -> dict:
 
 
 def vote(url: str, answer_id: str, rating: str, comment: str | None = None) -> httpx.Response:
-    return httpx.post(f"{url}/feedback", json={"answer_id": answer_id, "rating": rating, "comment": comment},
-                      timeout=30)
+    return httpx.post(
+        f"{url}/feedback", json={"answer_id": answer_id, "rating": rating, "comment": comment}, timeout=30
+    )
 
 
 # --- log and feedback, on both databases ----------------------------------------------------
+
 
 def test_answers_are_logged_with_their_id(log_server):
     url, engine = log_server
@@ -53,8 +60,10 @@ def test_answers_are_logged_with_their_id(log_server):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # written after the response, by the log's writer
         with engine.connect() as db:
-            rows = {r.id: r for r in db.execute(select(answers).where(
-                answers.c.id.in_([answered["id"], refused["id"]])))}
+            rows = {
+                r.id: r
+                for r in db.execute(select(answers).where(answers.c.id.in_([answered["id"], refused["id"]])))
+            }
         if len(rows) == 2:
             break
         time.sleep(0.1)
@@ -79,30 +88,38 @@ def test_feedback_is_one_changeable_vote(log_server):
     assert [(r.rating, r.comment) for r in rows] == [(1, None)]
 
 
-@pytest.mark.parametrize("body, status, code", [
-    ({"answer_id": str(uuid.uuid4()), "rating": "up"}, 404, "unknown_answer"),
-    ({"answer_id": "not-an-id", "rating": "up"}, 422, "invalid_request"),
-    ({"rating": "up"}, 422, "invalid_request"),
-    ({"answer_id": "ANSWER", "rating": "meh"}, 422, "invalid_request"),
-    ({"answer_id": "ANSWER", "rating": "down", "comment": "x" * 1001}, 422, "invalid_request"),
-    ({"answer_id": "ANSWER", "rating": "down", "comment": "\ud800"}, 422, "invalid_request"),
-])
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        ({"answer_id": str(uuid.uuid4()), "rating": "up"}, 404, "unknown_answer"),
+        ({"answer_id": "not-an-id", "rating": "up"}, 422, "invalid_request"),
+        ({"rating": "up"}, 422, "invalid_request"),
+        ({"answer_id": "ANSWER", "rating": "meh"}, 422, "invalid_request"),
+        ({"answer_id": "ANSWER", "rating": "down", "comment": "x" * 1001}, 422, "invalid_request"),
+        ({"answer_id": "ANSWER", "rating": "down", "comment": "\ud800"}, 422, "invalid_request"),
+    ],
+)
 def test_bad_feedback_is_refused_clearly(log_server, body, status, code):
     url, _ = log_server
     if body.get("answer_id") == "ANSWER":
         body["answer_id"] = ask(url, QUESTION)["id"]
     import json
 
-    r = httpx.post(f"{url}/feedback", content=json.dumps(body), timeout=30,
-                   headers={"Content-Type": "application/json"})
+    r = httpx.post(
+        f"{url}/feedback", content=json.dumps(body), timeout=30, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == status, r.text
     assert r.json()["code"] == code and r.json()["detail"] and r.json()["detail_en"]
 
 
 def test_feedback_body_is_capped(log_server):
     url, _ = log_server
-    r = httpx.post(f"{url}/feedback", content=b'{"comment": "' + b"x" * 20_000 + b'"}', timeout=30,
-                   headers={"Content-Type": "application/json"})
+    r = httpx.post(
+        f"{url}/feedback",
+        content=b'{"comment": "' + b"x" * 20_000 + b'"}',
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 413 and r.json()["code"] == "body_too_large"
 
 
@@ -126,8 +143,11 @@ def test_report_shows_questions_votes_and_comments(log_server):
 # --- one SQLite server with the admin routes -------------------------------------------------
 
 ADMIN_ROUTES = [
-    ("GET", "/admin/documents"), ("POST", "/admin/documents?filename=a.md"),
-    ("DELETE", "/admin/documents/uploads/a.md"), ("POST", "/admin/reingest"), ("GET", "/admin/report"),
+    ("GET", "/admin/documents"),
+    ("POST", "/admin/documents?filename=a.md"),
+    ("DELETE", "/admin/documents/uploads/a.md"),
+    ("POST", "/admin/reingest"),
+    ("GET", "/admin/report"),
 ]
 
 
@@ -162,8 +182,9 @@ def test_uploaded_document_is_answered_then_deleted(operator_server):
     question = "Quelle est la mascotte officielle de l'Alliance Dynamique ?"
     assert all(c["source"] != "uploads/mascotte.md" for c in ask(url, question)["citations"])
     began = time.monotonic()
-    r = httpx.post(f"{url}/admin/documents?filename=mascotte.md", content=MASCOT.encode(), headers=AUTH,
-                   timeout=60)
+    r = httpx.post(
+        f"{url}/admin/documents?filename=mascotte.md", content=MASCOT.encode(), headers=AUTH, timeout=60
+    )
     assert r.status_code == 201, r.text
     assert r.json()["added"] == ["uploads/mascotte.md"]
     answer = ask(url, question)
@@ -185,16 +206,20 @@ def test_uploaded_document_is_answered_then_deleted(operator_server):
     assert all(c["source"] != "uploads/mascotte.md" for c in ask(url, question)["citations"])
 
 
-@pytest.mark.parametrize("name, body, status, code", [
-    ("../evil.md", b"# x", 422, "invalid_filename"),
-    ("note.exe", b"x", 422, "unsupported_format"),
-    ("vide.md", b"", 422, "empty_file"),
-    ("enorme.txt", b"x" * (11 * 1024 * 1024), 413, "file_too_large"),
-])
+@pytest.mark.parametrize(
+    "name, body, status, code",
+    [
+        ("../evil.md", b"# x", 422, "invalid_filename"),
+        ("note.exe", b"x", 422, "unsupported_format"),
+        ("vide.md", b"", 422, "empty_file"),
+        ("enorme.txt", b"x" * (11 * 1024 * 1024), 413, "file_too_large"),
+    ],
+)
 def test_bad_uploads_are_refused(operator_server, name, body, status, code):
     url, _ = operator_server
-    r = httpx.post(f"{url}/admin/documents", params={"filename": name}, content=body, headers=AUTH,
-                   timeout=60)
+    r = httpx.post(
+        f"{url}/admin/documents", params={"filename": name}, content=body, headers=AUTH, timeout=60
+    )
     assert r.status_code == status and r.json()["code"] == code
 
 
@@ -207,8 +232,11 @@ def test_documents_from_the_corpus_cannot_be_deleted_here(operator_server):
 def test_source_page_highlights_the_quote(operator_server, stored_texts):
     url, _ = operator_server
     citation = ask(url, QUESTION)["citations"][0]
-    r = httpx.get(f"{url}/sources/{citation['source']}",
-                  params={"start": citation["char_start"], "end": citation["char_end"]}, timeout=30)
+    r = httpx.get(
+        f"{url}/sources/{citation['source']}",
+        params={"start": citation["char_start"], "end": citation["char_end"]},
+        timeout=30,
+    )
     assert r.status_code == 200
     marks = re.findall(r"<mark[^>]*>(.*?)</mark>", r.text, flags=re.S)
     assert html.unescape("".join(marks)) == citation["quote"]
@@ -253,8 +281,9 @@ def test_metrics_move_by_the_requests_sent(operator_server):
 
 
 def test_acknowledged_feedback_survives_kill_9(assistant, settings, tmp_path):
-    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0",
-                             ALLIANCE_DATA_DIR=str(tmp_path))
+    proc, url = start_server(
+        settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0", ALLIANCE_DATA_DIR=str(tmp_path)
+    )
     acked = {}
     try:
         for i in range(12):
@@ -274,8 +303,13 @@ def test_acknowledged_feedback_survives_kill_9(assistant, settings, tmp_path):
 
 
 def test_log_off_records_nothing(assistant, settings, tmp_path):
-    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0",
-                             ALLIANCE_LOG="0", ALLIANCE_DATA_DIR=str(tmp_path))
+    proc, url = start_server(
+        settings.index_dir,
+        settings.documents_dir,
+        ALLIANCE_RATE_LIMIT="0",
+        ALLIANCE_LOG="0",
+        ALLIANCE_DATA_DIR=str(tmp_path),
+    )
     try:
         answer = ask(url, QUESTION)
         r = vote(url, answer["id"], "up")
@@ -287,8 +321,9 @@ def test_log_off_records_nothing(assistant, settings, tmp_path):
 
 
 def test_feedback_is_rate_limited(assistant, settings, tmp_path):
-    proc, url = start_server(settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="3",
-                             ALLIANCE_DATA_DIR=str(tmp_path))
+    proc, url = start_server(
+        settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="3", ALLIANCE_DATA_DIR=str(tmp_path)
+    )
     try:
         answer_id = ask(url, QUESTION)["id"]
         codes = [vote(url, answer_id, "up").status_code for _ in range(4)]

@@ -36,8 +36,10 @@ def open_widget(page: Page, url: str) -> None:
 def axe_violations(page: Page) -> list[dict]:
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-            for v in result["violations"]]
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+    ]
 
 
 def test_vote_down_with_comment_shows_in_the_report(new_page, operator_server) -> None:
@@ -95,15 +97,36 @@ def test_short_answer_is_shown_in_bold(new_page, operator_server) -> None:
     url, _ = operator_server
     page = new_page()
     contract = {
-        "id": "11111111-2222-3333-4444-555555555555", "status": "answered",
-        "answer": "L'Alliance Dynamique a été initiée par le Groupe La Poste [1].", "confidence": 0.9,
+        "id": "11111111-2222-3333-4444-555555555555",
+        "status": "answered",
+        "answer": "L'Alliance Dynamique a été initiée par le Groupe La Poste [1].",
+        "confidence": 0.9,
         "short_answer": {"text": "le Groupe La Poste", "n": 1, "char_start": 10, "char_end": 28},
-        "citations": [{"n": 1, "title": "T", "source": "documents/historique.md", "chunk_id": "c",
-                       "char_start": 0, "char_end": 5, "quote": "Citation", "score": 1.0, "page": None}],
-        "passages": [], "timings_ms": {}, "index": {},
+        "citations": [
+            {
+                "n": 1,
+                "title": "T",
+                "source": "documents/historique.md",
+                "chunk_id": "c",
+                "char_start": 0,
+                "char_end": 5,
+                "quote": "Citation",
+                "score": 1.0,
+                "page": None,
+            }
+        ],
+        "passages": [],
+        "timings_ms": {},
+        "index": {},
     }
-    page.route("**/ask/stream", lambda route: route.fulfill(
-        status=200, content_type="text/event-stream", body=f"event: done\ndata: {json.dumps(contract)}\n\n"))
+    page.route(
+        "**/ask/stream",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/event-stream",
+            body=f"event: done\ndata: {json.dumps(contract)}\n\n",
+        ),
+    )
     open_widget(page, url)
     reply = ask(page, "Qui ?")
     expect(reply.locator(".short strong")).to_have_text("le Groupe La Poste")
@@ -156,8 +179,9 @@ def test_axe_admin_source_and_report_pages(new_page, operator_server) -> None:
 def test_admin_page_uploads_lists_and_deletes(new_page, operator_server, tmp_path) -> None:
     url, _ = operator_server
     note = tmp_path / "note-admin.md"
-    note.write_text("# Note d'essai\n\nLe comité de pilotage se réunit chaque premier lundi du mois.\n",
-                    encoding="utf-8")
+    note.write_text(
+        "# Note d'essai\n\nLe comité de pilotage se réunit chaque premier lundi du mois.\n", encoding="utf-8"
+    )
     page = new_page()
     page.goto(url + "/admin")
     page.get_by_label("Jeton d’administration").fill("wrong")

@@ -97,7 +97,7 @@ def serve_test_page(page: Page, url: str, script_attrs: str) -> None:
     """Serve a tiny page at `url` (same origin as the server) that embeds the widget."""
     html = (
         '<!doctype html><html><head><meta charset="utf-8"><title>t</title></head><body>'
-        f"<p>Test page</p><script src=\"/widget.js\" {script_attrs} defer></script></body></html>"
+        f'<p>Test page</p><script src="/widget.js" {script_attrs} defer></script></body></html>'
     )
     page.route(url, lambda route: route.fulfill(status=200, content_type="text/html", body=html))
     open_demo(page, url)
@@ -174,16 +174,39 @@ def test_user_and_server_text_is_never_html(page: Page, live_server: str) -> Non
     # Hostile server content: HTML in the answer, title and quote, a javascript: URL.
     evil = '<img src=x onerror="window.__xss=2">'
     contract = {
-        "status": "answered", "answer": f"Réponse {evil} [1].",
-        "citations": [{"n": 1, "title": f"Titre {evil}", "source": "documents/a.md",
-                       "url": "javascript:window.__xss=3", "chunk_id": "c", "char_start": 0,
-                       "char_end": 5, "quote": f"Citation {evil}", "score": 1.0, "page": None}],
-        "passages": [], "timings_ms": {}, "index": {},
+        "status": "answered",
+        "answer": f"Réponse {evil} [1].",
+        "citations": [
+            {
+                "n": 1,
+                "title": f"Titre {evil}",
+                "source": "documents/a.md",
+                "url": "javascript:window.__xss=3",
+                "chunk_id": "c",
+                "char_start": 0,
+                "char_end": 5,
+                "quote": f"Citation {evil}",
+                "score": 1.0,
+                "page": None,
+            }
+        ],
+        "passages": [],
+        "timings_ms": {},
+        "index": {},
     }
-    page.route("**/ask/stream", lambda route: route.fulfill(
-        status=200, content_type="text/event-stream",
-        body=sse(("passages", {"passages": []}), ("delta", {"text": contract["answer"]}),
-                 ("citations", {"citations": contract["citations"]}), ("done", contract))))
+    page.route(
+        "**/ask/stream",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/event-stream",
+            body=sse(
+                ("passages", {"passages": []}),
+                ("delta", {"text": contract["answer"]}),
+                ("citations", {"citations": contract["citations"]}),
+                ("done", contract),
+            ),
+        ),
+    )
     reply = ask(page, "Question suivante")
     expect(reply.locator(".bubble")).to_contain_text(evil)
     reply.locator(".cite").first.click()
@@ -294,8 +317,11 @@ def test_conversation_survives_reload_and_can_be_reset(page: Page, live_server: 
 
 
 def test_english_and_customisation(page: Page, live_server: str) -> None:
-    serve_test_page(page, live_server + "/en-test.html",
-              'data-api="" data-lang="en" data-title="Help desk" data-color-primary="#006400"')
+    serve_test_page(
+        page,
+        live_server + "/en-test.html",
+        'data-api="" data-lang="en" data-title="Help desk" data-color-primary="#006400"',
+    )
     launcher = w(page, ".launcher")
     expect(launcher).to_have_attribute("aria-label", "Open the assistant")
     assert launcher.evaluate("(el) => getComputedStyle(el).backgroundColor") == "rgb(0, 100, 0)"
@@ -318,32 +344,51 @@ def test_errors_unreachable_rate_limited_invalid_and_fallback(page: Page, live_s
     open_widget(page)
     reply = ask(page, QUESTION)
     expect(reply).to_have_attribute("data-kind", "error")
-    expect(reply.locator(".bubble")).to_have_text(
-        "Le service est injoignable. Réessayez dans un instant.")
+    expect(reply.locator(".bubble")).to_have_text("Le service est injoignable. Réessayez dans un instant.")
 
     open_demo(page, live_server + "/")
     open_widget(page)
-    page.route("**/ask/stream", lambda route: route.fulfill(
-        status=429, headers={"Retry-After": "7"}, content_type="application/json",
-        body=json.dumps({"code": "rate_limited", "detail": "x", "detail_en": "x"})))
+    page.route(
+        "**/ask/stream",
+        lambda route: route.fulfill(
+            status=429,
+            headers={"Retry-After": "7"},
+            content_type="application/json",
+            body=json.dumps({"code": "rate_limited", "detail": "x", "detail_en": "x"}),
+        ),
+    )
     reply = ask(page, QUESTION)
-    expect(reply.locator(".bubble")).to_have_text(
-        "Trop de questions d'affilée. Réessayez dans 7 secondes.")
+    expect(reply.locator(".bubble")).to_have_text("Trop de questions d'affilée. Réessayez dans 7 secondes.")
 
     page.unroute("**/ask/stream")
-    page.route("**/ask/stream", lambda route: route.fulfill(
-        status=422, content_type="application/json",
-        body=json.dumps({"code": "invalid_question", "detail": "Question invalide.",
-                         "detail_en": "Invalid question."})))
+    page.route(
+        "**/ask/stream",
+        lambda route: route.fulfill(
+            status=422,
+            content_type="application/json",
+            body=json.dumps(
+                {"code": "invalid_question", "detail": "Question invalide.", "detail_en": "Invalid question."}
+            ),
+        ),
+    )
     reply = ask(page, QUESTION)
     expect(reply.locator(".bubble")).to_have_text("Question invalide.")
 
     page.unroute("**/ask/stream")
-    page.route("**/ask/stream", lambda route: route.fulfill(
-        status=200, content_type="text/event-stream",
-        body=sse(("passages", {"passages": []}), ("error", {
-            "code": "internal_error", "detail": "Erreur interne.",
-            "detail_en": "Internal error."}))))
+    page.route(
+        "**/ask/stream",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/event-stream",
+            body=sse(
+                ("passages", {"passages": []}),
+                (
+                    "error",
+                    {"code": "internal_error", "detail": "Erreur interne.", "detail_en": "Internal error."},
+                ),
+            ),
+        ),
+    )
     reply = ask(page, QUESTION)
     expect(reply.locator(".bubble")).to_have_text("Erreur interne.")
 

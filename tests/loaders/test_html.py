@@ -98,8 +98,15 @@ def test_deeply_nested_html_is_refused_in_under_two_seconds(tmp_path: Path) -> N
     path.write_text("<p>x" + "<span>" * 300)
     with pytest.raises(DocumentError, match="imbriqué"):
         load_document(path, tmp_path)
-    path.write_text("<main><ul>" + "<li>point" * 5000 + "</ul><!-- <div>" + "<div>" * 300
-                    + " --><script>" + "<div>" * 300 + "</script><p>Fin du texte.</p></main>")
+    path.write_text(
+        "<main><ul>"
+        + "<li>point" * 5000
+        + "</ul><!-- <div>"
+        + "<div>" * 300
+        + " --><script>"
+        + "<div>" * 300
+        + "</script><p>Fin du texte.</p></main>"
+    )
     assert load_document(path, tmp_path).text.endswith("Fin du texte.")
 
 

@@ -137,8 +137,13 @@ def test_markdown_lists_quotes_html_and_breaks(tmp_path: Path) -> None:
 
 def test_only_web_links_are_kept_from_front_matter(tmp_path: Path) -> None:
     """`javascript:` or `data:` became <a href> on /sources (stored XSS)."""
-    for bad in ("javascript:alert(document.domain)", "data:text/html,<script>alert(1)</script>",
-                " JavaScript:alert(1)", "vbscript:x", "//example.org/x"):
+    for bad in (
+        "javascript:alert(document.domain)",
+        "data:text/html,<script>alert(1)</script>",
+        " JavaScript:alert(1)",
+        "vbscript:x",
+        "//example.org/x",
+    ):
         path = tmp_path / "lien.md"
         path.write_text(f'---\ntitle: "Lien\\e]0;titre\\a"\nurl: "{bad}"\n---\n\nTexte du document.\n')
         doc = load_document(path, tmp_path)

@@ -12,16 +12,30 @@ from bot.training.reader_fit import load_train, run_fit
 def test_fit_on_a_few_train_articles_writes_loadable_params(shared_dir, embedder, tmp_path):
     piaf = shared_dir / "bench" / "piaf_fr"
     out = tmp_path / "params.json"
-    model = run_fit(piaf, out, limit=2, cache=tmp_path / "cache.npz", embedder=embedder,
-                    settings=Settings(), log=lambda m: None)
+    model = run_fit(
+        piaf,
+        out,
+        limit=2,
+        cache=tmp_path / "cache.npz",
+        embedder=embedder,
+        settings=Settings(),
+        log=lambda m: None,
+    )
     assert load_model(out).threshold == model.threshold
     provenance = json.loads(out.read_text(encoding="utf-8"))["provenance"]
     assert provenance["articles"] == 2
     assert provenance["verifier_positives"] > 0 and provenance["selector_pairs"] > 0
     # Run again from the cache: the same bytes.
     first = out.read_bytes()
-    run_fit(piaf, out, limit=2, cache=tmp_path / "cache.npz", embedder=embedder, settings=Settings(),
-            log=lambda m: None)
+    run_fit(
+        piaf,
+        out,
+        limit=2,
+        cache=tmp_path / "cache.npz",
+        embedder=embedder,
+        settings=Settings(),
+        log=lambda m: None,
+    )
     assert out.read_bytes() == first
 
 

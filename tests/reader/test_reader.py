@@ -46,8 +46,12 @@ def test_question_types_and_spans():
     assert question_type("Who spoke there?") == WHO
     text = "Charles-Benoît HEIDSIECK a parlé à Paris le 1er octobre 2020 devant 300 personnes."
     found = {(s.kind, text[s.start : s.end]) for s in find_spans(text)}
-    assert {("who", "Charles-Benoît HEIDSIECK"), ("where", "Paris"), ("when", "1er octobre 2020"),
-            ("number", "300 personnes")} <= found
+    assert {
+        ("who", "Charles-Benoît HEIDSIECK"),
+        ("where", "Paris"),
+        ("when", "1er octobre 2020"),
+        ("number", "300 personnes"),
+    } <= found
 
 
 def test_short_answer_offsets_point_into_the_cited_document(assistant):

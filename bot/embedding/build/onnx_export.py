@@ -42,10 +42,16 @@ def int8_target(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, bool]:
     if platform.machine().lower() in ("aarch64", "arm64"):
         return "arm64", False
     try:
-        flags = set(next(
-            (line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
-             if line.startswith("flags")), [],
-        ))
+        flags = set(
+            next(
+                (
+                    line.split(":", 1)[1].split()
+                    for line in cpuinfo.read_text().splitlines()
+                    if line.startswith("flags")
+                ),
+                [],
+            )
+        )
     except OSError:
         flags = set()
     if "avx512_vnni" in flags:
@@ -85,9 +91,7 @@ def ensure_onnx(model_dir: Path, force: bool = False) -> dict:
         work = Path(tempfile.mkdtemp(prefix=".onnx.build-", dir=model_dir))
         work.chmod(0o755)  # the cache may be shared (Docker)
     except OSError as e:
-        raise ModelBuildError(
-            f"cannot write into {model_dir} ({e.strerror or e}): {WRITABLE}"
-        ) from e
+        raise ModelBuildError(f"cannot write into {model_dir} ({e.strerror or e}): {WRITABLE}") from e
     try:
         print(f"alliance-bot: exporting the ONNX variants into {model_dir / ONNX_DIR}", file=sys.stderr)
         marker = _export(model_dir, work)
@@ -100,7 +104,6 @@ def ensure_onnx(model_dir: Path, force: bool = False) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return complete_export(model_dir) or marker
-
 
 
 def _export(model_dir: Path, out: Path) -> dict:
@@ -133,8 +136,13 @@ def _export(model_dir: Path, out: Path) -> dict:
     with torch.no_grad(), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            LastHiddenState(model), (ids, (ids != 1).long()), None, dynamo=True, opset_version=OPSET,
-            input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+            LastHiddenState(model),
+            (ids, (ids != 1).long()),
+            None,
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
             dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
         )
         program.save(str(float_path), external_data=False)
@@ -147,7 +155,10 @@ def _export(model_dir: Path, out: Path) -> dict:
     root.setLevel(logging.ERROR)  # quantize_dynamic advises pre-processing on every call
     try:
         quantize_dynamic(
-            float_path, out / int8_file, weight_type=QuantType.QInt8, per_channel=True,
+            float_path,
+            out / int8_file,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
             reduce_range=reduce_range,
         )
     finally:
@@ -157,8 +168,13 @@ def _export(model_dir: Path, out: Path) -> dict:
         "export_version": EXPORT_VERSION,
         "weights_sha256": model_marker["weights_sha256"],
         "variants": {"onnx": FLOAT_FILE, "onnx-int8": int8_file},
-        "int8": {"isa": isa, "per_channel": True, "reduce_range": reduce_range,
-                 "weights": "QInt8", "activations": "dynamic QUInt8"},
+        "int8": {
+            "isa": isa,
+            "per_channel": True,
+            "reduce_range": reduce_range,
+            "weights": "QInt8",
+            "activations": "dynamic QUInt8",
+        },
         "opset": OPSET,
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,

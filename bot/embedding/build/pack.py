@@ -29,7 +29,6 @@ Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])
 F32, Q4 = 0, 1
 
 
-
 @dataclass(frozen=True)
 class Tensor:
     dtype: int
@@ -82,8 +81,7 @@ class _Reader:
     def take(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
             raise E5PackError(
-                f"{self.path} is truncated or corrupted (cannot read {what} at byte {self.pos}): "
-                f"{REINSTALL}"
+                f"{self.path} is truncated or corrupted (cannot read {what} at byte {self.pos}): {REINSTALL}"
             )
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
@@ -139,8 +137,16 @@ def read_pack(path: Path, sha256: str | None = PACK_SHA256) -> Pack:
     (eps,) = r.unpack("f", "the header")
     (qk,) = r.unpack("i", "the header")
     if not (
-        qk == QK and hidden > 0 and layers > 0 and heads > 0 and hidden % heads == 0
-        and hidden % QK == 0 and ffn % QK == 0 and vocab > 0 and max_pos > 0 and types > 0
+        qk == QK
+        and hidden > 0
+        and layers > 0
+        and heads > 0
+        and hidden % heads == 0
+        and hidden % QK == 0
+        and ffn % QK == 0
+        and vocab > 0
+        and max_pos > 0
+        and types > 0
         and 0 < eps < 1e-3
     ):
         raise _corrupt(path, "implausible header")
@@ -196,8 +202,23 @@ def read_pack(path: Path, sha256: str | None = PACK_SHA256) -> Pack:
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise _corrupt(path, f"sha256 differs from the {PACKAGE} {PACKAGE_VERSION} release")
     return Pack(
-        data, hidden, layers, heads, ffn, vocab, max_pos, types, eps, pieces, scores,
-        bos, eos, pad, unk, normalization, tensors,
+        data,
+        hidden,
+        layers,
+        heads,
+        ffn,
+        vocab,
+        max_pos,
+        types,
+        eps,
+        pieces,
+        scores,
+        bos,
+        eos,
+        pad,
+        unk,
+        normalization,
+        tensors,
     )
 
 
@@ -207,16 +228,22 @@ def _expected_tensors(
     """Every tensor e5.c needs, with its storage type and element count."""
     h2 = hidden * hidden
     out = {
-        "emb.word": (Q4, vocab * hidden), "emb.pos": (F32, max_pos * hidden),
-        "emb.type": (F32, types * hidden), "emb.ln.w": (F32, hidden), "emb.ln.b": (F32, hidden),
+        "emb.word": (Q4, vocab * hidden),
+        "emb.pos": (F32, max_pos * hidden),
+        "emb.type": (F32, types * hidden),
+        "emb.ln.w": (F32, hidden),
+        "emb.ln.b": (F32, hidden),
     }
     for i in range(layers):
         out |= {
-            f"l{i}.q.w": (Q4, h2), f"l{i}.k.w": (Q4, h2), f"l{i}.v.w": (Q4, h2),
-            f"l{i}.ao.w": (Q4, h2), f"l{i}.fi.w": (Q4, ffn * hidden),
-            f"l{i}.fo.w": (Q4, ffn * hidden), f"l{i}.fi.b": (F32, ffn),
+            f"l{i}.q.w": (Q4, h2),
+            f"l{i}.k.w": (Q4, h2),
+            f"l{i}.v.w": (Q4, h2),
+            f"l{i}.ao.w": (Q4, h2),
+            f"l{i}.fi.w": (Q4, ffn * hidden),
+            f"l{i}.fo.w": (Q4, ffn * hidden),
+            f"l{i}.fi.b": (F32, ffn),
         }
         for b in ("q.b", "k.b", "v.b", "ao.b", "fo.b", "aln.w", "aln.b", "oln.w", "oln.b"):
             out[f"l{i}.{b}"] = (F32, hidden)
     return out
-

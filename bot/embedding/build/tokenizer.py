@@ -68,9 +68,7 @@ def _char_class(code_points: list[int], negate: bool) -> str:
             ranges[-1][1] = cp
         else:
             ranges.append([cp, cp])
-    body = "".join(
-        f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges
-    )
+    body = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
     return f"[{'^' if negate else ''}{body}]"
 
 
@@ -89,18 +87,22 @@ def build_tokenizer(pack: Pack):
 
     vocab = [(p, float(s)) for p, s in zip(pack.pieces, pack.scores, strict=True)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=pack.unk, byte_fallback=False))
-    tok.normalizer = normalizers.Sequence([
-        normalizers.Precompiled(precompiled_charsmap(pack.normalization)),
-        normalizers.Replace(Regex(" {2,}"), " "),  # e5.c collapses runs of spaces
-    ])
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.Precompiled(precompiled_charsmap(pack.normalization)),
+            normalizers.Replace(Regex(" {2,}"), " "),  # e5.c collapses runs of spaces
+        ]
+    )
     # e5.c emits one <unk> per unknown character while tokenizers fuses runs of them:
     # isolating every character without a piece of its own keeps them apart. (Every
     # character of every piece is also a piece, so this changes nothing else.)
     known = sorted({ord(p) for p in pack.pieces if len(p) == 1})
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
-        pre_tokenizers.Split(Regex(_char_class(known, negate=True)), behavior="isolated"),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
+            pre_tokenizers.Split(Regex(_char_class(known, negate=True)), behavior="isolated"),
+        ]
+    )
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     bos, eos = pack.pieces[pack.bos], pack.pieces[pack.eos]
     tok.post_processor = processors.TemplateProcessing(
@@ -119,10 +121,13 @@ def build_tokenizer(pack: Pack):
 def special_tokens(pack: Pack) -> dict[str, str]:
     bos, eos = pack.pieces[pack.bos], pack.pieces[pack.eos]
     out = {
-        "bos_token": bos, "eos_token": eos, "cls_token": bos, "sep_token": eos,
-        "unk_token": pack.pieces[pack.unk], "pad_token": pack.pieces[pack.pad],
+        "bos_token": bos,
+        "eos_token": eos,
+        "cls_token": bos,
+        "sep_token": eos,
+        "unk_token": pack.pieces[pack.unk],
+        "pad_token": pack.pieces[pack.pad],
     }
     if "<mask>" in pack.pieces:
         out["mask_token"] = "<mask>"
     return out
-

@@ -128,19 +128,23 @@ class Pending:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS pending "
-                        "(seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT)"
+        )
         self.db.commit()
         self.count = self.db.execute("SELECT count(*) FROM pending").fetchone()[0]
 
     def add(self, rows: list[dict]) -> int:
         """Keep `rows`; returns how many of the oldest were dropped to stay under the limit."""
-        self.db.executemany("INSERT INTO pending (row) VALUES (?)",
-                            [(json.dumps(r, default=_iso, ensure_ascii=False),) for r in rows])
+        self.db.executemany(
+            "INSERT INTO pending (row) VALUES (?)",
+            [(json.dumps(r, default=_iso, ensure_ascii=False),) for r in rows],
+        )
         over = self.count + len(rows) - self.limit
         if over > 0:
-            self.db.execute("DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq LIMIT ?)",
-                            (over,))
+            self.db.execute(
+                "DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq LIMIT ?)", (over,)
+            )
         self.db.commit()
         self.count = min(self.count + len(rows), self.limit)
         return max(over, 0)
@@ -228,8 +232,13 @@ class ConversationLog:
             "confidence": answer.confidence,
             "answer": answer.answer,
             "sources": [
-                {"n": c.n, "source": c.source, "page": c.page, "char_start": c.char_start,
-                 "char_end": c.char_end}
+                {
+                    "n": c.n,
+                    "source": c.source,
+                    "page": c.page,
+                    "char_start": c.char_start,
+                    "char_end": c.char_end,
+                }
                 for c in answer.citations
             ],
             "timings_ms": dict(answer.timings_ms),
@@ -370,15 +379,23 @@ class ConversationLog:
         if not self.knows(answer_id):
             return False
         now = utcnow()
-        change = update(feedback).where(feedback.c.answer_id == answer_id).values(
-            rating=rating, comment=comment, updated_at=now
+        change = (
+            update(feedback)
+            .where(feedback.c.answer_id == answer_id)
+            .values(rating=rating, comment=comment, updated_at=now)
         )
         try:
             with self.engine.begin() as db:
                 if not db.execute(change).rowcount:
-                    db.execute(insert(feedback).values(
-                        answer_id=answer_id, rating=rating, comment=comment, created_at=now, updated_at=now,
-                    ))
+                    db.execute(
+                        insert(feedback).values(
+                            answer_id=answer_id,
+                            rating=rating,
+                            comment=comment,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
         except IntegrityError:  # two first votes at once: the other one inserted, this one updates
             with self.engine.begin() as db:
                 db.execute(change)
