@@ -26,7 +26,7 @@ class Config:
     trained: int = 2
     top_n: int = 6  # candidates read per question, by the fast selector's order
     epochs: int = 3
-    batch_pairs: int = 48
+    batch_pairs: int = 32
     lr_layers: float = 5e-5
     lr_heads: float = 1e-3
     span_weight: float = 0.5

@@ -21,7 +21,7 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -428,6 +428,12 @@ def reader() -> None:
     help="Fit the cross-encoder reader instead (answer/reader/cross/; checkpoints in --workdir).",
 )
 @click.option("--tiny", is_flag=True, help="With --cross: two layers, two articles: checks the pipeline.")
+@click.option("--depth", type=click.IntRange(1, 12), help="With --cross: encoder layers read (default 8).")
+@click.option("--trained", type=click.IntRange(1, 12), help="With --cross: top layers fitted (default 2).")
+@click.option(
+    "--top-n", type=click.IntRange(1, 50), help="With --cross: candidates read a question (default 6)."
+)
+@click.option("--epochs", type=click.IntRange(1, 100), help="With --cross: passes over the data (default 3).")
 def fit_command(
     piaf: Path,
     out: Path | None,
@@ -437,6 +443,10 @@ def fit_command(
     vectors_from: Path | None,
     cross: bool,
     tiny: bool,
+    depth: int | None,
+    trained: int | None,
+    top_n: int | None,
+    epochs: int | None,
 ) -> None:
     """Rebuild the reader's parameters from PIAF train articles, deterministically."""
     from bot.answer.reader.model import default_params_path
@@ -447,11 +457,13 @@ def fit_command(
         from bot.training.cross_fit import TINY, Config, run_cross_fit
 
         workdir = workdir or settings.model_cache / ("reader-fit-tiny" if tiny else "reader-fit-cross")
+        chosen = {"depth": depth, "trained": trained, "top_n": top_n, "epochs": epochs}
+        config = replace(TINY if tiny else Config(), **{k: v for k, v in chosen.items() if v is not None})
         run_cross_fit(
             piaf,
             out or fitted_dir(),
             workdir,
-            TINY if tiny else Config(),
+            config,
             limit=2 if tiny else limit,
             settings=settings,
             log=lambda m: click.echo(m, err=True),
