@@ -39,28 +39,15 @@ def collect_groups(
     """Write the groups to `out` (one JSON line each); returns counts for the provenance."""
     from bot.answer.reader.features import SentenceCache, read
     from bot.answer.retrieval import Retriever
-    from bot.index import load_current
-    from bot.ingest import sync_index
-    from bot.loaders import load_documents
-    from bot.training.reader_fit import FOLDS, TOP_K, load_train, write_documents
+    from bot.training.piaf import TrainSet
+    from bot.training.reader_fit import TOP_K
 
-    titles, corpus, questions = load_train(piaf, limit)
-    folds = min(FOLDS, len(titles))
-    fold_of = {t: i % folds for i, t in enumerate(titles)}
-    write_documents(corpus, workdir / "docs")
-    docs, _ = load_documents([workdir / "docs"])
-    title_of = {f"{pid}.txt": d.get("title") or pid for pid, d in corpus.items()}
+    train = TrainSet(piaf, limit, workdir)
+    titles, questions, fold_of, folds = train.titles, train.questions, train.fold_of, train.folds
 
     def retriever(name: str, keep) -> Retriever:
-        index_settings = settings.model_copy(update={"index_dir": workdir / f"index-{name}"})
-        sync_index(
-            [d for d in docs if keep(title_of[Path(d.source).name])],
-            index_settings,
-            lambda: embedder,
-            progress=False,
-        )
-        embedder.save()
-        return Retriever(load_current(index_settings.index_dir), settings.fusion, settings.dense_weight)
+        index = train.index(name, keep, settings, embedder)
+        return Retriever(index, settings.fusion, settings.dense_weight)
 
     t = time.perf_counter()
     full = retriever("all", lambda title: True)
@@ -70,7 +57,7 @@ def collect_groups(
         for i, title in enumerate(titles)
     }
     log(
-        f"{len(titles)} articles, {len(docs)} passages, {len(questions)} questions: "
+        f"{len(titles)} articles, {len(train.docs)} passages, {len(questions)} questions: "
         f"{len(alone) + folds + 1} indexes in {time.perf_counter() - t:.0f} s"
     )
     vectors = embedder.encode_queries([q["question"] for q in questions])
@@ -135,7 +122,7 @@ def collect_groups(
     log(f"{written} groups written to {out}")
     return {
         "articles": len(titles),
-        "passages": len(docs),
+        "passages": len(train.docs),
         "questions": len(questions),
         "folds": folds,
         "groups": written,

@@ -16,7 +16,6 @@ Same inputs, same output, bit for bit: sorted inputs, a deterministic solver, ro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import tempfile
@@ -29,8 +28,8 @@ import numpy as np
 
 from bot.config import Settings
 from bot.text import contains_answer
+from bot.training.piaf import TrainSet
 
-FOLDS = 5
 HOLDOUT_FOLD = 0
 TOP_K = 5
 C = 1.0  # inverse L2 strength of the logistic regression
@@ -40,15 +39,6 @@ SECOND_RATIOS = (0.1, 0.25, 0.5, 1.0)
 # The refusal threshold: the best answer accuracy on the held-out fold among thresholds
 # that refuse at least this share of its absent questions.
 REFUSAL_TARGET = 0.90
-
-
-def _hash(text: str) -> int:
-    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
-
-
-def _jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 @dataclass
@@ -64,80 +54,23 @@ class Group:
     answers: list[str] = field(default_factory=list)
 
 
-def load_train(piaf: Path, limit: int | None) -> tuple[list[str], dict, list[dict]]:
-    """Train article titles (stable hash order), their passages and their questions."""
-    with open(piaf / "split.tsv", encoding="utf-8") as f:
-        next(f)
-        split = dict(line.rstrip("\n").split("\t") for line in f if line.strip())
-    titles = sorted((t for t, s in split.items() if s == "train"), key=lambda t: (_hash(t), t))
-    if limit:
-        titles = titles[:limit]
-    wanted = set(titles)
-    corpus = {d["id"]: d for d in _jsonl(piaf / "corpus.jsonl") if (d.get("title") or d["id"]) in wanted}
-    queries = {q["id"]: q["text"] for q in _jsonl(piaf / "queries.jsonl")}
-    answers = {a["id"]: a["answers"] for a in _jsonl(piaf / "answers.jsonl")}
-    gold: dict[str, str] = {}
-    with open(piaf / "qrels.tsv", encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            q, d, s = line.rstrip("\n").split("\t")
-            if int(s) > 0:
-                gold[q] = d
-    questions = [
-        {
-            "id": q,
-            "question": queries[q],
-            "answers": answers[q],
-            "passage": gold[q],
-            "title": corpus[gold[q]].get("title") or gold[q],
-        }
-        for q in sorted(queries)
-        if q in gold and gold[q] in corpus and answers.get(q)
-    ]
-    return titles, corpus, questions
-
-
-def write_documents(corpus: dict, folder: Path) -> None:
-    """The passages as text files, exactly as ../shared/eval/answer_set.py writes them, so
-    that the fit reads the same texts as the answer-level benchmark."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for d in corpus.values():
-        with open(folder / f"{d['id']}.txt", "w", encoding="utf-8") as f:
-            f.write(((d.get("title") or "") + "\n\n" + d["text"]).strip() + "\n")
-
-
 def collect(
     piaf: Path, settings: Settings, embedder, workdir: Path, limit: int | None, log
 ) -> tuple[list[Group], dict]:
     from bot.answer.reader.features import SentenceCache, read
     from bot.answer.retrieval import Retriever
-    from bot.index import LoadedIndex, load_current
-    from bot.ingest import sync_index
-    from bot.loaders import load_documents
 
-    titles, corpus, questions = load_train(piaf, limit)
-    folds = min(FOLDS, len(titles))
-    fold_of = {t: i % folds for i, t in enumerate(titles)}
-    write_documents(corpus, workdir / "docs")
-    docs, _ = load_documents([workdir / "docs"])
-    title_of = {f"{pid}.txt": d.get("title") or pid for pid, d in corpus.items()}
+    train = TrainSet(piaf, limit, workdir)
+    titles, questions, fold_of, folds = train.titles, train.questions, train.fold_of, train.folds
 
-    def build(name: str, keep) -> LoadedIndex:
-        index_settings = settings.model_copy(update={"index_dir": workdir / f"index-{name}"})
-        sync_index(
-            [d for d in docs if keep(title_of[Path(d.source).name])],
-            index_settings,
-            lambda: embedder,
-            progress=False,
-        )
-        embedder.save()
-        return load_current(index_settings.index_dir)
+    def build(name: str, keep):
+        return train.index(name, keep, settings, embedder)
 
     t = time.perf_counter()
     full = build("all", lambda title: True)
     without = {k: build(f"without-{k}", lambda title, k=k: fold_of[title] != k) for k in range(folds)}
     log(
-        f"{len(titles)} articles, {len(docs)} passages, {len(questions)} questions: "
+        f"{len(titles)} articles, {len(train.docs)} passages, {len(questions)} questions: "
         f"indexes built in {time.perf_counter() - t:.0f} s ({embedder.embedded} texts embedded)"
     )
 
@@ -179,7 +112,12 @@ def collect(
                     q["answers"],
                 )
             )
-    facts = {"articles": len(titles), "passages": len(docs), "questions": len(questions), "folds": folds}
+    facts = {
+        "articles": len(titles),
+        "passages": len(train.docs),
+        "questions": len(questions),
+        "folds": folds,
+    }
     return groups, facts
 
 

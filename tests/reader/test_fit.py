@@ -6,7 +6,8 @@ import json
 
 from bot.answer.reader.model import load_model
 from bot.config import Settings
-from bot.training.reader_fit import load_train, run_fit
+from bot.training.piaf import load_train
+from bot.training.reader_fit import run_fit
 
 
 def test_fit_on_a_few_train_articles_writes_loadable_params(shared_dir, embedder, tmp_path):

@@ -62,14 +62,14 @@ class CrossReader:
 
     def __init__(self, scorer: CrossScorer, card: dict):
         from bot.answer.reader.cross_verifier import VERIFIER_FEATURES
-        from bot.answer.reader.model import ReaderParamsError, _linear
+        from bot.answer.reader.model import ReaderParamsError, linear_from_json
 
         self.scorer = scorer
         self.top_n = int(card["top_n"])
         self.threshold = float(card["threshold"])
         self.second_ratio = float(card["second_ratio"])
         try:
-            self.verifier = _linear(card["verifier"], VERIFIER_FEATURES, "cross.json")
+            self.verifier = linear_from_json(card["verifier"], VERIFIER_FEATURES, "cross.json")
         except KeyError as e:
             raise ReaderParamsError(
                 f"cross.json lacks {e}: refit with `alliance-bot reader fit --cross`"

@@ -136,8 +136,8 @@ def model_from_json(data: dict, where: str = "params") -> ReaderModel:
             f"{PARAMS_FORMAT} : lancez `alliance-bot reader fit`."
         )
     try:
-        selector = _linear(data["selector"], SENTENCE_FEATURES, where)
-        verifier = _linear(data["verifier"], VERIFIER_FEATURES, where)
+        selector = linear_from_json(data["selector"], SENTENCE_FEATURES, where)
+        verifier = linear_from_json(data["verifier"], VERIFIER_FEATURES, where)
         return ReaderModel(
             selector=selector,
             verifier=verifier,
@@ -149,7 +149,7 @@ def model_from_json(data: dict, where: str = "params") -> ReaderModel:
         raise ReaderParamsError(f"Paramètres du lecteur incomplets ({where}: {e}) : relancez le fit.") from e
 
 
-def _linear(data: dict, expected: tuple[str, ...], where: str) -> Linear:
+def linear_from_json(data: dict, expected: tuple[str, ...], where: str) -> Linear:
     if tuple(data.get("features", ())) != expected:
         raise ReaderParamsError(
             f"Les paramètres du lecteur ({where}) ne portent pas sur les variables de cette version : "
