@@ -30,7 +30,7 @@ class Composed:
 
 
 class Composer:
-    """Reads the top passages with the fitted reader (bot/reader) and quotes at most two
+    """Reads the top passages with the fitted reader (bot/answer/reader) and quotes at most two
     sentences; refuses when the best sentence's probability is below `threshold`."""
 
     def __init__(
