@@ -84,7 +84,7 @@ class Assistant:
         self._embedder = embedder
         self._batcher_lock = threading.Lock()
         self._batcher: QueryBatcher | None = None
-        reader = load_model(settings.reader_params)  # the fitted reader (bot/reader)
+        reader = load_model(settings.reader_params)  # the fitted reader (bot/answer/reader)
         cross = (
             load_cross(settings.model_cache, settings.reader_cross_dir, usable_cores())
             if settings.reader == "cross"
