@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import REPO_ROOT  # noqa: E402
 from tests.api.test_guards import Slowloris  # noqa: E402
 from tests.postgres import Cluster  # noqa: E402
-from tests.servers import _free_port, start_server, stop_server  # noqa: E402
+from tests.servers import _free_port, start_redis, start_server, stop_server  # noqa: E402
 
 QUESTION = "Quel objectif de développement durable le Groupe veut-il éclairer ?"
 TOKEN = "chaos-admin-token-0123456789"
@@ -122,22 +122,7 @@ def redis_faults(index: Path, docs: Path, data: Path, n: int) -> None:
     redis = None
     try:
         ask_row("2. Redis absent (URL set, nothing listening)", *asks(url, n)[:2])
-        redis = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(data),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
+        redis, _ = start_redis(data, port)
         time.sleep(6)  # past the limiter's retry pause: Redis is used again
         ask_row("2. Redis up", *asks(url, n)[:2])
         redis.send_signal(signal.SIGSTOP)

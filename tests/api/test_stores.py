@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -14,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.servers import _free_port, start_server, stop_server
+from tests.servers import start_redis, start_server, stop_server
 
 QUESTION = "Quel objectif de développement durable le Groupe veut-il éclairer ?"
 # Each answer within this many seconds: a frozen store used to cost 5 s (Redis) or 20 s (votes).
@@ -42,32 +40,8 @@ def redis_server(tmp_path):
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield proc, f"redis://127.0.0.1:{port}/0"
+    proc, url = start_redis(tmp_path)
+    yield proc, url
     proc.send_signal(signal.SIGCONT)
     proc.kill()
     proc.wait(timeout=10)
