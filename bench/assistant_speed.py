@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-import bot.ingest
+import bot.ingest.pipeline
 from bot.answer.assistant import Assistant
 from bot.config import REPO_ROOT, Settings
+from bot.documents import Document
 from bot.embedding import load_embedder
-from bot.ingest import encode_with_progress, ingest, sync_index
-from bot.types import Document
+from bot.ingest.pipeline import encode_with_progress, ingest, sync_index
 
 QUESTIONS = [
     "Qui a lancé l'Alliance Dynamique ?",
@@ -50,11 +50,11 @@ def encode_in_given_order(embedder, texts: list[str], progress: bool | None) -> 
 
 def piaf_ingest(corpus: list[Document], settings: Settings, embedder, sort: bool) -> tuple[float, int]:
     """Seconds to ingest PIAF into a fresh index, and the texts embedded (chunks + sentences)."""
-    bot.ingest.encode_with_progress = encode_with_progress if sort else encode_in_given_order
+    bot.ingest.pipeline.encode_with_progress = encode_with_progress if sort else encode_in_given_order
     try:
         summary = sync_index(corpus, settings, lambda: embedder, progress=False, rebuild=True)
     finally:
-        bot.ingest.encode_with_progress = encode_with_progress
+        bot.ingest.pipeline.encode_with_progress = encode_with_progress
     return summary.seconds, summary.embedded_passages
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bot import index as store  # noqa: E402
 from bot.config import REPO_ROOT  # noqa: E402
+from bot.index import store  # noqa: E402
 from bot.training.evaluate import read_jsonl  # noqa: E402
 from tests.servers import start_server, stop_server  # noqa: E402
 

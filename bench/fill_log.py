@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from bot.answer.assistant import Assistant  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.embedding import load_embedder  # noqa: E402
-from bot.ingest import ingest  # noqa: E402
+from bot.ingest.pipeline import ingest  # noqa: E402
 from bot.operator import report  # noqa: E402
 from bot.operator.log import ConversationLog  # noqa: E402
 from bot.operator.log.store import utcnow  # noqa: E402

@@ -18,11 +18,11 @@ import numpy as np
 
 from bot.answer.retrieval import Retriever
 from bot.config import Settings
+from bot.documents import Document
 from bot.embedding import load_embedder
-from bot.index import LoadedIndex, current_generation
-from bot.ingest import sync_index
+from bot.index.store import LoadedIndex, current_generation
+from bot.ingest.pipeline import sync_index
 from bot.training.evaluate import ndcg, read_jsonl, read_qrels
-from bot.types import Document
 
 FUSIONS = [("dense", None, 1.0), ("bm25", None, 0.0), ("rrf", "rrf", 0.5)] + [
     (f"weighted {w:.1f}", "weighted", w) for w in (0.3, 0.4, 0.5, 0.6, 0.7)

@@ -70,9 +70,9 @@ def run_product(corpus: list[dict], tmp: Path):
     from bot.answer.assistant import Assistant
     from bot.answer.retrieval import Retriever
     from bot.config import Settings
+    from bot.documents import Document
     from bot.embedding import load_embedder
-    from bot.ingest import sync_index
-    from bot.types import Document
+    from bot.ingest.pipeline import sync_index
 
     settings = Settings(index_dir=tmp / "index")
     embedder = load_embedder(settings)

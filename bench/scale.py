@@ -12,7 +12,7 @@ For each size, a synthetic corpus (seeded):
   topic, 0 otherwise); without it every vector is equally far from every other and
   "the 10 nearest" means nothing, for exact and approximate search alike.
 
-The generation is written by the real storage code (`bot.index.write_generation`, with
+The generation is written by the real storage code (`bot.index.store.write_generation`, with
 the HNSW plan); the exact variant is the same generation with a flat FAISS file (the
 manifest updated, the other files shared). Build time is the write for HNSW and the same
 minus the graph plus the flat index for exact. Then, for each variant, a fresh process
@@ -42,10 +42,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bot import dense  # noqa: E402
-from bot import index as store  # noqa: E402
 from bot.config import REPO_ROOT  # noqa: E402
-from bot.types import Chunk  # noqa: E402
+from bot.documents import Chunk  # noqa: E402
+from bot.index import (
+    dense,  # noqa: E402
+    store,  # noqa: E402
+)
 
 PIAF = REPO_ROOT.parent / "shared" / "bench" / "piaf_fr" / "corpus.jsonl"
 DIMENSION = 384
@@ -211,7 +213,7 @@ PROBE = r"""
 import json, sys, time
 import numpy as np, psutil
 from pathlib import Path
-from bot.index import LoadedIndex
+from bot.index.store import LoadedIndex
 from bot.answer.retrieval import Retriever
 generation, work = Path(sys.argv[1]), Path(sys.argv[2])
 began = time.perf_counter()

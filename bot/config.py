@@ -11,7 +11,7 @@ from platformdirs import user_cache_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.dense import DEFAULT_EXACT_MAX
+from bot.index.dense import DEFAULT_EXACT_MAX
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # In a checkout (`pip install -e .`, the README's way) the index and the corpus live in the

@@ -2,7 +2,7 @@
 
 The loaders store a list item as one line that starts with its marker (`- `, `1. `, two
 spaces of indent a level) and a table row as its cells joined by ` | `, one line a row
-(`bot.loaders`). `shape` finds those lines again so that a page or a terminal can show a
+(`bot.ingest.loaders`). `shape` finds those lines again so that a page or a terminal can show a
 quote as a list or a table. Every character of the text belongs to exactly one `Run`, in
 order: a page that writes every run (hidden ones too: bullet markers, cell separators, the
 newlines between blocks) holds the text character for character, so a highlighted span is

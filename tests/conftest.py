@@ -63,7 +63,7 @@ def settings(tmp_path_factory, corpus_dir) -> Settings:
 def assistant(settings, embedder):
     """An assistant over the default corpus, indexed once for the session."""
     from bot.answer.assistant import Assistant
-    from bot.ingest import ingest
+    from bot.ingest.pipeline import ingest
 
     ingest([settings.documents_dir], settings, lambda: embedder, progress=False)
     return Assistant(settings, embedder=embedder)

@@ -1,5 +1,5 @@
-from bot.chunking import Chunker, embedding_text
-from bot.types import Document, Section
+from bot.documents import Document, Section
+from bot.ingest.chunking import Chunker, embedding_text
 
 TEXT = (
     "Historique\n\n"

@@ -10,11 +10,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from bot import dense
-from bot import index as store
 from bot.answer.retrieval import Retriever
-from bot.bm25 import BM25
-from bot.types import Chunk
+from bot.documents import Chunk
+from bot.index import dense, store
+from bot.index.bm25 import BM25
 
 WORDS = (
     "verger pommier coopérative salarié récolte cidre marché bénévole atelier réseau "

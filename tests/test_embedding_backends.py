@@ -16,7 +16,7 @@ from bot.embedding import interchangeable, load_embedder
 from bot.embedding.build.errors import ModelBuildError
 from bot.embedding.build.onnx_export import ONNX_DIR, ONNX_MARKER, complete_export
 from bot.errors import IndexUnavailable
-from bot.index import Manifest, check_compatible
+from bot.index.store import Manifest, check_compatible
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -159,7 +159,7 @@ def test_onnx_backends_are_for_the_packaged_model_only():
 
 
 def test_ingest_encoding_sorts_by_length_and_keeps_the_order(backends, texts):
-    from bot.ingest import encode_with_progress
+    from bot.ingest.pipeline import encode_with_progress
 
     mixed = [t for pair in zip(texts["queries"], texts["passages"], strict=False) for t in pair]
     embedder = backends["onnx"]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import index as store
 from bot.answer.assistant import Assistant
 from bot.config import Settings
 from bot.errors import IndexUnavailable
-from bot.ingest import ingest
+from bot.index import store
+from bot.ingest.pipeline import ingest
 from tests.test_ingest import DOCS, write_corpus
 
 

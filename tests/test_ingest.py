@@ -14,8 +14,8 @@ import pytest
 from bot.answer.assistant import Assistant
 from bot.config import Settings
 from bot.errors import IndexUnavailable
-from bot.index import CURRENT, LoadedIndex, current_generation
-from bot.ingest import ingest
+from bot.index.store import CURRENT, LoadedIndex, current_generation
+from bot.ingest.pipeline import ingest
 
 DOCS = {
     "histoire.md": "---\ntitle: Histoire\n---\n# Histoire\n\nLe projet Tilleul a été lancé en 2011 "

@@ -21,7 +21,7 @@ NOTE = (
 @pytest.fixture(scope="module")
 def noted_assistant(tmp_path_factory, embedder):
     from bot.answer.assistant import Assistant
-    from bot.ingest import ingest
+    from bot.ingest.pipeline import ingest
 
     root = tmp_path_factory.mktemp("noted")
     (root / "documents").mkdir()

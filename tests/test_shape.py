@@ -10,7 +10,7 @@ import pytest
 
 from bot.api.sources import _render
 from bot.cli import _quote
-from bot.loaders.markdown import load_markdown
+from bot.ingest.loaders.markdown import load_markdown
 from bot.shape import shape
 
 MARKDOWN = """# Titre

@@ -12,7 +12,6 @@ from functools import cached_property
 
 import numpy as np
 
-from bot import index as store
 from bot.answer.composer import Composed
 from bot.answer.events import Event, error_event, final_answer
 from bot.answer.llm import LLMWriter, describe
@@ -25,6 +24,7 @@ from bot.embedding import load_embedder
 from bot.embedding.batching import QueryBatcher
 from bot.embedding.threads import usable_cores
 from bot.errors import QuestionError, question_too_long
+from bot.index import store
 from bot.schema import Answer, IndexInfo, Passage, Turn
 
 # A question whose own evidence gets at least this reader confidence stands alone: it is

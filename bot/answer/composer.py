@@ -14,7 +14,7 @@ from bot.answer.reader.features import Reading, SentenceCache, read
 from bot.answer.reader.model import ReaderModel, choose
 from bot.answer.reader.short_answer import pick_span
 from bot.answer.retrieval import Hit
-from bot.index import LoadedIndex
+from bot.index.store import LoadedIndex
 from bot.schema import Citation, ShortAnswer
 
 NO_ANSWER = "Je ne trouve pas la réponse dans les documents."

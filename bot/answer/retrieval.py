@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from bot.index import LoadedIndex, StoredChunk
+from bot.index.store import LoadedIndex, StoredChunk
 from bot.text import terms
 
 Fusion = Literal["weighted", "rrf"]

@@ -8,12 +8,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-from bot import index as store
 from bot.answer.composer import Composer
 from bot.answer.reader.cross import CrossReader
 from bot.answer.reader.model import ReaderModel
 from bot.answer.retrieval import Hit, Retriever
 from bot.config import Settings
+from bot.index import store
 from bot.schema import IndexInfo, Passage
 
 log = logging.getLogger("bot.answer.snapshot")

@@ -25,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.api.problems import NOT_FOUND, problem
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
-from bot.ingest import ingest
-from bot.loaders import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, DocumentError, load_bytes
+from bot.ingest.loaders import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, DocumentError, load_bytes
+from bot.ingest.pipeline import ingest
 from bot.operator.log.store import Unavailable
 
 UPLOADS = "uploads"

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from bot.api.responses import error_responses
 from bot.html import SCROLL, html_page
-from bot.loaders.common import web_url
+from bot.ingest.loaders.common import web_url
 from bot.shape import Run, shape
 
 router = APIRouter()

@@ -161,7 +161,7 @@ def ingest_command(
 ) -> None:
     """Index documents (default: documents/), or with --crawl the pages of a website.
     Unchanged files and pages are not embedded again."""
-    from bot.ingest import ingest
+    from bot.ingest.pipeline import ingest
 
     settings = _settings()
 
@@ -244,7 +244,7 @@ def _crawl(
 def _open_assistant():
     from bot.answer.assistant import Assistant
     from bot.embedding import load_embedder
-    from bot.ingest import ensure_index
+    from bot.ingest.pipeline import ensure_index
 
     settings = _settings()
     embedder = None

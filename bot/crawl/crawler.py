@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 
 from tqdm import tqdm
 
-from bot import index as store
 from bot.config import Settings
 from bot.crawl.fetch import GONE, Fetched, Fetcher
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
@@ -35,9 +34,10 @@ from bot.crawl.pages import (
 )
 from bot.crawl.state import UrlState, load_state, save_state
 from bot.crawl.urls import Scope, check_start, in_scope
-from bot.ingest import sync_index
-from bot.loaders import DocumentError, SkippedFile
-from bot.types import Document
+from bot.documents import Document
+from bot.index import store
+from bot.ingest.loaders import DocumentError, SkippedFile
+from bot.ingest.pipeline import sync_index
 
 log = logging.getLogger("bot.crawl")
 

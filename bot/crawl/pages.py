@@ -15,9 +15,9 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from bot.crawl.urls import normalize
-from bot.loaders import SUPPORTED_SUFFIXES, DocumentError, load_bytes
-from bot.loaders.common import decode_text
-from bot.types import Document
+from bot.documents import Document
+from bot.ingest.loaders import SUPPORTED_SUFFIXES, DocumentError, load_bytes
+from bot.ingest.loaders.common import decode_text
 
 NOINDEX = "page marquée noindex — page marked noindex"
 MAX_EXTRACT_ELEMENTS = 5_000  # HTML elements of a page given to trafilatura

@@ -16,11 +16,11 @@ import numpy as np
 from bot.answer.assistant import Assistant
 from bot.answer.retrieval import Retriever
 from bot.config import Settings
+from bot.documents import Document
 from bot.embedding import load_embedder
 from bot.errors import UserError
-from bot.ingest import sync_index
+from bot.ingest.pipeline import sync_index
 from bot.text import contains_answer
-from bot.types import Document
 
 _ARTICLES = re.compile(r"\b(le|la|les|l|un|une|des|du|de|d|the|a|an)\b")
 _PUNCTUATION = set(string.punctuation) | set("«»“”’‘–—…")

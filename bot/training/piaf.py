@@ -65,7 +65,7 @@ class TrainSet:
     """The train articles written as text files under `workdir`, dealt into folds."""
 
     def __init__(self, piaf: Path, limit: int | None, workdir: Path):
-        from bot.loaders import load_documents
+        from bot.ingest.loaders import load_documents
 
         self.titles, self.corpus, self.questions = load_train(piaf, limit)
         self.folds = min(FOLDS, len(self.titles))
@@ -77,8 +77,8 @@ class TrainSet:
 
     def index(self, name: str, keep, settings, embedder):
         """An index of the articles whose title `keep` accepts, loaded."""
-        from bot.index import load_current
-        from bot.ingest import sync_index
+        from bot.index.store import load_current
+        from bot.ingest.pipeline import sync_index
 
         index_settings = settings.model_copy(update={"index_dir": self.workdir / f"index-{name}"})
         chosen = [d for d in self.docs if keep(self._title_of[Path(d.source).name])]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.chunking import embedding_text
-from bot.index import SQLITE, current_generation
-from bot.types import Chunk, Document
+from bot.documents import Chunk, Document
+from bot.index.store import SQLITE, current_generation
+from bot.ingest.chunking import embedding_text
 
 
 def _key(kind: str, model: str, text: str) -> str:
@@ -83,7 +83,7 @@ class CachedEmbedder:
     def add_from_index(self, index_dir: Path) -> int:
         """Take the passage vectors an index already holds (same model, same texts give
         the same vectors): a benchmark index of PIAF then spares the fit most encoding."""
-        from bot.ingest import sentence_contexts
+        from bot.ingest.pipeline import sentence_contexts
 
         generation = current_generation(index_dir)
         if generation is None:

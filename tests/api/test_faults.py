@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from bot.ingest import ingest
+from bot.ingest.pipeline import ingest
 from tests.conftest import ADMIN_TOKEN
 from tests.servers import start_server, stop_server
 

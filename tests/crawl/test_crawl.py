@@ -14,8 +14,8 @@ import pytest
 from bot.answer.assistant import Assistant
 from bot.config import Settings
 from bot.crawl.crawler import CrawlOptions, crawl
-from bot.index import load_current
-from bot.ingest import ingest
+from bot.index.store import load_current
+from bot.ingest.pipeline import ingest
 from tests.crawl.site import FixtureSite, Resource, alliance_site, page
 from tests.test_ingest import CountingEmbedder, write_corpus
 

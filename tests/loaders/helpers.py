@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.loaders import SkippedFile
-from bot.types import Document
+from bot.documents import Document
+from bot.ingest.loaders import SkippedFile
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.loaders import load_document, load_documents
-from bot.loaders.common import (
+from bot.ingest.loaders import load_document, load_documents
+from bot.ingest.loaders.common import (
     BAD_NAME,
     CHANGING,
     OUTSIDE_ROOT,
@@ -17,7 +17,7 @@ from bot.loaders.common import (
     READ_ATTEMPTS,
     DocumentError,
 )
-from bot.loaders.files import read_stable, shown_path
+from bot.ingest.loaders.files import read_stable, shown_path
 from tests.loaders.helpers import skipped_reason
 
 SECRET = "Contenu confidentiel hors du dossier : mot de passe 1234."

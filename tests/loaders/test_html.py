@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.loaders import load_document
+from bot.ingest.loaders import load_document
 from tests.loaders.helpers import check_sections
 
 HTML = """<!DOCTYPE html>
@@ -86,7 +86,7 @@ def test_deeply_nested_html_is_refused_in_under_two_seconds(tmp_path: Path) -> N
 
     import pytest
 
-    from bot.loaders import DocumentError
+    from bot.ingest.loaders import DocumentError
 
     path = tmp_path / "profond.html"
     path.write_text("<html><body>" + "<div>" * 200_000 + "texte" + "</div>" * 200_000 + "</body></html>")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.loaders import (
+from bot.ingest.loaders import (
     MAX_FILE_BYTES,
     MAX_TEXT_CHARS,
     SUPPORTED_SUFFIXES,
@@ -17,7 +17,7 @@ from bot.loaders import (
     load_document,
     load_documents,
 )
-from bot.loaders.common import MAX_MARKDOWN_CHARS
+from bot.ingest.loaders.common import MAX_MARKDOWN_CHARS
 from tests.loaders.helpers import check_sections, skipped_reason
 
 
@@ -39,7 +39,7 @@ def test_load_documents_skips_bad_files_and_keeps_good_ones(
     (corpus / ".hidden.md").write_text("# Caché\n", encoding="utf-8")
     (corpus / "z.html").write_text("<html><body><p>Dernier.</p></body></html>", encoding="utf-8")
 
-    with caplog.at_level(logging.WARNING, logger="bot.loaders"):
+    with caplog.at_level(logging.WARNING, logger="bot.ingest.loaders"):
         docs, skipped = load_documents([corpus, tmp_path / "absent.md"])
 
     # Sources are named from the folder given.

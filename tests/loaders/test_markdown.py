@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.loaders import load_document, load_documents
-from bot.loaders.markdown import strip_inline_markdown
+from bot.ingest.loaders import load_document, load_documents
+from bot.ingest.loaders.markdown import strip_inline_markdown
 from tests.loaders.helpers import check_sections
 
 MARKDOWN = """\

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.loaders import DocumentError, load_document, load_documents
-from bot.loaders.pdf import load_pdf
+from bot.ingest.loaders import DocumentError, load_document, load_documents
+from bot.ingest.loaders.pdf import load_pdf
 from tests.loaders.helpers import DEJAVU, make_pdf, skipped_reason
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.loaders import MAX_DOCX_XML_BYTES, DocumentError, load_document, load_documents
+from bot.ingest.loaders import MAX_DOCX_XML_BYTES, DocumentError, load_document, load_documents
 from tests.loaders.helpers import skipped_reason
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.loaders import load_document
+from bot.ingest.loaders import load_document
 
 
 def test_txt_windows_1252_is_detected(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from bot.answer.reader.spans import ANSWER_TYPES, OTHER, Span, find_spans, matches, question_type
 from bot.answer.retrieval import Hit
-from bot.index import LoadedIndex
+from bot.index.store import LoadedIndex
 from bot.text import fold, terms, words
 from bot.text.stopwords import STOPWORDS
 

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.loaders.common import (
+from bot.documents import Document
+from bot.ingest.loaders.common import (
     BAD_NAME,
     DUPLICATE,
     EMPTY,
@@ -34,15 +35,14 @@ from bot.loaders.common import (
     check_text_length,
     too_large,
 )
-from bot.loaders.docx import load_docx
-from bot.loaders.files import is_safe_name, read_stable, resolves_within, shown_path, walk
-from bot.loaders.html import load_html
-from bot.loaders.markdown import load_markdown
-from bot.loaders.odt import load_odt
-from bot.loaders.pdf import load_pdf
-from bot.loaders.pptx import load_pptx
-from bot.loaders.text import load_text
-from bot.types import Document
+from bot.ingest.loaders.docx import load_docx
+from bot.ingest.loaders.files import is_safe_name, read_stable, resolves_within, shown_path, walk
+from bot.ingest.loaders.html import load_html
+from bot.ingest.loaders.markdown import load_markdown
+from bot.ingest.loaders.odt import load_odt
+from bot.ingest.loaders.pdf import load_pdf
+from bot.ingest.loaders.pptx import load_pptx
+from bot.ingest.loaders.text import load_text
 
 __all__ = [
     "MAX_DOCX_UNZIPPED_BYTES",
@@ -58,7 +58,7 @@ __all__ = [
     "load_documents",
 ]
 
-log = logging.getLogger("bot.loaders")
+log = logging.getLogger("bot.ingest.loaders")
 
 _LOADERS: dict[str, Callable[[bytes, Path], Document]] = {
     ".md": load_markdown,

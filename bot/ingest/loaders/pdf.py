@@ -8,7 +8,8 @@ import re
 import unicodedata
 from pathlib import Path
 
-from bot.loaders.common import (
+from bot.documents import Document, Section
+from bot.ingest.loaders.common import (
     CONTROL_CHARS,
     CORRUPT_PDF,
     ENCRYPTED_PDF,
@@ -19,9 +20,8 @@ from bot.loaders.common import (
     squash,
     text_too_long,
 )
-from bot.types import Document, Section
 
-log = logging.getLogger("bot.loaders")
+log = logging.getLogger("bot.ingest.loaders")
 
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 # Titles that are file names or a word processor's placeholder say nothing.

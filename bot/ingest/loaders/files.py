@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bot.loaders.common import (
+from bot.ingest.loaders.common import (
     CHANGING,
     MAX_FILE_BYTES,
     NOT_A_FILE,

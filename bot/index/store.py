@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from bot import dense
-from bot.bm25 import BM25, BM25Builder
 from bot.config import Settings
+from bot.documents import Chunk
 from bot.embedding import interchangeable
 from bot.errors import IndexUnavailable
-from bot.types import Chunk
+from bot.index import dense
+from bot.index.bm25 import BM25, BM25Builder
 
 INDEX_FORMAT = 1
 CURRENT = "CURRENT"
@@ -84,7 +84,7 @@ class Manifest:
     created_at: str = ""
     documents: int = 0
     chunks: int = 0
-    # The dense index's type and parameters (bot/dense.py); {} (older generations) = flat.
+    # The dense index's type and parameters (bot/index/dense.py); {} (older generations) = flat.
     dense: dict = field(default_factory=dict)
     # How the vectors were computed (torch, onnx, onnx-int8); indexes from before this
     # field were all built with torch.
@@ -197,7 +197,7 @@ def write_generation(
 ) -> Path:
     """Write and publish a complete generation; on any failure nothing is published and
     the staging folder is removed. Call it while holding `IngestLock`. Past
-    `dense_exact_max` chunks the dense index is approximate (bot/dense.py)."""
+    `dense_exact_max` chunks the dense index is approximate (bot/index/dense.py)."""
     n = sum(len(d.chunks) for d in docs)
     manifest = replace(manifest, dense=dense.plan(n, dense_exact_max))
     staging = index_dir / f".staging-{manifest.version}"
@@ -223,7 +223,7 @@ def write_generation(
 
 
 def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument]) -> None:
-    from bot.chunking import embedding_text
+    from bot.ingest.chunking import embedding_text
     from bot.text import terms  # text analysis is only needed when writing
 
     (staging / LEASE).touch()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.documents import Chunk, Document
 from bot.text import sentence_spans
-from bot.types import Chunk, Document
 
 
 @dataclass(frozen=True)

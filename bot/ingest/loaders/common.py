@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.types import Section
+from bot.documents import Section
 
 # ------------------------------------------------------------------------- limits
 # Documented in README ("Limits"). A file past one of them is skipped with a reason.

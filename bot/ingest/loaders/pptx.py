@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from bot.loaders.common import (
+from bot.documents import Document
+from bot.ingest.loaders.common import (
     CORRUPT_PPTX,
     Block,
     DocumentError,
@@ -17,8 +18,7 @@ from bot.loaders.common import (
     prettify_stem,
     squash,
 )
-from bot.loaders.docx import check_unzipped_size
-from bot.types import Document
+from bot.ingest.loaders.docx import check_unzipped_size
 
 NOTES = "Notes : "
 

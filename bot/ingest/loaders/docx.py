@@ -11,7 +11,8 @@ import re
 import zipfile
 from pathlib import Path
 
-from bot.loaders.common import (
+from bot.documents import Document
+from bot.ingest.loaders.common import (
     CORRUPT_DOCX,
     MAX_DOCX_UNZIPPED_BYTES,
     MAX_DOCX_XML_BYTES,
@@ -23,7 +24,6 @@ from bot.loaders.common import (
     prettify_stem,
     squash,
 )
-from bot.types import Document
 
 _HEADING_STYLE = re.compile(r"^(?:heading|titre|überschrift|título|titolo)\s*(\d)$", re.I)
 

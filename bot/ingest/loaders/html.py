@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.loaders.common import (
+from bot.documents import Document
+from bot.ingest.loaders.common import (
     Block,
     DocumentError,
     assemble,
@@ -15,7 +16,6 @@ from bot.loaders.common import (
     prettify_stem,
     squash,
 )
-from bot.types import Document
 
 _SKIP = frozenset(
     """script style noscript template svg math nav aside footer form iframe object embed

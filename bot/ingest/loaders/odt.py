@@ -11,7 +11,8 @@ import io
 import zipfile
 from pathlib import Path
 
-from bot.loaders.common import (
+from bot.documents import Document
+from bot.ingest.loaders.common import (
     CORRUPT_ODT,
     Block,
     DocumentError,
@@ -20,8 +21,7 @@ from bot.loaders.common import (
     prettify_stem,
     squash,
 )
-from bot.loaders.docx import check_unzipped_size
-from bot.types import Document
+from bot.ingest.loaders.docx import check_unzipped_size
 
 _TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"

@@ -17,7 +17,8 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.loaders.common import (
+from bot.documents import Document
+from bot.ingest.loaders.common import (
     MAX_MARKDOWN_CHARS,
     Block,
     DocumentError,
@@ -29,9 +30,8 @@ from bot.loaders.common import (
     text_too_long,
     web_url,
 )
-from bot.types import Document
 
-log = logging.getLogger("bot.loaders")
+log = logging.getLogger("bot.ingest.loaders")
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 _HEADING_ID = re.compile(r"[ \t]*\{#[^}]*\}[ \t]*$")  # « Titre {#ancre} »
@@ -103,7 +103,7 @@ def _meta_str(value: object) -> str | None:
 
 def markdown_blocks(text: str) -> list[Block]:
     """What a reader sees of a Markdown text, as blocks."""
-    from bot.loaders.html import html_blocks
+    from bot.ingest.loaders.html import html_blocks
 
     blocks: list[Block] = []
     items: list[str] = []  # open list items' markers, "" once their first paragraph used it

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bot import index as store
-from bot.chunking import Chunker, embedding_text
 from bot.config import Settings
+from bot.documents import Document
 from bot.errors import IndexUnavailable, UserError
-from bot.loaders import SkippedFile, load_documents
-from bot.loaders.files import shown_path
+from bot.index import store
+from bot.ingest.chunking import Chunker, embedding_text
+from bot.ingest.loaders import SkippedFile, load_documents
+from bot.ingest.loaders.files import shown_path
 from bot.text import detect_language, sentence_spans
-from bot.types import Document
 
 
 @dataclass
@@ -45,7 +45,7 @@ class IngestSummary:
         return asdict(self)
 
 
-log = logging.getLogger("bot.ingest")
+log = logging.getLogger("bot.ingest.pipeline")
 
 
 def ingest(

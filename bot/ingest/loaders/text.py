@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.loaders.common import decode_text, prettify_stem
-from bot.types import Document, Section
+from bot.documents import Document, Section
+from bot.ingest.loaders.common import decode_text, prettify_stem
 
 
 def load_text(data: bytes, path: Path) -> Document:

@@ -1,0 +1,1 @@
+"""From files to a published index: loaders, chunking and the ingest pipeline."""
