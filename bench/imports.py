@@ -1,5 +1,6 @@
 """The import graph of `bot/`: modules, the longest chain of imports, and every import
-that points the wrong way (a core module importing the entry points `bot.api` or `bot.cli`).
+that points the wrong way: a core module importing the entry points (`bot.api`, `bot.cli`),
+or any package importing one of a later stage or a sibling of its own stage.
 
     python bench/imports.py            # a table
     python bench/imports.py --json
@@ -15,6 +16,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = ("bot.api", "bot.cli", "bot.__main__", "bot.mcp_server")
+# The stages, first to last (docs/architecture.md): a package imports only earlier stages.
+# Within the first (leaves) and the last (entry points) packages may import one another;
+# elsewhere siblings are independent (serving, `answer`, never imports writing, `ingest`).
+STAGES = (
+    (
+        "bot",
+        "bot.config",
+        "bot.errors",
+        "bot.documents",
+        "bot.schema",
+        "bot.text",
+        "bot.terminal",
+        "bot.html",
+        "bot.shape",
+    ),
+    ("bot.embedding",),
+    ("bot.index",),
+    ("bot.answer", "bot.ingest"),
+    ("bot.crawl", "bot.operator"),
+    ("bot.training",),
+    ENTRY_POINTS,
+)
 
 
 def module_name(path: Path) -> str:
@@ -45,8 +68,24 @@ def is_entry(module: str) -> bool:
     return any(module == e or module.startswith(e + ".") for e in ENTRY_POINTS)
 
 
+def package(module: str) -> str:
+    """The stage package a module belongs to (`bot.index.store` -> `bot.index`)."""
+    return max((p for stage in STAGES for p in stage if module == p or module.startswith(p + ".")), key=len)
+
+
+def stage(module: str) -> int:
+    return next(i for i, names in enumerate(STAGES) if package(module) in names)
+
+
+def points_back(a: str, b: str) -> bool:
+    if package(a) == package(b):
+        return False
+    later, same = stage(b) > stage(a), stage(b) == stage(a)
+    return later or (same and stage(a) not in (0, len(STAGES) - 1))
+
+
 def wrong_way(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
-    return sorted((a, b) for a, targets in edges.items() for b in targets if is_entry(b) and not is_entry(a))
+    return sorted((a, b) for a, targets in edges.items() for b in targets if points_back(a, b))
 
 
 def longest_chain(edges: dict[str, set[str]]) -> list[str]:
@@ -78,7 +117,7 @@ def main() -> None:
         print(json.dumps(report, indent=1))
         return
     print(
-        f"| modules | imports | longest chain | core -> api/cli |\n|---|---|---|---|\n"
+        f"| modules | imports | longest chain | wrong way |\n|---|---|---|---|\n"
         f"| {report['modules']} | {report['imports']} | {len(report['longest_chain'])} | "
         f"{len(report['core_imports_of_entry_points'])} |"
     )

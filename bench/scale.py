@@ -43,11 +43,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import REPO_ROOT  # noqa: E402
-from bot.documents import Chunk  # noqa: E402
+from bot.documents import Chunk, Document  # noqa: E402
 from bot.index import (
     dense,  # noqa: E402
     store,  # noqa: E402
 )
+from bot.ingest.pipeline import chunk_terms  # noqa: E402
 
 PIAF = REPO_ROOT.parent / "shared" / "bench" / "piaf_fr" / "corpus.jsonl"
 DIMENSION = 384
@@ -128,10 +129,10 @@ def corpus(n: int, seed: int) -> tuple[list[store.IndexedDocument], np.ndarray, 
         texts = [" ".join(chunk_words[i]).capitalize() + "." for i in range(first, last)]
         chunks, at = [], 0
         for text in texts:
-            chunks.append(Chunk(source, at, at + len(text), text))
+            chunks.append(Chunk(source, at, at + len(text)))
             at += len(text) + 2
         text = "\n\n".join(texts)
-        stored = store.StoredDocument(source, f"Document {d}", None, None, text, "[]", str(d), "")
+        stored = Document(source, f"Document {d}", text)
         rows = vectors[first : first + len(chunks)]
         docs.append(store.IndexedDocument(stored, chunks, [v.tobytes() for v in rows]))
     return docs, vectors, chunk_words
@@ -181,7 +182,7 @@ def write_hnsw(index_dir: Path, docs: list[store.IndexedDocument]) -> tuple[Path
     try:
         began = time.perf_counter()
         index_dir.mkdir(parents=True, exist_ok=True)
-        generation = store.write_generation(index_dir, manifest, docs, dense_exact_max=0)
+        generation = store.write_generation(index_dir, manifest, docs, chunk_terms("fr"), dense_exact_max=0)
         seconds = time.perf_counter() - began
     finally:
         dense.build = timer._build
@@ -230,7 +231,7 @@ for vector, text in zip(vectors, texts):
     t = time.perf_counter()
     hits = retriever.search(vector, text, 10)
     times.append((time.perf_counter() - t) * 1000)
-    hybrid.append([h.chunk.row for h in hits])
+    hybrid.append([h.row for h in hits])
 for vector in vectors[:50]:
     t = time.perf_counter()
     index.dense.search(vector, 100)

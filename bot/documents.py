@@ -25,6 +25,8 @@ class Document:
     sections: list[Section] = field(default_factory=list)
     url: str | None = None
     date: str | None = None
+    ingested_at: str = ""  # when an ingest stored it (ISO 8601); empty until then
+    ingested_at: str = ""  # when an ingest stored it (ISO 8601); empty until then
 
     @property
     def content_hash(self) -> str:
@@ -46,12 +48,13 @@ class Document:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage of a document, located by character offsets into `Document.text`."""
+    """A passage of a document, located by character offsets into `Document.text`: the one
+    model of a chunk, from the chunker through storage to search hits. Its text is
+    `document.text[char_start:char_end]`, never copied (an index may hold millions)."""
 
     source: str
     char_start: int
     char_end: int
-    text: str
     headings: tuple[str, ...] = ()
     page: int | None = None
 

@@ -30,3 +30,12 @@ def test_every_path_the_architecture_page_names_exists():
     assert missing == []
     for short in re.findall(r"`((?:answer|embedding|operator)/[\w/.]+)`", text):
         assert (REPO_ROOT / "bot" / short).exists(), short
+
+
+def test_a_stage_never_imports_a_later_stage_or_a_sibling():
+    imports = _imports_module()
+    assert imports.points_back("bot.index.store", "bot.ingest.chunking")  # storage -> ingest
+    assert imports.points_back("bot.answer.composer", "bot.ingest.pipeline")  # serving -> writing
+    assert imports.points_back("bot.operator.report", "bot.api.pages")
+    assert not imports.points_back("bot.ingest.pipeline", "bot.index.store")
+    assert not imports.points_back("bot.cli", "bot.api.app")  # entry points may share code

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from bot.answer.retrieval import Retriever
-from bot.documents import Chunk
+from bot.documents import Chunk, Document
 from bot.index import dense, store
 from bot.index.bm25 import BM25
+from bot.ingest.pipeline import chunk_terms
 
 WORDS = (
     "verger pommier coopérative salarié récolte cidre marché bénévole atelier réseau "
@@ -31,9 +32,9 @@ def synthetic_docs(n_docs: int, per_doc: int, dimension: int = 32, seed: int = 0
         texts = [" ".join(rng.choice(WORDS, size=12)) + "." for _ in range(per_doc)]
         chunks, at = [], 0
         for text in texts:
-            chunks.append(Chunk(source, at, at + len(text), text, ("Titre",)))
+            chunks.append(Chunk(source, at, at + len(text), ("Titre",)))
             at += len(text) + 1
-        stored = store.StoredDocument(source, f"Document {d}", None, None, " ".join(texts), "[]", str(d), "")
+        stored = Document(source, f"Document {d}", " ".join(texts))
         rows = vectors[d * per_doc : (d + 1) * per_doc]
         docs.append(store.IndexedDocument(stored, chunks, [v.tobytes() for v in rows]))
     return docs, vectors
@@ -49,7 +50,7 @@ def publish(index_dir, docs, dimension=32, **kwargs):
         chunk_overlap=0,
         language="fr",
     )
-    return store.write_generation(index_dir, manifest, docs, **kwargs)
+    return store.write_generation(index_dir, manifest, docs, chunk_terms("fr"), **kwargs)
 
 
 @pytest.mark.parametrize(("exact_max", "kind"), [(10_000, "flat"), (100, "hnsw")])
@@ -84,7 +85,7 @@ def test_hnsw_top10_agrees_with_exact(tmp_path):
     # The hybrid search runs the same on both.
     hits = Retriever(approx).search(queries[0], "verger pommier", 5)
     assert len(hits) == 5
-    assert hits[0].dense_score == pytest.approx(float(queries[0] @ vectors[hits[0].chunk.row]), abs=1e-5)
+    assert hits[0].dense_score == pytest.approx(float(queries[0] @ vectors[hits[0].row]), abs=1e-5)
 
 
 def test_manifest_without_dense_field_is_flat(tmp_path):

@@ -7,7 +7,8 @@ from typing import Literal
 
 import numpy as np
 
-from bot.index.store import LoadedIndex, StoredChunk
+from bot.documents import Chunk
+from bot.index.store import LoadedIndex
 from bot.text import terms
 
 Fusion = Literal["weighted", "rrf"]
@@ -16,7 +17,8 @@ RRF_K = 60
 
 @dataclass(frozen=True)
 class Hit:
-    chunk: StoredChunk
+    chunk: Chunk
+    row: int  # in the index's chunk, FAISS and BM25 matrices
     score: float
     dense_rank: int | None
     dense_score: float
@@ -62,6 +64,7 @@ class Retriever:
         return [
             Hit(
                 chunk=self.index.chunks[int(candidates[i])],
+                row=int(candidates[i]),
                 score=float(fused[i]),
                 dense_rank=dense_rank.get(int(candidates[i])),
                 dense_score=float(dense[i]),

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bot.config import DEFAULT_EXACT_MAX
+
 if TYPE_CHECKING:
     import faiss  # imported where used: settings read this module's defaults without it
 
-# Up to this many chunks an ingest writes an exact index (setting `dense_exact_max`, env
-# `ALLIANCE_DENSE_EXACT_MAX`): where exact search reaches 5 ms a question (bench/scale.py).
-DEFAULT_EXACT_MAX = 30_000
 # Graph parameters: recall@10 0.96 against exact at a million chunks (bench/scale.py).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80

@@ -24,6 +24,7 @@ import shutil
 import sqlite3
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from bot.config import Settings
-from bot.documents import Chunk
+from bot.documents import Chunk, Document, Section
 from bot.embedding import interchangeable
 from bot.errors import IndexUnavailable
 from bot.index import dense
@@ -91,37 +92,11 @@ class Manifest:
     backend: str = "torch"
 
 
-@dataclass(frozen=True)
-class StoredDocument:
-    source: str
-    title: str
-    url: str | None
-    date: str | None
-    text: str
-    sections: str  # JSON [[start, [headings...], page], ...], parsed only by who needs it
-    content_hash: str
-    ingested_at: str
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    row: int  # row in the FAISS and BM25 matrices
-    source: str
-    char_start: int
-    char_end: int
-    headings: tuple[str, ...]
-    page: int | None
-
-    @property
-    def chunk_id(self) -> str:
-        return f"{self.source}#{self.char_start}-{self.char_end}"
-
-
 @dataclass
 class IndexedDocument:
     """One document as a generation stores it: its chunks and sentences, with vectors."""
 
-    document: StoredDocument
+    document: Document
     chunks: list[Chunk]
     chunk_vectors: list[bytes]
     sentences: list[tuple[int, int, bytes | None]] = field(default_factory=list)
@@ -193,17 +168,20 @@ def write_generation(
     index_dir: Path,
     manifest: Manifest,
     docs: list[IndexedDocument],
+    bm25_terms: Callable[[Document, Chunk], list[str]],
     dense_exact_max: int = dense.DEFAULT_EXACT_MAX,
 ) -> Path:
     """Write and publish a complete generation; on any failure nothing is published and
-    the staging folder is removed. Call it while holding `IngestLock`. Past
-    `dense_exact_max` chunks the dense index is approximate (bot/index/dense.py)."""
+    the staging folder is removed. Call it while holding `IngestLock`. `bm25_terms(document,
+    chunk)` is the text analysis, owned by ingest; it is called one chunk at a time so that
+    no list of every chunk's terms is held at scale. Past `dense_exact_max` chunks the dense
+    index is approximate (bot/index/dense.py)."""
     n = sum(len(d.chunks) for d in docs)
     manifest = replace(manifest, dense=dense.plan(n, dense_exact_max))
     staging = index_dir / f".staging-{manifest.version}"
     staging.mkdir()
     try:
-        _write_files(staging, manifest, docs)
+        _write_files(staging, manifest, docs, bm25_terms)
         for path in staging.iterdir():
             _fsync_file(path)
         _fsync_dir(staging)
@@ -222,10 +200,12 @@ def write_generation(
     return generation
 
 
-def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument]) -> None:
-    from bot.ingest.chunking import embedding_text
-    from bot.text import terms  # text analysis is only needed when writing
-
+def _write_files(
+    staging: Path,
+    manifest: Manifest,
+    docs: list[IndexedDocument],
+    bm25_terms: Callable[[Document, Chunk], list[str]],
+) -> None:
     (staging / LEASE).touch()
     db = sqlite3.connect(staging / SQLITE)
     try:
@@ -236,7 +216,7 @@ def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument])
             d = doc.document
             db.execute(
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (d.source, d.title, d.url, d.date, d.text, d.sections, d.content_hash, d.ingested_at),
+                (d.source, d.title, d.url, d.date, d.text, _sections_json(d), d.content_hash, d.ingested_at),
             )
             for chunk, vector in zip(doc.chunks, doc.chunk_vectors, strict=True):
                 db.execute(
@@ -252,7 +232,7 @@ def _write_files(staging: Path, manifest: Manifest, docs: list[IndexedDocument])
                     ),
                 )
                 vectors.append(vector)
-                bm25.add(terms(embedding_text(d.title, chunk), manifest.language))
+                bm25.add(bm25_terms(d, chunk))
             db.executemany(
                 "INSERT INTO sentences (source, char_start, char_end, vector) VALUES (?, ?, ?, ?)",
                 [(d.source, *s) for s in doc.sentences],
@@ -368,10 +348,19 @@ def read_stored_manifest(generation: Path) -> Manifest:
         raise _corrupt(generation, e) from e
 
 
-_DOCUMENTS = (
-    "SELECT source, title, url, date, text, sections, content_hash, ingested_at FROM documents"
-    " ORDER BY source"
-)
+_DOCUMENTS = "SELECT source, title, url, date, text, sections, ingested_at FROM documents ORDER BY source"
+
+
+def _sections_json(doc: Document) -> str:
+    return json.dumps([(s.start, list(s.headings), s.page) for s in doc.sections])
+
+
+def _document(row: tuple) -> Document:
+    source, title, url, date, text, sections, ingested_at = row
+    parsed = [Section(start, tuple(headings), page) for start, headings, page in json.loads(sections)]
+    return Document(source, title, text, parsed, url, date, ingested_at)
+
+
 _SENTENCES = "SELECT source, char_start, char_end, vector FROM sentences ORDER BY source, char_start"
 
 
@@ -381,13 +370,12 @@ def read_generation(generation: Path) -> tuple[Manifest, dict[str, IndexedDocume
         db = _open_database(generation)
         try:
             manifest = read_manifest(db)
-            docs = {row[0]: IndexedDocument(StoredDocument(*row), [], []) for row in db.execute(_DOCUMENTS)}
+            docs = {row[0]: IndexedDocument(_document(row), [], []) for row in db.execute(_DOCUMENTS)}
             for source, start, end, headings, page, vector in db.execute(
                 "SELECT source, char_start, char_end, headings, page, vector FROM chunks ORDER BY id"
             ):
                 doc = docs[source]
-                text = doc.document.text[start:end]
-                doc.chunks.append(Chunk(source, start, end, text, tuple(json.loads(headings)), page))
+                doc.chunks.append(Chunk(source, start, end, tuple(json.loads(headings)), page))
                 doc.chunk_vectors.append(vector)
             for source, start, end, vector in db.execute(_SENTENCES):
                 docs[source].sentences.append((start, end, vector))
@@ -450,10 +438,10 @@ class LoadedIndex:
 
     def _load_rows(self, db: sqlite3.Connection) -> None:
         self.manifest = read_manifest(db)
-        self.documents = {row[0]: StoredDocument(*row) for row in db.execute(_DOCUMENTS)}
+        self.documents = {row[0]: _document(row) for row in db.execute(_DOCUMENTS)}
         self.chunks = [
-            StoredChunk(row, source, start, end, tuple(json.loads(headings)), page)
-            for row, (source, start, end, headings, page) in enumerate(
+            Chunk(source, start, end, tuple(json.loads(headings)), page)
+            for source, start, end, headings, page in (
                 db.execute("SELECT source, char_start, char_end, headings, page FROM chunks ORDER BY id")
             )
         ]

@@ -45,14 +45,15 @@ class Chunker:
             while last + 1 < len(sentences) and sentences[last + 1][1] - sentences[first][0] <= self.size:
                 last += 1
             a, b = sentences[first][0], sentences[last][1]
-            chunks.append(Chunk(doc.source, a, b, doc.text[a:b], section.headings, section.page))
+            chunks.append(Chunk(doc.source, a, b, section.headings, section.page))
             if last + 1 >= len(sentences):
                 break
             first = max(first + 1, last + 1 - self.overlap)
         return chunks
 
 
-def embedding_text(doc_title: str, chunk: Chunk) -> str:
+def embedding_text(doc_title: str, chunk: Chunk, doc_text: str) -> str:
     """What the model sees: the title and heading path give a passage its context."""
     context = " > ".join(dict.fromkeys(h for h in (doc_title, *chunk.headings) if h))
-    return f"{context}\n{chunk.text}" if context else chunk.text
+    text = doc_text[chunk.char_start : chunk.char_end]
+    return f"{context}\n{text}" if context else text

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +14,13 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.config import Settings
-from bot.documents import Document
+from bot.documents import Chunk, Document
 from bot.errors import IndexUnavailable, UserError
 from bot.index import store
 from bot.ingest.chunking import Chunker, embedding_text
 from bot.ingest.loaders import SkippedFile, load_documents
 from bot.ingest.loaders.files import shown_path
-from bot.text import detect_language, sentence_spans
+from bot.text import detect_language, sentence_spans, terms
 
 
 @dataclass
@@ -196,12 +195,18 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
         settings.index_dir,
         new_manifest,
         [indexed[s] for s in sorted(indexed)],
+        bm25_terms=chunk_terms(language),
         dense_exact_max=settings.dense_exact_max,
     )
     store.collect_garbage(settings.index_dir, keep=generation)
     summary.chunks = new_manifest.chunks
     summary.version = name
     return summary
+
+
+def chunk_terms(language: str) -> Callable[[Document, Chunk], list[str]]:
+    """What BM25 indexes of a chunk: the text it is embedded with (title, headings, text)."""
+    return lambda doc, chunk: terms(embedding_text(doc.title, chunk, doc.text), language)
 
 
 def is_web_source(source: str) -> bool:
@@ -219,7 +224,7 @@ def _embed(
     for doc in docs:
         chunks = chunker(doc)
         spans = sentence_spans(doc.text) if with_sentences else []
-        texts += [embedding_text(doc.title, c) for c in chunks]
+        texts += [embedding_text(doc.title, c, doc.text) for c in chunks]
         texts += sentence_contexts(doc, spans)
         plans.append((doc, chunks, spans))
     vectors = encode_with_progress(embedder, texts, progress)
@@ -230,10 +235,7 @@ def _embed(
         at += len(chunks)
         sentence_vectors = [v.tobytes() for v in vectors[at : at + len(spans)]]
         at += len(spans)
-        sections = json.dumps([(s.start, list(s.headings), s.page) for s in doc.sections])
-        stored = store.StoredDocument(
-            doc.source, doc.title, doc.url, doc.date, doc.text, sections, doc.content_hash, now
-        )
+        stored = replace(doc, ingested_at=now)
         sentences = [(a, b, v) for (a, b), v in zip(spans, sentence_vectors, strict=True)]
         out[doc.source] = store.IndexedDocument(stored, chunks, chunk_vectors, sentences)
     return out

@@ -101,9 +101,9 @@ class CachedEmbedder:
                     (source,),
                 ).fetchall()
                 for start, end, headings, vector in rows:
-                    chunk = Chunk(source, start, end, text[start:end], tuple(json.loads(headings)))
-                    self.vectors[_key("passage", self.name, embedding_text(title, chunk))] = np.frombuffer(
-                        vector, np.float32
+                    chunk = Chunk(source, start, end, tuple(json.loads(headings)))
+                    self.vectors[_key("passage", self.name, embedding_text(title, chunk, text))] = (
+                        np.frombuffer(vector, np.float32)
                     )
                     added += 1
                 sentences = db.execute(

@@ -215,7 +215,7 @@ def read(
     for rank, hit in enumerate(hits[:PASSAGES_READ]):
         doc = index.documents[hit.chunk.source]
         evidence_terms.update(cache.title_terms(doc.source))
-        for row in index.chunk_sentences[hit.chunk.row]:
+        for row in index.chunk_sentences[hit.row]:
             if row in seen:
                 continue
             seen.add(row)
