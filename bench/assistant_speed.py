@@ -52,7 +52,7 @@ def piaf_ingest(corpus: list[Document], settings: Settings, embedder, sort: bool
     """Seconds to ingest PIAF into a fresh index, and the texts embedded (chunks + sentences)."""
     bot.ingest.pipeline.encode_with_progress = encode_with_progress if sort else encode_in_given_order
     try:
-        summary = sync_index(corpus, settings, lambda: embedder, progress=False, rebuild=True)
+        summary = sync_index(corpus, settings.index, lambda: embedder, progress=False, rebuild=True)
     finally:
         bot.ingest.pipeline.encode_with_progress = encode_with_progress
     return summary.seconds, summary.embedded_passages
@@ -78,20 +78,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(index_dir=Path(tmp) / "index", embedding_backend=args.backend)
         t = time.perf_counter()
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings.embedding)
         rows.append(
             (f"model load (warm cache), backend {settings.backend}", f"{time.perf_counter() - t:.2f} s")
         )
 
-        first = ingest([settings.documents_dir], settings, lambda: embedder, progress=False)
+        first = ingest([settings.documents_dir], settings.index, lambda: embedder, progress=False)
         rows.append(("ingest default corpus", f"{first.seconds:.2f} s, {first.chunks} chunks"))
         again = [
-            ingest([settings.documents_dir], settings, lambda: embedder, progress=False).seconds
+            ingest([settings.documents_dir], settings.index, lambda: embedder, progress=False).seconds
             for _ in range(5)
         ]
         rows.append(("re-ingest, nothing changed (median of 5)", f"{np.median(again):.3f} s"))
 
-        assistant = Assistant(settings, embedder=embedder)
+        assistant = Assistant(settings.answer, embedder=embedder)
         for q in QUESTIONS:  # warm-up
             assistant.ask(q)
         latencies, embed, answer_ms = [], [], []
@@ -117,7 +117,7 @@ def main() -> None:
                 piaf = settings.model_copy(
                     update={"index_dir": Path(tmp) / f"piaf-{backend}", "embedding_backend": backend}
                 )
-                model = embedder if backend == settings.backend else load_embedder(piaf)
+                model = embedder if backend == settings.backend else load_embedder(piaf.embedding)
                 for sort in (True, False):
                     seconds, texts = piaf_ingest(corpus, piaf, model, sort)
                     rows.append(

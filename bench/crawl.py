@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    embedder = load_embedder(Settings())
+    embedder = load_embedder(Settings().embedding)
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = {"read": [], "first": [], "again": []}
     for _ in range(args.runs):

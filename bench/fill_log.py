@@ -61,10 +61,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="alliance-fill-"))
     db = args.db or f"sqlite:///{work / 'log.sqlite'}"
     settings = Settings(index_dir=args.index or work / "index", documents_dir=REPO / "documents")
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings.embedding)
     if args.index is None:
-        ingest([settings.documents_dir], settings, lambda: embedder, progress=False)
-    assistant = Assistant(settings, embedder=embedder)
+        ingest([settings.documents_dir], settings.index, lambda: embedder, progress=False)
+    assistant = Assistant(settings.answer, embedder=embedder)
     log = ConversationLog(db, days=90)
 
     asked = questions()

@@ -45,9 +45,9 @@ def main() -> None:
     queries = queries[: args.limit]
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(index_dir=Path(tmp), chunk_size=args.chunk_size)
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings.embedding)
         t = time.perf_counter()
-        summary = sync_index(corpus, settings, lambda: embedder, with_sentences=False)
+        summary = sync_index(corpus, settings.index, lambda: embedder, with_sentences=False)
         print(f"indexed {len(corpus)} documents, {summary.chunks} chunks in {time.perf_counter() - t:.0f} s")
         index = LoadedIndex(current_generation(Path(tmp)))
         vectors = embedder.encode_queries([q["text"] for q in queries])

@@ -75,12 +75,12 @@ def run_product(corpus: list[dict], tmp: Path):
     from bot.ingest.pipeline import sync_index
 
     settings = Settings(index_dir=tmp / "index")
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings.embedding)
     docs = [Document(str(d["id"]), d.get("title") or "", d["text"]) for d in corpus]
     t = time.perf_counter()
-    sync_index(docs, settings, lambda: embedder, progress=False)
+    sync_index(docs, settings.index, lambda: embedder, progress=False)
     ingest_s = time.perf_counter() - t
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = Assistant(settings.answer, embedder=embedder)
     deep = Retriever(assistant.index, settings.fusion, settings.dense_weight, depth=300)
 
     def ask(text: str) -> list[str]:

@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
     args = parser.parse_args()
-    assistant = Assistant(Settings(index_dir=args.index, min_confidence=0.0))
+    assistant = Assistant(Settings(index_dir=args.index, min_confidence=0.0).answer)
     records = evaluate_questions(args.questions, assistant)["records"]
     threshold = assistant.reader.threshold
     text, reliability, curve = markdown(records, threshold, "PIAF `dev` answer set (`answer_set.py ... 300`)")

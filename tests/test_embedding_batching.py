@@ -41,7 +41,7 @@ def concurrently(batcher: QueryBatcher, texts: list[str]) -> np.ndarray:
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
 def test_micro_batched_vectors_equal_one_at_a_time(backend, built, e5_cache):
-    embedder = load_embedder(Settings(model_cache=e5_cache, embedding_backend=backend))
+    embedder = load_embedder(Settings(model_cache=e5_cache, embedding_backend=backend).embedding)
     alone = np.vstack([embedder.encode_queries([q]) for q in QUESTIONS])
     batcher = QueryBatcher(embedder.encode_queries, max_batch=embedder.query_batch)
     together = concurrently(batcher, QUESTIONS)

@@ -46,7 +46,7 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_dangling_current_is_an_error_never_a_rebuild_or_a_deletion(corpus, settings, embedder):
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     before = generations(settings.index_dir)
     (settings.index_dir / store.CURRENT).write_text("gen-20990101T000000-abcdef")
     result = cli(settings, "search", "Arbres Unis")
@@ -54,12 +54,12 @@ def test_dangling_current_is_an_error_never_a_rebuild_or_a_deletion(corpus, sett
     assert "ingest --rebuild" in result.stderr and "Traceback" not in result.stderr
     assert generations(settings.index_dir) == before  # nothing deleted, nothing rebuilt
     with pytest.raises(IndexUnavailable, match="rien n'a été supprimé"):
-        ingest([corpus], settings, lambda: embedder, progress=False)
+        ingest([corpus], settings.index, lambda: embedder, progress=False)
     assert generations(settings.index_dir) == before
 
 
 def test_corrupt_sqlite_at_start_is_one_clear_line(corpus, settings, embedder):
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     generation = store.current_generation(settings.index_dir)
     (generation / store.SQLITE).write_bytes(b"this is not a database" * 100)
     result = cli(settings, "search", "Arbres Unis")
@@ -69,12 +69,12 @@ def test_corrupt_sqlite_at_start_is_one_clear_line(corpus, settings, embedder):
 
 
 def test_server_keeps_its_snapshot_when_a_new_generation_is_corrupt(corpus, settings, embedder):
-    ingest([corpus], settings, lambda: embedder, progress=False)
-    assistant = Assistant(settings, embedder=embedder)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
+    assistant = Assistant(settings.answer, embedder=embedder)
     served = assistant.snapshot.index.name
     # A newer, broken generation gets published (disk error, hand edit...).
     (corpus / "nouveau.md").write_text("# Nouveau\n\nLe verger compte trente pommiers.\n", "utf-8")
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     broken = store.current_generation(settings.index_dir)
     (broken / store.FAISS).write_bytes(b"\0" * 64)
     for _ in range(3):
@@ -85,7 +85,7 @@ def test_server_keeps_its_snapshot_when_a_new_generation_is_corrupt(corpus, sett
 
 
 def test_two_ingests_at_once_are_serialised(corpus, settings, embedder):
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     for i in range(6):
         (corpus / f"ajout-{i}.md").write_text(f"# Ajout {i}\n\nLe verger numéro {i} a des pommiers.\n")
     procs = [
@@ -111,19 +111,19 @@ def test_two_ingests_at_once_are_serialised(corpus, settings, embedder):
 def test_a_waiting_ingest_gives_up_with_a_clear_message(corpus, settings, embedder):
     with store.IngestLock(settings.index_dir, wait=0):
         with pytest.raises(store.IngestBusy, match="Un autre ingest est en cours"):
-            ingest([corpus], settings, lambda: embedder, progress=False, wait=0.2)
+            ingest([corpus], settings.index, lambda: embedder, progress=False, wait=0.2)
 
 
 def test_garbage_collection_spares_a_loaded_generation(corpus, settings, embedder):
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     loaded = store.load_current(settings.index_dir)  # a live snapshot holds its lease
     (corpus / "nouveau.md").write_text("# Nouveau\n\nLe verger compte trente pommiers.\n", "utf-8")
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     assert loaded.generation.is_dir() and len(generations(settings.index_dir)) == 2
     del loaded
     gc.collect()
     (corpus / "nouveau.md").write_text("# Nouveau\n\nLe verger compte quarante pommiers.\n", "utf-8")
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     assert generations(settings.index_dir) == [store.current_generation(settings.index_dir).name]
 
 
@@ -131,26 +131,26 @@ def test_empty_first_ingest_publishes_nothing(tmp_path, settings, embedder):
     empty = tmp_path / "vide"
     empty.mkdir()
     with pytest.raises(IndexUnavailable, match="Aucun document lisible"):
-        ingest([empty], settings, lambda: embedder, progress=False)
+        ingest([empty], settings.index, lambda: embedder, progress=False)
     assert not store.has_index(settings.index_dir)
-    summary = ingest([settings.documents_dir], settings, lambda: embedder, progress=False)
+    summary = ingest([settings.documents_dir], settings.index, lambda: embedder, progress=False)
     assert summary.chunks > 0  # a later ingest is not refused
 
 
 def test_unreadable_file_keeps_its_indexed_version(corpus, settings, embedder):
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     (corpus / "equipe.md").write_bytes(b"\0\1\2\3" * 200)  # now unreadable (binary)
-    summary = ingest([corpus], settings, lambda: embedder, progress=False)
+    summary = ingest([corpus], settings.index, lambda: embedder, progress=False)
     assert summary.kept == ["docs/equipe.md"] and summary.removed == []
     assert [s.source for s in summary.skipped] == ["docs/equipe.md"]
     index = store.load_current(settings.index_dir)
     assert "douze" in index.documents["docs/equipe.md"].text
     (corpus / "equipe.md").unlink()  # gone for real: removed
-    assert ingest([corpus], settings, lambda: embedder, progress=False).removed == ["docs/equipe.md"]
+    assert ingest([corpus], settings.index, lambda: embedder, progress=False).removed == ["docs/equipe.md"]
 
 
 def test_disk_full_leaves_no_staging_and_the_previous_index(corpus, settings, embedder, monkeypatch):
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     before = (settings.index_dir / store.CURRENT).read_text()
     (corpus / "nouveau.md").write_text("# Nouveau\n\nLe verger compte trente pommiers.\n", "utf-8")
 
@@ -159,13 +159,13 @@ def test_disk_full_leaves_no_staging_and_the_previous_index(corpus, settings, em
 
     monkeypatch.setattr(store.BM25, "save", full)  # the last file of a generation
     with pytest.raises(IndexUnavailable, match="Espace disque insuffisant"):
-        ingest([corpus], settings, lambda: embedder, progress=False)
+        ingest([corpus], settings.index, lambda: embedder, progress=False)
     assert (settings.index_dir / store.CURRENT).read_text() == before
     assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".staging-")]
 
 
 def test_published_files_are_complete_and_consistent(corpus, settings, embedder):
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     generation = store.current_generation(settings.index_dir)
     assert {p.name for p in generation.iterdir()} >= {store.SQLITE, store.FAISS, store.LEASE}
     db = sqlite3.connect(generation / store.SQLITE)
@@ -175,8 +175,8 @@ def test_published_files_are_complete_and_consistent(corpus, settings, embedder)
 
 def test_requests_during_reloads_never_mix_generations(corpus, settings, embedder):
     """Readers take one snapshot per request while another thread publishes and reloads."""
-    ingest([corpus], settings, lambda: embedder, progress=False)
-    assistant = Assistant(settings, embedder=embedder)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
+    assistant = Assistant(settings.answer, embedder=embedder)
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -200,7 +200,7 @@ def test_requests_during_reloads_never_mix_generations(corpus, settings, embedde
             (corpus / "equipe.md").write_text(
                 f"# Équipe\n\nLa présidente de la coopérative s'appelle Personne{i} MOREAU.\n", "utf-8"
             )
-            ingest([corpus], settings, lambda: embedder, progress=False)
+            ingest([corpus], settings.index, lambda: embedder, progress=False)
             assistant.refresh_if_changed()
     finally:
         stop.set()

@@ -57,7 +57,7 @@ def settings(tmp_path) -> Settings:
 
 def test_second_ingest_embeds_nothing_and_writes_nothing(corpus, settings, embedder):
     counting = CountingEmbedder(embedder)
-    first = ingest([corpus], settings, lambda: counting, progress=False)
+    first = ingest([corpus], settings.index, lambda: counting, progress=False)
     assert sorted(first.added) == ["docs/equipe.md", "docs/histoire.md"] and first.chunks >= 2
     embedded = counting.passages
     assert embedded > 0
@@ -65,7 +65,7 @@ def test_second_ingest_embeds_nothing_and_writes_nothing(corpus, settings, embed
     def no_model():
         raise AssertionError("the model must not be loaded when nothing changed")
 
-    second = ingest([corpus], settings, no_model, progress=False)
+    second = ingest([corpus], settings.index, no_model, progress=False)
     assert not second.changed and sorted(second.unchanged) == ["docs/equipe.md", "docs/histoire.md"]
     assert second.version == first.version
     assert counting.passages == embedded
@@ -73,13 +73,13 @@ def test_second_ingest_embeds_nothing_and_writes_nothing(corpus, settings, embed
 
 def test_changed_document_replaced_and_deleted_one_removed(corpus, settings, embedder):
     counting = CountingEmbedder(embedder)
-    ingest([corpus], settings, lambda: counting, progress=False)
+    ingest([corpus], settings.index, lambda: counting, progress=False)
     before = counting.passages
     (corpus / "equipe.md").write_text(
         "---\ntitle: Équipe\n---\n# Équipe\n\nLa coopérative compte vingt salariés.\n", "utf-8"
     )
     (corpus / "histoire.md").unlink()
-    summary = ingest([corpus], settings, lambda: counting, progress=False)
+    summary = ingest([corpus], settings.index, lambda: counting, progress=False)
     assert summary.updated == ["docs/equipe.md"] and summary.removed == ["docs/histoire.md"]
     assert 0 < counting.passages - before <= 4  # only the changed document was embedded
     index = LoadedIndex(current_generation(settings.index_dir))
@@ -91,12 +91,12 @@ def test_changed_document_replaced_and_deleted_one_removed(corpus, settings, emb
 
 def test_removing_every_document_leaves_an_empty_index_that_answers(corpus, settings, embedder):
     """Removing the last document gave `cannot reshape array of size 0` and kept serving it."""
-    ingest([corpus], settings, lambda: embedder, progress=False)
-    assistant = Assistant(settings, embedder=embedder)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
+    assistant = Assistant(settings.answer, embedder=embedder)
     assert assistant.ask("Quand le projet Tilleul a-t-il été lancé ?").status == "answered"
     for path in corpus.iterdir():
         path.unlink()
-    summary = ingest([corpus], settings, lambda: embedder, progress=False)
+    summary = ingest([corpus], settings.index, lambda: embedder, progress=False)
     assert sorted(summary.removed) == ["docs/equipe.md", "docs/histoire.md"] and summary.chunks == 0
     index = LoadedIndex(current_generation(settings.index_dir))
     assert not index.documents and not index.chunks and index.faiss.ntotal == 0
@@ -106,25 +106,25 @@ def test_removing_every_document_leaves_an_empty_index_that_answers(corpus, sett
     assert assistant.search("Tilleul").passages == []
     # Documents come back: the empty index is built on like any other.
     write_corpus(corpus, DOCS)
-    assert len(ingest([corpus], settings, lambda: embedder, progress=False).added) == 2
+    assert len(ingest([corpus], settings.index, lambda: embedder, progress=False).added) == 2
 
 
 def test_index_built_with_another_model_is_refused(corpus, settings, embedder):
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     other = settings.model_copy(update={"embedding_model": "some/other-model"})
     with pytest.raises(IndexUnavailable, match="ingest --rebuild"):
-        Assistant(other, embedder=embedder)
+        Assistant(other.answer, embedder=embedder)
     with pytest.raises(IndexUnavailable, match="ingest --rebuild"):
-        ingest([corpus], other, lambda: embedder, progress=False)
+        ingest([corpus], other.index, lambda: embedder, progress=False)
 
 
 def test_missing_index_says_what_to_run(settings, embedder):
     with pytest.raises(IndexUnavailable, match="alliance-bot ingest"):
-        Assistant(settings, embedder=embedder)
+        Assistant(settings.answer, embedder=embedder)
 
 
 def test_killed_ingest_leaves_previous_index_answering(corpus, settings, embedder, tmp_path):
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     pointer = (settings.index_dir / CURRENT).read_text()
     # A bigger change, so that the second ingest is still running when it is killed.
     for i in range(40):
@@ -144,11 +144,11 @@ def test_killed_ingest_leaves_previous_index_answering(corpus, settings, embedde
     proc.wait()
 
     assert (settings.index_dir / CURRENT).read_text() == pointer
-    answer = Assistant(settings, embedder=embedder).ask("Combien de salariés compte la coopérative ?")
+    answer = Assistant(settings.answer, embedder=embedder).ask("Combien de salariés compte la coopérative ?")
     assert answer.status == "answered" and "douze" in answer.answer
 
     # The next ingest completes and cleans up whatever the killed one left.
-    summary = ingest([corpus], settings, lambda: embedder, progress=False)
+    summary = ingest([corpus], settings.index, lambda: embedder, progress=False)
     assert len(summary.added) == 40
     leftovers = [p.name for p in settings.index_dir.iterdir() if p.name.startswith(".staging-")]
     assert leftovers == []

@@ -98,9 +98,9 @@ def llm_url():
 
 
 @pytest.fixture
-def llm_assistant(assistant, llm_url):
-    settings = assistant.settings.model_copy(update={"llm_url": llm_url, "llm_timeout": 1.0})
-    return Assistant(settings, embedder=assistant.embedder)
+def llm_assistant(assistant, settings, llm_url):
+    with_llm = settings.model_copy(update={"llm_url": llm_url, "llm_timeout": 1.0})
+    return Assistant(with_llm.answer, embedder=assistant.embedder)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_max_tokens_is_sent(llm_assistant):
     reply("La Poste [1].")
     REQUESTS.clear()
     llm_assistant.ask(QUESTION)
-    assert REQUESTS[-1]["max_tokens"] == llm_assistant.settings.llm_max_tokens
+    assert REQUESTS[-1]["max_tokens"] == llm_assistant.config.llm.max_tokens
 
 
 def test_a_trickling_server_is_cut_at_the_total_deadline(llm_assistant, extractive):

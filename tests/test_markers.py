@@ -27,8 +27,8 @@ def noted_assistant(tmp_path_factory, embedder):
     (root / "documents").mkdir()
     (root / "documents" / "fondation.md").write_text(NOTE, encoding="utf-8")
     settings = Settings(index_dir=root / "index", documents_dir=root / "documents")
-    ingest([settings.documents_dir], settings, lambda: embedder, progress=False)
-    return Assistant(settings, embedder=embedder)
+    ingest([settings.documents_dir], settings.index, lambda: embedder, progress=False)
+    return Assistant(settings.answer, embedder=embedder)
 
 
 def test_a_documents_own_bracketed_number_is_not_a_marker(noted_assistant):

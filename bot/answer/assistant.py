@@ -19,7 +19,7 @@ from bot.answer.reader.cross import load_cross
 from bot.answer.reader.model import load_model
 from bot.answer.retrieval import Hit
 from bot.answer.snapshot import Snapshot, Snapshots
-from bot.config import Settings
+from bot.config import AnswerConfig
 from bot.embedding import load_embedder
 from bot.embedding.batching import QueryBatcher
 from bot.embedding.threads import usable_cores
@@ -79,22 +79,22 @@ def check_question(question: str, limit: int) -> str:
 
 
 class Assistant:
-    def __init__(self, settings: Settings, embedder=None):
-        self.settings = settings
+    def __init__(self, config: AnswerConfig, embedder=None):
+        self.config = config
         self._embedder = embedder
         self._batcher_lock = threading.Lock()
         self._batcher: QueryBatcher | None = None
-        reader = load_model(settings.reader_params)  # the fitted reader (bot/answer/reader)
+        reader = load_model(config.reader.params)  # the fitted reader (bot/answer/reader)
         cross = (
-            load_cross(settings.model_cache, settings.reader_cross_dir, usable_cores())
-            if settings.reader == "cross"
+            load_cross(config.index.embedding.cache, config.reader.cross_dir, usable_cores())
+            if config.reader.kind == "cross"
             else None
         )
-        self.snapshots = Snapshots(settings, reader, cross)
+        self.snapshots = Snapshots(config, reader, cross)
 
     @cached_property
     def embedder(self):
-        return self._embedder or load_embedder(self.settings)
+        return self._embedder or load_embedder(self.config.index.embedding)
 
     @property
     def batcher(self) -> QueryBatcher:
@@ -164,7 +164,7 @@ class Assistant:
         t0 = time.perf_counter()
         vector = self.batcher.encode(query)
         t1 = time.perf_counter()
-        hits = snapshot.retriever.search(vector, query, k or self.settings.top_k)
+        hits = snapshot.retriever.search(vector, query, k or self.config.retrieval.top_k)
         t2 = time.perf_counter()
         return vector, hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
 
@@ -172,7 +172,7 @@ class Assistant:
         """The one answer sequence, for `/ask` (its `done`), `/ask/stream` (all of it) and the
         CLI: `passages`, `delta`*, [`replace`], `citations`, then `done` or `error`. The
         question is checked now: a bad one raises before anything is sent."""
-        return self._events(check_question(question, self.settings.max_question_chars), k, history)
+        return self._events(check_question(question, self.config.retrieval.max_question_chars), k, history)
 
     def _events(self, question: str, k: int | None, history: Sequence[Turn]) -> Iterator[Event]:
         try:
@@ -226,7 +226,7 @@ class Assistant:
 
     @cached_property
     def llm(self) -> LLMWriter | None:
-        return LLMWriter.from_settings(self.settings) if self.settings.llm_url else None
+        return LLMWriter.from_config(self.config.llm) if self.config.llm.url else None
 
     def to_answer(self, found: Retrieved, composed: Composed) -> Answer:
         found.timings["total"] = _ms(time.perf_counter() - found.began)

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 import httpx
 
 from bot.answer.markers import MARKER, names_only_passages, rewrite_markers
+from bot.config import LLMConfig
 from bot.schema import Citation, Passage
 
 log = logging.getLogger("bot.answer.llm")
@@ -69,16 +70,15 @@ class LLMWriter:
         self._slots = threading.BoundedSemaphore(max_concurrent)
 
     @classmethod
-    def from_settings(cls, settings) -> LLMWriter:
-        s = settings
+    def from_config(cls, config: LLMConfig) -> LLMWriter:
         return cls(
-            s.llm_url,
-            s.llm_model,
-            s.llm_api_key,
-            s.llm_timeout,
-            max_tokens=s.llm_max_tokens,
-            max_reply_bytes=s.llm_max_reply_bytes,
-            max_concurrent=s.llm_max_concurrent,
+            config.url,
+            config.model,
+            config.api_key,
+            config.timeout,
+            max_tokens=config.max_tokens,
+            max_reply_bytes=config.max_reply_bytes,
+            max_concurrent=config.max_concurrent,
         )
 
     def request_body(self, question: str, passages: list[Passage]) -> dict:

@@ -12,7 +12,7 @@ from bot.answer.composer import Composer
 from bot.answer.reader.cross import CrossReader
 from bot.answer.reader.model import ReaderModel
 from bot.answer.retrieval import Hit, Retriever
-from bot.config import Settings
+from bot.config import AnswerConfig
 from bot.index import store
 from bot.schema import IndexInfo, Passage
 
@@ -29,13 +29,13 @@ class Snapshot:
     composer: Composer
 
     @classmethod
-    def load(cls, settings: Settings, reader: ReaderModel, cross: CrossReader | None = None) -> Snapshot:
-        loaded = store.load_current(settings.index_dir)
-        store.check_compatible(loaded.manifest, settings)
+    def load(cls, config: AnswerConfig, reader: ReaderModel, cross: CrossReader | None = None) -> Snapshot:
+        loaded = store.load_current(config.index.index_dir)
+        store.check_compatible(loaded.manifest, config.index)
         return cls(
             loaded,
-            Retriever(loaded, settings.fusion, settings.dense_weight),
-            Composer(loaded, reader, settings.min_confidence, cross),
+            Retriever(loaded, config.retrieval.fusion, config.retrieval.dense_weight),
+            Composer(loaded, reader, config.reader.min_confidence, cross),
         )
 
     def info(self) -> IndexInfo:
@@ -72,20 +72,21 @@ class Snapshot:
 class Snapshots:
     """The snapshot served now; swapped whole when a newer generation loads."""
 
-    def __init__(self, settings: Settings, reader: ReaderModel, cross: CrossReader | None = None):
-        self.settings, self.reader, self.cross = settings, reader, cross
+    def __init__(self, config: AnswerConfig, reader: ReaderModel, cross: CrossReader | None = None):
+        self.config, self.reader, self.cross = config, reader, cross
+        self.index_dir = config.index.index_dir
         self._reload_lock = threading.Lock()
         self._retry_at = 0.0  # after a failed reload, when to try again
         self._backoff = 0.0
         self.reload_error: str | None = None  # why the published generation is not served
-        self.current = Snapshot.load(settings, reader, cross)
+        self.current = Snapshot.load(config, reader, cross)
 
     def reload(self) -> bool:
         """Load the published generation if it is not the one served; True if it changed.
         Raises if it cannot be loaded; the served snapshot is then unchanged."""
-        if store.current_generation(self.settings.index_dir) == self.current.index.generation:
+        if store.current_generation(self.index_dir) == self.current.index.generation:
             return False
-        self.current = Snapshot.load(self.settings, self.reader, self.cross)  # one reference swapped
+        self.current = Snapshot.load(self.config, self.reader, self.cross)  # one reference swapped
         return True
 
     def refresh_if_changed(self) -> None:
@@ -96,7 +97,7 @@ class Snapshots:
         served snapshot stays in service meanwhile.
         """
         try:
-            name = (self.settings.index_dir / store.CURRENT).read_text(encoding="utf-8").strip()
+            name = (self.index_dir / store.CURRENT).read_text(encoding="utf-8").strip()
         except OSError:
             name = None
         if name == self.current.index.name or time.monotonic() < self._retry_at:

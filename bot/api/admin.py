@@ -262,7 +262,7 @@ def crawl_site(body: CrawlRequest, request: Request) -> CrawlResult:
     )
     began = time.perf_counter()
     with _ingest_lock:
-        summary = crawl(options, settings, lambda: assistant.embedder, progress=False)
+        summary = crawl(options, settings.index, lambda: assistant.embedder, progress=False)
     request.app.state.metrics.ingest.observe(time.perf_counter() - began)
     assistant.refresh_if_changed()
     data = summary.as_dict()
@@ -345,7 +345,7 @@ def _reingest(request: Request) -> IngestResult:
         roots.append(folder)
     began = time.perf_counter()
     with _ingest_lock:
-        summary = ingest(roots, settings, lambda: assistant.embedder, progress=False)
+        summary = ingest(roots, settings.index, lambda: assistant.embedder, progress=False)
     request.app.state.metrics.ingest.observe(time.perf_counter() - began)
     assistant.refresh_if_changed()  # this server answers from the new generation at once
     return IngestResult(

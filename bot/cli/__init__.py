@@ -5,37 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import sys
 import textwrap
-from functools import wraps
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot import terminal
+from bot.cli.common import USAGE_ERROR, current_settings, echo, fail_on_known_errors
 from bot.cli.model import model
+from bot.cli.reader import reader
 from bot.config import Settings
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
-from bot.errors import QuestionError, UserError
+from bot.errors import QuestionError
 from bot.shape import plain_lines
-from bot.training.reader_fit import reader
-
-USAGE_ERROR = 2
-
-
-def echo(text: str = "", err: bool = False) -> None:
-    """Every line the CLI prints: questions, comments, titles and texts come from others."""
-    click.echo(terminal.safe(text), err=err)
-
-
-class Failure(click.ClickException):
-    """A failure the user can act on: one line on stderr, exit status 1."""
-
-    def show(self, file=None) -> None:
-        echo(f"alliance-bot: {self.message}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,49 +35,21 @@ class Failure(click.ClickException):
 def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
     """Alliance Bot: French question answering over your documents, with cited sources."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    # Before torch loads OpenMP (torch backend, fits): threads spinning at barriers steal
+    # the core a sibling needs; on 2 busy cores one query went from 50 ms to 1 s.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     overrides = {"index_dir": index_dir} if index_dir else {}
     try:
         ctx.obj = Settings(**overrides)
     except ValidationError as e:
-        problems = "; ".join(
-            f"ALLIANCE_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors()
-        )
+        problems = "; ".join(f"{_env_name(err['loc'])}: {err['msg']}" for err in e.errors())
         echo(f"alliance-bot: réglage invalide ({problems})", err=True)
         sys.exit(USAGE_ERROR)
 
 
-def _settings() -> Settings:
-    return click.get_current_context().find_root().obj
-
-
-def _fail_on_known_errors(func):
-    """The one mapping of errors to what a CLI user sees: one line on stderr, exit 2 for a
-    usage error (`QuestionError`), 1 for a failure; never a traceback for what they can fix."""
-
-    @wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except UserError as e:
-            echo(f"alliance-bot: {_one_line(e.detail)}", err=True)
-            sys.exit(e.exit_code)
-        except sqlite3.DatabaseError as e:
-            raise Failure(
-                f"base de l'index illisible ({e}) : relancez `alliance-bot ingest --rebuild`."
-            ) from e
-        except (OSError, RuntimeError) as e:
-            raise Failure(_one_line(str(e))) from e
-        except SQLAlchemyError as e:  # the log's database: down, refused, or a bad URL
-            raise Failure(
-                f"base du journal injoignable ({type(e).__name__}) : vérifiez "
-                "ALLIANCE_DATABASE_URL et que la base répond."
-            ) from e
-
-    return wrapper
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
+def _env_name(loc: tuple) -> str:
+    name = "_".join(map(str, loc)).upper()
+    return name if name.startswith("ALLIANCE_") else f"ALLIANCE_{name}"
 
 
 @cli.command("ingest")
@@ -146,7 +101,7 @@ def _one_line(message: str) -> str:
     is_flag=True,
     help="Crawl: allow loopback, link-local and private addresses (an intranet).",
 )
-@_fail_on_known_errors
+@fail_on_known_errors
 def ingest_command(
     paths: tuple[str, ...],
     rebuild: bool,
@@ -163,12 +118,12 @@ def ingest_command(
     Unchanged files and pages are not embedded again."""
     from bot.ingest.pipeline import ingest
 
-    settings = _settings()
+    settings = current_settings()
 
     def load_model():  # imported here: torch is not even imported when nothing changed
         from bot.embedding import load_embedder
 
-        return load_embedder(settings)
+        return load_embedder(settings.embedding)
 
     if crawl:
         _crawl(
@@ -192,7 +147,7 @@ def ingest_command(
             "A web address is indexed with --crawl: `alliance-bot ingest https://… --crawl`.",
         )
     roots = [Path(p) for p in paths] or [settings.documents_dir]
-    summary = ingest(roots, settings, load_model, rebuild=rebuild, wait=wait)
+    summary = ingest(roots, settings.index, load_model, rebuild=rebuild, wait=wait)
     if as_json:
         echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
         return
@@ -225,7 +180,7 @@ def _crawl(
             "reconstruisez l'index d'abord, puis relancez le crawl.",
             "--rebuild does not go with --crawl: rebuild first, then crawl.",
         )
-    summary = crawl(CrawlOptions(urls, **limits), settings, load_model, wait=wait)
+    summary = crawl(CrawlOptions(urls, **limits), settings.index, load_model, wait=wait)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
         return
@@ -246,16 +201,16 @@ def _open_assistant():
     from bot.embedding import load_embedder
     from bot.ingest.pipeline import ensure_index
 
-    settings = _settings()
+    settings = current_settings()
     embedder = None
 
     def factory():
         nonlocal embedder
-        embedder = embedder or load_embedder(settings)
+        embedder = embedder or load_embedder(settings.embedding)
         return embedder
 
-    ensure_index(settings, factory)
-    return Assistant(settings, embedder=factory())
+    ensure_index(settings.index, factory)
+    return Assistant(settings.answer, embedder=factory())
 
 
 def _quote(quote: str, margin: str = "      ", width: int = 102) -> str:
@@ -274,13 +229,13 @@ def _quote(quote: str, margin: str = "      ", width: int = 102) -> str:
 @click.argument("question")
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer contract as JSON.")
-@_fail_on_known_errors
+@fail_on_known_errors
 def ask_command(question: str, k: int | None, as_json: bool) -> None:
     """Answer a question from the documents, with numbered sources."""
     _check_readable(question)
     from bot.answer.assistant import check_question
 
-    check_question(question, Settings().max_question_chars)  # before loading anything: a usage error
+    check_question(question, current_settings().max_question_chars)  # before loading anything: a usage error
     answer = _open_assistant().ask(question, k)
     if as_json:
         echo(answer.model_dump_json(indent=2))
@@ -299,14 +254,14 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
     for c in answer.citations:
         echo(f"  [{c.n}] {c.title} — {_location(c)}")
         echo(_quote(c.quote))
-        echo(f"      {source_link(_settings().public_url, c.source, c.char_start, c.char_end)}")
+        echo(f"      {source_link(current_settings().public_url, c.source, c.char_start, c.char_end)}")
 
 
 @cli.command("search")
 @click.argument("question")
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ranked passages as JSON.")
-@_fail_on_known_errors
+@fail_on_known_errors
 def search_command(question: str, k: int | None, as_json: bool) -> None:
     """Ranked passages only, with their dense and BM25 evidence."""
     _check_readable(question)
@@ -327,12 +282,12 @@ def search_command(question: str, k: int | None, as_json: bool) -> None:
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--limit", type=click.IntRange(1), help="Evaluate the first N questions only.")
-@_fail_on_known_errors
+@fail_on_known_errors
 def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
     """Measure on a question file (.jsonl) or a dataset folder (corpus, queries, qrels)."""
     from bot.training import evaluate
 
-    settings = _settings()
+    settings = current_settings()
     if target.is_dir():
         metrics = evaluate.evaluate_dataset(target, settings, limit=limit)
     else:
@@ -352,7 +307,7 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
     "--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML page."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_fail_on_known_errors
+@fail_on_known_errors
 def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     """The operator's report over the conversation log (ALLIANCE_DATABASE_URL or data/log.sqlite)."""
     from bot.operator import report
@@ -362,7 +317,7 @@ def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
         period = report.parse_since(since)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--since") from e
-    settings = _settings()
+    settings = current_settings()
     assistant = _open_assistant()
     engine = open_engine(settings.log_url)
     data = report.build_report(
@@ -380,7 +335,7 @@ def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@_fail_on_known_errors
+@fail_on_known_errors
 def serve_command(host: str, port: int) -> None:
     """Serve the widget, the demo page and the HTTP API (index and model loaded once)."""
     # One thread per forward pass: with requests arriving together, a second thread only
@@ -390,20 +345,20 @@ def serve_command(host: str, port: int) -> None:
 
     from bot.api.app import create_app
 
-    settings = _settings()
+    settings = current_settings()
     assistant = _open_assistant()
     app = create_app(settings, assistant)
     uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options(settings))
 
 
 @cli.command("mcp")
-@_fail_on_known_errors
+@fail_on_known_errors
 def mcp_command() -> None:
     """Serve the MCP tools (ask, search, list_documents) and documents over stdio, for desktop hosts."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from bot.mcp_server import AllianceMCP, LoggedHooks
 
-    settings = _settings()
+    settings = current_settings()
     assistant = _open_assistant()
 
     def current():

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import click
 
-from bot.config import DEFAULT_MODEL, Settings
+from bot.cli.common import current_settings
+from bot.config import DEFAULT_MODEL
 from bot.embedding.build.cache import describe_model, ensure_model
 from bot.embedding.build.errors import ModelBuildError
 from bot.embedding.build.onnx_export import ONNX_DIR, complete_export, ensure_onnx
 
 
 def _built(force: bool = False) -> Path:
-    settings = Settings()
+    settings = current_settings()
     if settings.embedding_model != DEFAULT_MODEL:
         click.echo(
             f"note: ALLIANCE_EMBEDDING_MODEL selects {settings.embedding_model}; "

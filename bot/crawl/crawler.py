@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from tqdm import tqdm
 
-from bot.config import Settings
+from bot.config import IndexConfig
 from bot.crawl.fetch import GONE, Fetched, Fetcher
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 from bot.crawl.pages import (
@@ -78,12 +78,12 @@ class CrawlSummary:
 
 
 class _Crawl:
-    def __init__(self, options: CrawlOptions, settings: Settings, progress: bool | None) -> None:
+    def __init__(self, options: CrawlOptions, config: IndexConfig, progress: bool | None) -> None:
         self.options = options
         self.starts = list(dict.fromkeys(check_start(u, options.allow_private) for u in options.urls))
         self.scopes = [Scope.of(u) for u in self.starts]
-        self.state = load_state(settings.index_dir)
-        generation = store.current_generation(settings.index_dir)
+        self.state = load_state(config.index_dir)
+        generation = store.current_generation(config.index_dir)
         self.indexed = store.read_contents(generation)[1] if generation else {}
         self.fetcher = Fetcher(
             self.scopes, allow_private=options.allow_private, delay=options.delay, max_bytes=options.max_bytes
@@ -203,7 +203,7 @@ class _Crawl:
 
 def crawl(
     options: CrawlOptions,
-    settings: Settings,
+    config: IndexConfig,
     embedder_factory: Callable[[], object],
     *,
     progress: bool | None = None,
@@ -215,7 +215,7 @@ def crawl(
     whose host resolves to a non-public address without `allow_private`.
     """
     began = time.perf_counter()
-    run = _Crawl(options, settings, progress)
+    run = _Crawl(options, config, progress)
     try:
         run.run()
     finally:
@@ -226,7 +226,7 @@ def crawl(
     summary.requests, summary.bytes = counters.requests, counters.bytes
     docs = [d for s, d in sorted(run.docs.items())]
     synced = sync_index(
-        docs, settings, embedder_factory, roots=None, progress=progress, drop=run.drop, wait=wait
+        docs, config, embedder_factory, roots=None, progress=progress, drop=run.drop, wait=wait
     )
     summary.added, summary.updated, summary.removed = synced.added, synced.updated, synced.removed
     summary.unchanged = sorted({*summary.unchanged, *synced.unchanged})
@@ -236,6 +236,6 @@ def crawl(
         synced.version,
     )
     state = {u: s for u, s in run.state.items() if not in_scope(u, run.scopes)}  # other sites
-    save_state(settings.index_dir, state | run.new_state)
+    save_state(config.index_dir, state | run.new_state)
     summary.seconds = time.perf_counter() - began
     return summary

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bot.config import DEFAULT_MODEL, Settings
+from bot.config import DEFAULT_MODEL, EmbeddingConfig
 from bot.embedding.build.errors import ModelBuildError
 
 # Backends whose vectors can share one index, per model. The rule: interchangeable when
@@ -47,30 +47,28 @@ def interchangeable(model: str, index_backend: str, query_backend: str) -> bool:
     return {index_backend, query_backend} <= INTERCHANGEABLE.get(model, frozenset())
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    """The configured model with the configured backend (`Settings.backend`).
+def load_embedder(config: EmbeddingConfig) -> Embedder:
+    """The configured model with the configured backend.
 
     The packaged multilingual-e5-small is built on first use, and its ONNX variants
     exported on first use (the export alone needs torch); any other model is a
     sentence-transformers name or directory, run with torch.
     """
-    backend = settings.backend
+    backend = config.backend
     if backend == "torch":
         from bot.embedding.torch_backend import load_sentence_transformer
 
-        return load_sentence_transformer(settings)
-    if settings.embedding_model != DEFAULT_MODEL:
+        return load_sentence_transformer(config)
+    if config.model != DEFAULT_MODEL:
         raise ModelBuildError(
             f"ALLIANCE_EMBEDDING_BACKEND={backend} exists for the packaged model "
             f"{DEFAULT_MODEL!r} only: set ALLIANCE_EMBEDDING_BACKEND=torch for "
-            f"{settings.embedding_model!r}"
+            f"{config.model!r}"
         )
     from bot.embedding.build.cache import ensure_model
     from bot.embedding.build.onnx_export import ensure_onnx, variant_path
     from bot.embedding.onnx_backend import OnnxEmbedder
 
-    model_dir = ensure_model(settings.model_cache)
+    model_dir = ensure_model(config.cache)
     marker = ensure_onnx(model_dir)
-    return OnnxEmbedder(
-        model_dir, variant_path(model_dir, marker, backend), settings.embedding_model, backend
-    )
+    return OnnxEmbedder(model_dir, variant_path(model_dir, marker, backend), config.model, backend)

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import os
 
-# Before sentence_transformers/transformers are imported: no machine here reaches the
-# hub, and a lookup would only add timeouts. Set it to 0 to allow downloads again.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Before torch loads OpenMP: threads spinning at barriers steal the core a sibling
-# needs when another process is busy; on 2 busy cores one query went from 50 ms to 1 s.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+from transformers.utils import logging as hf_logging
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sentence_transformers import SentenceTransformer  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
-
-from bot.config import DEFAULT_MODEL, Settings  # noqa: E402
-from bot.embedding.build.cache import ensure_model  # noqa: E402
-from bot.embedding.build.errors import ModelBuildError  # noqa: E402
-from bot.embedding.threads import usable_cores  # noqa: E402
+from bot.config import DEFAULT_MODEL, EmbeddingConfig
+from bot.embedding.build.cache import ensure_model
+from bot.embedding.build.errors import ModelBuildError
+from bot.embedding.threads import usable_cores
 
 
 class TorchEmbedder:
@@ -58,7 +51,7 @@ class TorchEmbedder:
         return np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
 
 
-def load_sentence_transformer(settings: Settings) -> TorchEmbedder:
+def load_sentence_transformer(config: EmbeddingConfig) -> TorchEmbedder:
     """The packaged multilingual-e5-small (built on first use) or any sentence-transformers
     name or directory."""
     if "OMP_NUM_THREADS" not in os.environ:
@@ -66,12 +59,10 @@ def load_sentence_transformer(settings: Settings) -> TorchEmbedder:
         # counts physical cores, which under-uses small VMs.
         torch.set_num_threads(usable_cores())
     hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter CLI output
-    if settings.embedding_model == DEFAULT_MODEL:
-        location = str(ensure_model(settings.model_cache))
-    else:
-        location = settings.embedding_model
+    location = str(ensure_model(config.cache)) if config.model == DEFAULT_MODEL else config.model
     try:
-        model = SentenceTransformer(location, device="cpu")
+        # Files only: no machine here reaches the hub, and a lookup would only add timeouts.
+        model = SentenceTransformer(location, device="cpu", local_files_only=True)
     except OSError as e:  # transformers' text is about internet access, not the fix
         first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelBuildError(
@@ -80,4 +71,4 @@ def load_sentence_transformer(settings: Settings) -> TorchEmbedder:
             f"{DEFAULT_MODEL!r}"
         ) from e
     model.eval()
-    return TorchEmbedder(model, settings.embedding_model)
+    return TorchEmbedder(model, config.model)

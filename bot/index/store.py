@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from bot.config import Settings
+from bot.config import IndexConfig
 from bot.documents import Chunk, Document, Section
 from bot.embedding import interchangeable
 from bot.errors import IndexUnavailable
@@ -482,22 +482,22 @@ def load_current(index_dir: Path, attempts: int = 3) -> LoadedIndex:
     raise AssertionError("unreachable")
 
 
-def check_compatible(manifest: Manifest, settings: Settings) -> None:
+def check_compatible(manifest: Manifest, config: IndexConfig) -> None:
     """Refuse an index built with other settings than the configured ones."""
-    if manifest.model != settings.embedding_model:
+    if manifest.model != config.embedding.model:
         raise IndexUnavailable(
             f"Index construit avec le modèle {manifest.model!r}, la configuration demande "
-            f"{settings.embedding_model!r} : lancez `alliance-bot ingest --rebuild`."
+            f"{config.embedding.model!r} : lancez `alliance-bot ingest --rebuild`."
         )
-    if not interchangeable(manifest.model, manifest.backend, settings.backend):
+    if not interchangeable(manifest.model, manifest.backend, config.embedding.backend):
         raise IndexUnavailable(
             f"Index construit avec le backend {manifest.backend!r}, dont les vecteurs ne se "
-            f"mélangent pas avec ceux de {settings.backend!r} (ALLIANCE_EMBEDDING_BACKEND) : "
+            f"mélangent pas avec ceux de {config.embedding.backend!r} (ALLIANCE_EMBEDDING_BACKEND) : "
             "lancez `alliance-bot ingest --rebuild`."
         )
-    if (manifest.chunk_size, manifest.chunk_overlap) != (settings.chunk_size, settings.chunk_overlap):
+    if (manifest.chunk_size, manifest.chunk_overlap) != (config.chunk_size, config.chunk_overlap):
         raise IndexUnavailable(
             f"Index découpé avec chunk_size={manifest.chunk_size}, chunk_overlap="
-            f"{manifest.chunk_overlap} ; la configuration demande {settings.chunk_size}, "
-            f"{settings.chunk_overlap} : lancez `alliance-bot ingest --rebuild`."
+            f"{manifest.chunk_overlap} ; la configuration demande {config.chunk_size}, "
+            f"{config.chunk_overlap} : lancez `alliance-bot ingest --rebuild`."
         )

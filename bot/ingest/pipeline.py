@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bot.config import Settings
+from bot.config import IndexConfig
 from bot.documents import Chunk, Document
 from bot.errors import IndexUnavailable, UserError
 from bot.index import store
@@ -49,7 +49,7 @@ log = logging.getLogger("bot.ingest.pipeline")
 
 def ingest(
     paths: Iterable[Path],
-    settings: Settings,
+    config: IndexConfig,
     embedder_factory: Callable[[], object],
     *,
     rebuild: bool = False,
@@ -74,7 +74,7 @@ def ingest(
     docs, skipped = load_documents(roots)
     summary = sync_index(
         docs,
-        settings,
+        config,
         embedder_factory,
         roots=roots,
         rebuild=rebuild,
@@ -89,7 +89,7 @@ def ingest(
 
 def sync_index(
     docs: Sequence[Document],
-    settings: Settings,
+    config: IndexConfig,
     embedder_factory: Callable[[], object],
     *,
     roots: Sequence[Path] | None = (),
@@ -111,19 +111,19 @@ def sync_index(
     `wait` seconds for the first, then builds on what it published.
     """
     began = time.perf_counter()
-    with store.IngestLock(settings.index_dir, wait):
+    with store.IngestLock(config.index_dir, wait):
         summary = _sync_locked(
-            docs, settings, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop
+            docs, config, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop
         )
     summary.seconds = time.perf_counter() - began
     return summary
 
 
-def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop):
-    previous = None if rebuild else store.current_generation(settings.index_dir)
+def _sync_locked(docs, config, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop):
+    previous = None if rebuild else store.current_generation(config.index_dir)
     manifest, hashes = store.read_contents(previous) if previous else (None, {})
     if manifest is not None:
-        store.check_compatible(manifest, settings)
+        store.check_compatible(manifest, config)
     if roots is None:
         roots = manifest.roots if manifest is not None else ()
 
@@ -150,7 +150,7 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
             summary.unchanged.append(doc.source)
 
     if manifest is not None and not summary.changed:
-        store.collect_garbage(settings.index_dir, keep=previous)  # what readers have let go since
+        store.collect_garbage(config.index_dir, keep=previous)  # what readers have let go since
         summary.chunks = manifest.chunks
         summary.version = manifest.version
         return summary
@@ -161,7 +161,7 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
         )
 
     old = store.read_generation(previous)[1] if previous else {}  # texts and vectors to reuse
-    language = manifest.language if manifest else _language(settings, docs)
+    language = manifest.language if manifest else _language(config, docs)
     dimension = manifest.dimension if manifest else 0
     indexed = {s: old[s] for s in (*summary.unchanged, *summary.kept, *retained)}
     if fresh:
@@ -172,7 +172,7 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
                 f"{embedder.dimension} : lancez `alliance-bot ingest --rebuild`."
             )
         dimension = embedder.dimension
-        chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+        chunker = Chunker(config.chunk_size, config.chunk_overlap)
         embedded = _embed(fresh, chunker, embedder, with_sentences, progress)
         summary.embedded_passages = sum(len(d.chunks) + len(d.sentences) for d in embedded.values())
         indexed |= embedded
@@ -180,25 +180,25 @@ def _sync_locked(docs, settings, embedder_factory, roots, rebuild, with_sentence
     name = store.new_generation_name()
     new_manifest = store.Manifest(
         version=name,
-        model=settings.embedding_model,
+        model=config.embedding.model,
         dimension=dimension,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
+        chunk_size=config.chunk_size,
+        chunk_overlap=config.chunk_overlap,
         language=language,
         roots=tuple(str(r) for r in roots),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         documents=len(indexed),
         chunks=sum(len(d.chunks) for d in indexed.values()),
-        backend=settings.backend if fresh or manifest is None else manifest.backend,
+        backend=config.embedding.backend if fresh or manifest is None else manifest.backend,
     )
     generation = store.write_generation(
-        settings.index_dir,
+        config.index_dir,
         new_manifest,
         [indexed[s] for s in sorted(indexed)],
         bm25_terms=chunk_terms(language),
-        dense_exact_max=settings.dense_exact_max,
+        dense_exact_max=config.dense_exact_max,
     )
-    store.collect_garbage(settings.index_dir, keep=generation)
+    store.collect_garbage(config.index_dir, keep=generation)
     summary.chunks = new_manifest.chunks
     summary.version = name
     return summary
@@ -241,9 +241,9 @@ def _embed(
     return out
 
 
-def _language(settings: Settings, docs: Sequence[Document]) -> str:
-    if settings.language != "auto":
-        return settings.language
+def _language(config: IndexConfig, docs: Sequence[Document]) -> str:
+    if config.language != "auto":
+        return config.language
     return detect_language(" ".join(d.text[:2000] for d in docs[:200]))
 
 
@@ -275,15 +275,15 @@ def encode_with_progress(embedder, texts: list[str], progress: bool | None) -> n
     return out
 
 
-def ensure_index(settings: Settings, embedder_factory) -> IngestSummary:
+def ensure_index(config: IndexConfig, embedder_factory) -> IngestSummary:
     """Build the index when it is missing; sync it with its sources when they changed.
 
     Sources that have disappeared (a deleted temporary folder) are left alone rather
     than emptying the index.
     """
-    generation = store.current_generation(settings.index_dir)  # raises if CURRENT is broken
+    generation = store.current_generation(config.index_dir)  # raises if CURRENT is broken
     if generation is None:
-        roots = [settings.documents_dir]
+        roots = [config.documents_dir]
     else:
         roots = [Path(r) for r in store.read_stored_manifest(generation).roots]
         if not roots or not all(r.exists() for r in roots):
@@ -291,7 +291,7 @@ def ensure_index(settings: Settings, embedder_factory) -> IngestSummary:
     # Another ingest running: serve what is published rather than wait for it.
     wait = 0.0 if generation is not None else 600.0
     try:
-        return ingest(roots, settings, embedder_factory, progress=False, wait=wait)
+        return ingest(roots, config, embedder_factory, progress=False, wait=wait)
     except store.IngestBusy:
         if generation is None:
             raise

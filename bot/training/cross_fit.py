@@ -186,7 +186,7 @@ def build_model(model_dir: Path, cfg: Config) -> CrossReader:
     from transformers import AutoModel
 
     torch.manual_seed(cfg.seed)
-    base = AutoModel.from_pretrained(model_dir, attn_implementation="eager")
+    base = AutoModel.from_pretrained(model_dir, attn_implementation="eager", local_files_only=True)
     model = CrossReader(base, cfg.depth, cfg.trained)
     with torch.no_grad():
         torch.nn.init.normal_(model.score.weight, std=0.02)
@@ -359,7 +359,7 @@ def run_cross_fit(
                 return embedder
             from bot.embedding import load_embedder
 
-            return load_embedder(settings)
+            return load_embedder(settings.embedding)
 
         cached = CachedEmbedder(
             f"{settings.embedding_model}|{settings.backend}",

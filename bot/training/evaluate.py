@@ -176,13 +176,13 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
     queries = read_jsonl(folder / "queries.jsonl")
     qrels = read_qrels(folder / "qrels.tsv")
     queries = [q for q in queries if str(q["id"]) in qrels][:limit]
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings.embedding)
     with tempfile.TemporaryDirectory(prefix="alliance-eval-") as tmp:
         temp_settings = settings.model_copy(update={"index_dir": Path(tmp)})
         t = time.perf_counter()
-        summary = sync_index(corpus, temp_settings, lambda: embedder, with_sentences=False)
+        summary = sync_index(corpus, temp_settings.index, lambda: embedder, with_sentences=False)
         ingest_seconds = time.perf_counter() - t
-        assistant = Assistant(temp_settings, embedder=embedder)
+        assistant = Assistant(temp_settings.answer, embedder=embedder)
         retriever = Retriever(assistant.index, settings.fusion, settings.dense_weight, depth=300)
         ndcgs, recall, mrr, latencies = [], [], [], []
         for q in queries:

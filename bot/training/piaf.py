@@ -82,6 +82,6 @@ class TrainSet:
 
         index_settings = settings.model_copy(update={"index_dir": self.workdir / f"index-{name}"})
         chosen = [d for d in self.docs if keep(self._title_of[Path(d.source).name])]
-        sync_index(chosen, index_settings, lambda: embedder, progress=False)
+        sync_index(chosen, index_settings.index, lambda: embedder, progress=False)
         embedder.save()
         return load_current(index_settings.index_dir)

@@ -1,7 +1,6 @@
 """Fit the reader on PIAF `train` articles and write its parameters (bot/answer/reader/params.json).
 
     alliance-bot reader fit [--piaf DIR] [--out FILE] [--limit N]
-    python -m bot.training.reader_fit [same options]
 
 Only articles whose title is `train` in the dataset's split.tsv are read. They are dealt
 round-robin (in a stable hash order) into FOLDS folds; fold HOLDOUT_FOLD is held apart
@@ -17,16 +16,15 @@ Same inputs, same output, bit for bit: sorted inputs, a deterministic solver, ro
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 import numpy as np
 
 from bot.config import Settings
+from bot.errors import UserError
 from bot.text import contains_answer
 from bot.training.piaf import TrainSet
 
@@ -229,7 +227,11 @@ def fit_model(groups: list[Group], facts: dict, model_name: str):
     fitting = [g for g in groups if g.fold != HOLDOUT_FOLD] or groups
     held = [g for g in groups if g.fold == HOLDOUT_FOLD] or groups
     if not any(g.labels.any() for g in fitting):
-        raise click.ClickException("no positive example: take more articles (--limit)")
+        raise UserError(
+            "no_positive_example",
+            "Aucun exemple positif : prenez plus d'articles (--limit).",
+            "No positive example: take more articles (--limit).",
+        )
     selector, pairs = fit_selector(fitting)
     # The threshold and the second-sentence ratio, on the held-out fold only.
     grid = [round(t, 3) for t in np.arange(0.02, 0.951, 0.005)]
@@ -292,7 +294,7 @@ def run_fit(
             return embedder
         from bot.embedding import load_embedder
 
-        return load_embedder(settings)
+        return load_embedder(settings.embedding)
 
     import faiss
     from threadpoolctl import threadpool_limits
@@ -323,103 +325,3 @@ def run_fit(
     tmp_out.replace(out)
     log(f"wrote {out}: threshold {model.threshold}, held-out {model.provenance['holdout_at_threshold']}")
     return model
-
-
-@click.group("reader")
-def reader() -> None:
-    """The answer reader: refit its parameters on PIAF train."""
-
-
-@reader.command("fit")
-@click.option(
-    "--piaf",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="The PIAF folder (corpus, queries, qrels, answers, split.tsv).",
-)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where to write the parameters (default: the package's params.json).",
-)
-@click.option("--limit", type=click.IntRange(1), help="Only the first N train articles (a quick check).")
-@click.option(
-    "--cache",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Vector cache file (default: reader-fit-vectors.npz in the model cache).",
-)
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the train indexes here (default: a temporary directory).",
-)
-@click.option(
-    "--vectors-from",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="An index of the same PIAF texts whose vectors can be reused (e.g. the benchmark's).",
-)
-@click.option(
-    "--cross",
-    is_flag=True,
-    help="Fit the cross-encoder reader instead (answer/reader/cross/; checkpoints in --workdir).",
-)
-@click.option("--tiny", is_flag=True, help="With --cross: two layers, two articles: checks the pipeline.")
-@click.option("--depth", type=click.IntRange(1, 12), help="With --cross: encoder layers read (default 8).")
-@click.option("--trained", type=click.IntRange(1, 12), help="With --cross: top layers fitted (default 2).")
-@click.option(
-    "--top-n", type=click.IntRange(1, 50), help="With --cross: candidates read a question (default 6)."
-)
-@click.option("--epochs", type=click.IntRange(1, 100), help="With --cross: passes over the data (default 3).")
-def fit_command(
-    piaf: Path,
-    out: Path | None,
-    limit: int | None,
-    cache: Path | None,
-    workdir: Path | None,
-    vectors_from: Path | None,
-    cross: bool,
-    tiny: bool,
-    depth: int | None,
-    trained: int | None,
-    top_n: int | None,
-    epochs: int | None,
-) -> None:
-    """Rebuild the reader's parameters from PIAF train articles, deterministically."""
-    from bot.answer.reader.model import default_params_path
-
-    settings = Settings()
-    if cross:
-        from bot.embedding.build.cross_export import fitted_dir
-        from bot.training.cross_fit import TINY, Config, run_cross_fit
-
-        workdir = workdir or settings.model_cache / ("reader-fit-tiny" if tiny else "reader-fit-cross")
-        chosen = {"depth": depth, "trained": trained, "top_n": top_n, "epochs": epochs}
-        config = replace(TINY if tiny else Config(), **{k: v for k, v in chosen.items() if v is not None})
-        run_cross_fit(
-            piaf,
-            out or fitted_dir(),
-            workdir,
-            config,
-            limit=2 if tiny else limit,
-            settings=settings,
-            log=lambda m: click.echo(m, err=True),
-        )
-        return
-    cache = cache or settings.model_cache / "reader-fit-vectors.npz"
-    run_fit(
-        piaf,
-        out or default_params_path(),
-        limit=limit,
-        cache=cache,
-        vectors_from=vectors_from,
-        settings=settings,
-        log=lambda m: click.echo(m, err=True),
-        workdir=workdir,
-    )
-
-
-if __name__ == "__main__":
-    arguments = sys.argv[1:] if sys.argv[1:2] == ["fit"] else ["fit", *sys.argv[1:]]
-    reader(arguments, prog_name="python -m bot.training.reader_fit")

@@ -34,7 +34,9 @@ def uploads_server(settings, embedder, tmp_path_factory):
     uploads.mkdir(parents=True)
     (uploads / "keep.md").write_text(KEEP, encoding="utf-8")
     index = data.parent / "index"
-    ingest([uploads], settings.model_copy(update={"index_dir": index}), lambda: embedder, progress=False)
+    ingest(
+        [uploads], settings.model_copy(update={"index_dir": index}).index, lambda: embedder, progress=False
+    )
     proc, url = start_server(
         index,
         uploads,

@@ -98,7 +98,7 @@ def test_crawl_indexes_the_site_then_recrawls_incrementally(site, tmp_path, embe
     assert "greffe" in docs[f"{u}/nouvelle-adresse.html"].text
 
     # A question answered from a crawled page: its quote is the stored text at its offsets.
-    answer = Assistant(settings, embedder=embedder).ask(
+    answer = Assistant(settings.answer, embedder=embedder).ask(
         "Combien de salariés compte la coopérative Arbres Unis ?"
     )
     assert answer.status == "answered", answer.answer
@@ -157,14 +157,14 @@ def test_a_page_that_fails_for_a_transient_reason_keeps_its_indexed_version(site
 def test_crawl_keeps_files_and_a_file_ingest_keeps_pages(site, tmp_path, embedder) -> None:
     settings = Settings(index_dir=tmp_path / "index")
     corpus = write_corpus(tmp_path / "docs", {"note.md": "# Note\n\nUne note locale sur les haies.\n"})
-    ingest([corpus], settings, lambda: embedder, progress=False)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
     crawl(
         CrawlOptions([f"{site.url}/a-propos.html"], max_depth=0, delay=0, allow_private=True),
         settings,
         Factory(embedder),
         progress=False,
     )
-    summary = ingest([corpus], settings, lambda: embedder, progress=False)
+    summary = ingest([corpus], settings.index, lambda: embedder, progress=False)
     assert not summary.removed and not summary.kept
     sources = set(load_current(settings.index_dir).documents)
     assert sources == {"docs/note.md", f"{site.url}/a-propos.html"}

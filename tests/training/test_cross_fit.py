@@ -88,7 +88,7 @@ def test_the_cross_reader_answers_without_torch(tiny, assistant, settings):
         "from bot.config import Settings\n"
         f"s = Settings(index_dir={str(settings.index_dir)!r}, reader='cross',"
         f" reader_cross_dir={str(out)!r})\n"
-        'answer = Assistant(s).ask("Qui a lancé l\'Alliance Dynamique ?")\n'
+        'answer = Assistant(s.answer).ask("Qui a lancé l\'Alliance Dynamique ?")\n'
         "assert answer.status in ('answered', 'no_answer') and 0 <= answer.confidence <= 1, answer\n"
         "for c in answer.citations:\n"
         "    assert c.quote\n"

@@ -95,7 +95,7 @@ def load_fitted(model_dir: Path, folder: Path, card: dict):
 
     from bot.embedding.build.cross_model import CrossReader
 
-    base = AutoModel.from_pretrained(model_dir, attn_implementation="eager")
+    base = AutoModel.from_pretrained(model_dir, attn_implementation="eager", local_files_only=True)
     model = CrossReader(base, card["depth"], card["trained"]).eval()
     tensors = load_file(str(folder / "weights.safetensors"))
     state = model.state_dict()

@@ -128,7 +128,7 @@ def _export(model_dir: Path, out: Path) -> dict:
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    model = AutoModel.from_pretrained(model_dir).eval()
+    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
     ids = torch.tensor([[0, 41, 1294, 12, 10, 2], [0, 41, 1294, 2, 1, 1]])
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
     float_path = out / FLOAT_FILE

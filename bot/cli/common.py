@@ -1,0 +1,64 @@
+"""What every command shares: the settings built once by the root group, the one way
+to print, and the one mapping of errors to what a user sees."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from functools import wraps
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import terminal
+from bot.config import Settings
+from bot.errors import UserError
+
+USAGE_ERROR = 2
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    """Every line the CLI prints: questions, comments, titles and texts come from others."""
+    click.echo(terminal.safe(text), err=err)
+
+
+class Failure(click.ClickException):
+    """A failure the user can act on: one line on stderr, exit status 1."""
+
+    def show(self, file=None) -> None:
+        echo(f"alliance-bot: {self.message}", err=True)
+
+
+def current_settings() -> Settings:
+    """Built once by the root group from the environment and `--index`."""
+    return click.get_current_context().find_root().obj
+
+
+def fail_on_known_errors(func):
+    """The one mapping of errors to what a CLI user sees: one line on stderr, exit 2 for a
+    usage error (`QuestionError`), 1 for a failure; never a traceback for what they can fix."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except UserError as e:
+            echo(f"alliance-bot: {one_line(e.detail)}", err=True)
+            sys.exit(e.exit_code)
+        except sqlite3.DatabaseError as e:
+            raise Failure(
+                f"base de l'index illisible ({e}) : relancez `alliance-bot ingest --rebuild`."
+            ) from e
+        except (OSError, RuntimeError) as e:
+            raise Failure(one_line(str(e))) from e
+        except SQLAlchemyError as e:  # the log's database: down, refused, or a bad URL
+            raise Failure(
+                f"base du journal injoignable ({type(e).__name__}) : vérifiez "
+                "ALLIANCE_DATABASE_URL et que la base répond."
+            ) from e
+
+    return wrapper
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split())
