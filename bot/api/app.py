@@ -24,9 +24,9 @@ from bot.api.auth import bearer_matches
 from bot.api.guards import BodyGuard
 from bot.api.mcp_http import install_mcp
 from bot.api.metrics import MetricsMiddleware
-from bot.api.pages import SecurityHeaders
 from bot.api.responses import error_response, validation_error
 from bot.api.routes import admin, ask, chat, documents, feedback, health, metrics, pages, report, sources
+from bot.api.security import SecurityHeaders
 from bot.api.services import Services
 from bot.config import Settings
 from bot.errors import UserError, http_error, internal_error, invalid_request
