@@ -116,8 +116,9 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     # Without a token the admin routes answer 404 and are left out of the schema.
     for router in (admin.router, report.router):
         app.include_router(router, include_in_schema=bool(settings.admin_token))
-    # Requests answered before any route (the guards' 413/408) are counted by their path when
-    # it is a known one; the others as "other" (labels stay bounded).
+    # Requests answered before any route (the guards' 413/408) are labelled by their path when it
+    # is in `known`, else "other" (labels stay bounded). FastAPI wraps an included router (no
+    # `.path`), so `known` holds the app's own routes only (/docs, /mcp): a 413 on /ask is "other".
     known = frozenset(getattr(r, "path", "") for r in app.routes)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics, known_paths=known)
     app.add_middleware(SecurityHeaders)  # outermost: the guards' own answers get its headers too
