@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from bot import __version__
 from bot.answer.assistant import Assistant
-from bot.errors import UserError, index_unavailable_public, internal_error
+from bot.errors import UserError, internal_error, public
 from bot.schema import Answer, Citation, Passage, ShortAnswer, Turn
 
 SCHEME = "alliance://documents/"
@@ -88,10 +88,7 @@ def document_uri(source: str) -> str:
 
 def tool_error(exc: Exception) -> ToolError:
     """The API's French and English messages, as an MCP tool error."""
-    if isinstance(exc, UserError):
-        error = exc if exc.public else index_unavailable_public()
-    else:
-        error = internal_error()
+    error = public(exc) if isinstance(exc, UserError) else internal_error()
     return ToolError(f"{error.code}: {error.detail} / {error.detail_en}")
 
 

@@ -1,4 +1,6 @@
-"""The one JSON answer contract shared by the CLI (`ask --json`), `POST /ask` and the widget."""
+"""The one JSON answer contract shared by the CLI (`ask --json`), `POST /ask` and the widget,
+and every other body the API sends: its routes' responses, `/v1`'s (OpenAI's shapes) and the
+errors'."""
 
 from __future__ import annotations
 
@@ -123,3 +125,127 @@ class NotReady(ErrorResponse):
     """`/health` while the index cannot be used."""
 
     status: Literal["not_ready"] = "not_ready"
+
+
+# The API's other routes. No docstrings on these: they would change the documented schema.
+
+
+class DocumentInfo(BaseModel):
+    source: str
+    title: str
+    url: str | None
+    chunks: int
+    ingested_at: str
+
+
+class AdminDocument(DocumentInfo):
+    managed: bool  # uploaded through /admin: may be deleted there
+
+
+class Health(BaseModel):
+    status: str = Field(
+        description="`ready`, or `degraded` while an optional store (the log's "
+        "database, Redis) is unreachable: questions are still answered."
+    )
+    index: IndexInfo
+    reasons: list[str] = Field(default_factory=list, description="Why `degraded`, in a few words each.")
+
+
+class FeedbackAck(BaseModel):
+    answer_id: str
+    rating: Literal["up", "down"]
+    saved: bool = True
+
+
+class IngestResult(BaseModel):
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    skipped: list[dict]
+    chunks: int
+    version: str
+    seconds: float
+
+
+class CrawlResult(BaseModel):
+    fetched: list[str]
+    unchanged: list[str]
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    kept: list[str]
+    skipped: list[dict]
+    not_visited: int
+    requests: int
+    chunks: int
+    version: str
+    seconds: float
+
+
+# `/v1`: OpenAI's Chat Completions shapes (the request is `bot.api.chat_schema.ChatRequest`).
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "alliance-bot"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class Usage(BaseModel):
+    """Word and punctuation counts, not a model tokenizer's: approximate (README)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AnswerData(BaseModel):
+    """The extra field `alliance`: what a client that knows this server can render."""
+
+    answer_id: str = Field(description="The answer's id in the conversation log, for `POST /feedback`.")
+    status: Literal["answered", "no_answer"]
+    confidence: float
+    short_answer: ShortAnswer | None = None
+    citations: list[Citation] = []
+
+
+class ResponseMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: ResponseMessage
+    finish_reason: Literal["stop"] = "stop"
+    logprobs: None = None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    alliance: AnswerData = Field(description="Citations, short answer and answer id (not OpenAI's).")
+
+
+class OpenAIError(BaseModel):
+    message: str = Field(description="What is wrong and what to do, in French.")
+    message_en: str = Field(description="The same in English.")
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorResponse(BaseModel):
+    """Every error of `/v1`, in OpenAI's shape."""
+
+    error: OpenAIError

@@ -116,7 +116,7 @@ def test_every_command_is_a_cli_command_with_valid_options():
 
 
 def test_probes_use_the_health_route():
-    from bot.api.routes import router
+    from bot.api.routes.health import router
 
     paths = {route.path for route in router.routes}
     for spec in pod_specs():

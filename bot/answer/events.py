@@ -13,8 +13,8 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bot.errors import UserError, index_unavailable_public, internal_error
-from bot.schema import Answer, ErrorResponse
+from bot.errors import UserError, body, internal_error, public
+from bot.schema import Answer
 
 log = logging.getLogger("bot.answer")
 
@@ -31,16 +31,14 @@ class Event:
 
 
 def error_event(exc: Exception) -> Event:
-    if isinstance(exc, UserError) and exc.public:
-        error = exc
-    elif isinstance(exc, UserError):
-        log.warning("index unavailable: %s", exc)
-        error = index_unavailable_public()
+    if isinstance(exc, UserError):
+        if not exc.public:  # its message may name paths: logged here, never sent
+            log.warning("index unavailable: %s", exc)
+        error = public(exc)
     else:
         log.error("answer failed", exc_info=exc)
         error = internal_error()
-    data = ErrorResponse(code=error.code, detail=error.detail, detail_en=error.detail_en).model_dump()
-    return Event("error", data, error=error)
+    return Event("error", body(error), error=error)
 
 
 def final_answer(events: Iterator[Event]) -> Answer:

@@ -1,69 +1,39 @@
-"""The FastAPI application: request guards, one error mapping and the static widget.
+"""The FastAPI application: its services, request guards, one error mapping and every router.
 
-A new router (feedback, admin, …) is one more `app.include_router(...)` in `create_app`; it
-gets the body guard, CORS and the error mapping for free, and the rate limit by adding
-`dependencies=[Depends(rate_limit)]` (`bot.api.routes`). Every error a route raises as a
-`UserError` (`bot.errors`) reaches clients as `{"code", "detail", "detail_en"}` with its
-status; `error_responses(...)` documents them in OpenAPI.
+A new router (`bot/api/routes/<resource>.py`) is one more `app.include_router(...)` in
+`create_app`; it gets the body guard, CORS and the error mapping for free, what it needs
+from `bot.api.deps`, and the rate limit with `dependencies=[Limited]`. Every error a route
+raises as a `UserError` (`bot.errors`) reaches clients as `bot.errors.body(error)` with its
+status; `bot.api.responses.error_responses(...)` documents them in OpenAPI.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 from starlette_compress import CompressMiddleware
 
 from bot import __version__
 from bot.answer.assistant import Assistant
-from bot.api import chat
-from bot.api.admin import bearer_matches
-from bot.api.chat_schema import openai_error, openai_status
+from bot.api.auth import bearer_matches
 from bot.api.guards import BodyGuard
 from bot.api.mcp_http import install_mcp
-from bot.api.operator import install_operator
-from bot.api.pages import SecurityHeaders
-from bot.api.ratelimit import RateLimiter
-from bot.api.routes import router
-from bot.api.static import WIDGET_MAX_AGE, StaticAsset
+from bot.api.metrics import MetricsMiddleware
+from bot.api.responses import error_response, validation_error
+from bot.api.routes import admin, ask, chat, documents, feedback, health, metrics, pages, report, sources
+from bot.api.security import SecurityHeaders
+from bot.api.services import Services
 from bot.config import Settings
-from bot.errors import UserError, http_error, index_unavailable_public, internal_error, invalid_request
-from bot.schema import ErrorResponse
+from bot.errors import UserError, http_error, internal_error, invalid_request
 
-WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
 COMPRESS_MIN_BYTES = 512  # below this the encoding's headers cost more than they save
 
 log = logging.getLogger("bot.api")
-
-
-def error_response(error: UserError, path: str = "") -> JSONResponse:
-    """The one way an error leaves the API (in OpenAI's shape on `/v1`)."""
-    if not error.public:  # its message may name paths: log it, send a fixed one
-        log.warning("%s: %s", error.code, error)
-        error = index_unavailable_public()
-    if path.startswith(chat.PREFIX + "/"):
-        headers = error.headers or None
-        return JSONResponse(openai_error(error), status_code=openai_status(error), headers=headers)
-    body = ErrorResponse(code=error.code, detail=error.detail, detail_en=error.detail_en)
-    return JSONResponse(body.model_dump(), status_code=error.status, headers=error.headers or None)
-
-
-def validation_error(exc: RequestValidationError) -> UserError:
-    first = exc.errors()[0] if exc.errors() else {}
-    if first.get("type") == "json_invalid":
-        return invalid_request(None)
-    field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-    if not (field.isascii() and field.isprintable() and len(field) <= 60):
-        field = "body"  # never echo what the client sent
-    reason = str(first.get("msg", "")).split("\n")[0][:200]  # pydantic's words, never the input
-    # Not printable: control characters, and lone surrogates, which cannot be sent as UTF-8.
-    return invalid_request(field, reason if reason.isprintable() else "")
 
 
 def upload_limits(settings: Settings):
@@ -94,10 +64,8 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
         description="Questions en français sur les documents, réponses citées.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.assistant = assistant
-    app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
-    app.state.limiter_blocks = app.state.limiter.remote is not None  # a network call: off the event loop
+    services = Services.start(settings, assistant)
+    app.state.services = services  # the only state: routes get it through `bot.api.deps`
 
     # Outermost last: CORS wraps the body guard so that its 413/408 carry CORS headers too.
     app.add_middleware(
@@ -139,21 +107,19 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
         log.error("unexpected error", exc_info=exc)  # the trace goes to the log, never to the client
         return error_response(internal_error(), request.url.path)
 
-    app.include_router(router)
-    app.include_router(chat.router)
-    chat.document_v1(app)
-    mcp_sessions = install_mcp(app)
-    install_operator(app)  # log, feedback, sources, admin, report, metrics
+    for router in (ask.router, documents.router, health.router, chat.router):
+        app.include_router(router)
+    chat.document_v1(app, settings)
+    mcp_sessions = install_mcp(app, services)
+    for router in (feedback.router, sources.router, pages.router, metrics.router):
+        app.include_router(router)
+    # Without a token the admin routes answer 404 and are left out of the schema.
+    for router in (admin.router, report.router):
+        app.include_router(router, include_in_schema=bool(settings.admin_token))
+    # Requests answered before any route (the guards' 413/408) are labelled by their path when it
+    # is in `known`, else "other" (labels stay bounded). FastAPI wraps an included router (no
+    # `.path`), so `known` holds the app's own routes only (/docs, /mcp): a 413 on /ask is "other".
+    known = frozenset(getattr(r, "path", "") for r in app.routes)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics, known_paths=known)
     app.add_middleware(SecurityHeaders)  # outermost: the guards' own answers get its headers too
-
-    @app.get("/", include_in_schema=False)
-    def demo_page():
-        return FileResponse(WIDGET_DIR / "demo.html", media_type="text/html")
-
-    widget = StaticAsset(WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE, settings.compress)
-
-    @app.get("/widget.js", include_in_schema=False)
-    def widget_script(request: Request):
-        return widget.response(request)
-
     return app

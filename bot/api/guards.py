@@ -10,35 +10,13 @@ at most `max_bytes`; the application then receives it as one message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 
-from bot.api.chat_schema import openai_error
-from bot.errors import UserError, too_large, too_slow
-from bot.schema import ErrorResponse
+from bot.api.responses import send_error
+from bot.errors import too_large, too_slow
 
 log = logging.getLogger("bot.api")
-
-
-def error_body(error: UserError, path: str = "") -> bytes:
-    """The JSON of an error, as every API error is sent (OpenAI's shape on `/v1`)."""
-    if path.startswith("/v1/"):
-        return json.dumps(openai_error(error), ensure_ascii=False).encode()
-    body = ErrorResponse(code=error.code, detail=error.detail, detail_en=error.detail_en)
-    return body.model_dump_json().encode()
-
-
-async def send_error(send, error: UserError, path: str = "") -> None:
-    body = error_body(error, path)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodyGuard:

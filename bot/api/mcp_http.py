@@ -12,9 +12,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
-from bot.api.guards import send_error
-from bot.api.keys import check_key
-from bot.api.operator import record_answer
+from bot.api.auth import check_key
+from bot.api.responses import send_error
+from bot.api.services import Services
 from bot.errors import rate_limited
 from bot.mcp_server import AllianceMCP, Hooks
 
@@ -22,11 +22,11 @@ PATH = "/mcp"
 
 
 class HTTPHooks(Hooks):
-    def __init__(self, app: FastAPI):
-        self.app = app
+    def __init__(self, services: Services):
+        self.services = services
 
     def check(self, ctx: Context, payload: str) -> None:
-        limiter = self.app.state.limiter
+        limiter = self.services.limiter
         if not limiter.enabled:
             return
         request = ctx.request_context.request
@@ -38,32 +38,26 @@ class HTTPHooks(Hooks):
     def record(self, ctx: Context, question: str, answer) -> None:
         request = ctx.request_context.request
         if isinstance(request, Request):
-            record_answer(request, question, answer, PATH)
+            self.services.record(question, answer, PATH, request.client.host if request.client else None)
 
 
 class KeyedEndpoint:
     """An ASGI endpoint: the key first (401 in the API's error shape), then the SDK."""
 
-    def __init__(self, app: FastAPI, handle):
-        self.app = app
+    def __init__(self, keys: list[str], handle):
+        self.keys = keys
         self.handle = handle
 
     async def __call__(self, scope, receive, send) -> None:
-        error = check_key(Headers(scope=scope), self.app.state.settings.api_key_list)
+        error = check_key(Headers(scope=scope), self.keys)
         if error is not None:
             return await send_error(send, error)
         await self.handle(scope, receive, send)
 
 
-def install_mcp(app: FastAPI) -> contextlib.AbstractAsyncContextManager:
+def install_mcp(app: FastAPI, services: Services) -> contextlib.AbstractAsyncContextManager:
     """Adds the route; returns what the app's lifespan must run (the SDK's session manager)."""
-
-    def get_assistant():
-        assistant = app.state.assistant
-        assistant.refresh_if_changed()
-        return assistant
-
-    server = AllianceMCP(get_assistant, HTTPHooks(app))
+    server = AllianceMCP(services.current_assistant, HTTPHooks(services))
     # The host check of the SDK is for servers that trust whoever reaches localhost; this one
     # answers any host, like /ask, and guards /mcp with its keys.
     server.streamable_http_app(
@@ -74,7 +68,7 @@ def install_mcp(app: FastAPI) -> contextlib.AbstractAsyncContextManager:
     manager = server.session_manager
     app.add_route(
         PATH,
-        KeyedEndpoint(app, manager.handle_request),
+        KeyedEndpoint(services.settings.api_key_list, manager.handle_request),
         methods=["GET", "POST", "DELETE"],
         include_in_schema=False,
     )

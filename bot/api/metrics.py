@@ -1,15 +1,13 @@
-"""`GET /metrics` (Prometheus text format): requests, latency, answers, feedback, ingests, index."""
+"""The app's counters (requests, latency, answers, feedback, ingests, index, stores), one registry
+per app, and the middleware that counts requests; `GET /metrics` is `bot.api.routes.metrics`."""
 
 from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-router = APIRouter()
 # Any other method (a client may invent one per request) is counted as "other": labels stay bounded.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -118,8 +116,3 @@ class MetricsMiddleware:
             method = scope.get("method", "") if scope.get("method") in METHODS else "other"
             self.metrics.requests.labels(method, path, str(status)).inc()
             self.metrics.latency.labels(method, path).observe(time.perf_counter() - began)
-
-
-@router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

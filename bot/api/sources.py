@@ -1,20 +1,14 @@
-"""`GET /sources/{source}?start=&end=`: a document's stored text, the quoted span highlighted."""
+"""A document's page: its stored text, the quoted span highlighted, and the link a citation
+opens it with (served by `bot.api.routes.sources`; the CLI prints the same links)."""
 
 from __future__ import annotations
 
 from html import escape
-from typing import Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
-
-from bot.api.responses import error_responses
 from bot.html import SCROLL, html_page
 from bot.ingest.loaders.common import web_url
 from bot.shape import Run, shape
-
-router = APIRouter()
 
 
 def source_link(base: str, source: str, start: int, end: int) -> str:
@@ -22,49 +16,22 @@ def source_link(base: str, source: str, start: int, end: int) -> str:
     return f"{base.rstrip('/')}/sources/{quote(source)}?start={start}&end={end}#quote"
 
 
-# A missing document gets a readable HTML page; a path no route matches gets the JSON error.
-_NOT_FOUND = {
-    404: {
-        "description": error_responses(404)[404]["description"],
-        "content": {
-            "text/html": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}},
-        },
-    }
-}
+def not_found_page(theme: str | None = None) -> str:
+    body = (
+        '<p>Ce document n’est pas dans l’index. <span lang="en">This document is not in the index.</span></p>'
+    )
+    return html_page("Document introuvable", body, theme=theme)
 
 
-@router.get(
-    "/sources/{source:path}",
-    response_class=HTMLResponse,
-    tags=["sources"],
-    responses=error_responses(422, 500) | _NOT_FOUND,
-)
-def source_page(
-    source: str,
-    request: Request,
-    start: int | None = Query(None, ge=0, description="First character of the quote."),
-    end: int | None = Query(None, ge=0, description="Character after the quote."),
-    theme: Literal["light", "dark"] | None = Query(
-        None, description="Force a theme; by default the reader's system decides (prefers-color-scheme)."
-    ),
-) -> HTMLResponse:
-    """The stored text of a document as a readable page, with `text[start:end]` in `<mark>`."""
-    assistant = request.app.state.assistant
-    assistant.refresh_if_changed()
-    index = assistant.index
-    doc = index.documents.get(source)
-    if doc is None:
-        body = (
-            "<p>Ce document n’est pas dans l’index. "
-            '<span lang="en">This document is not in the index.</span></p>'
-        )
-        return HTMLResponse(html_page("Document introuvable", body, theme=theme), status_code=404)
+def render_source_page(
+    doc, chunks: list, start: int | None, end: int | None, theme: str | None = None
+) -> str:
+    """The stored text of `doc` as a readable page, with `text[start:end]` in `<mark>` (`chunks`:
+    the document's passages, for its headings and page numbers)."""
     text = doc.text
     span = (start, end) if start is not None and end is not None and start < end <= len(text) else None
-    chunks = [c for c in index.chunks if c.source == source]
     headings = {h for c in chunks for h in c.headings}
-    meta = [f"Source : {escape(source)}"]
+    meta = [f"Source : {escape(doc.source)}"]
     if span:
         page = next((c.page for c in reversed(chunks) if c.char_start <= span[0] and c.page), None)
         if page:
@@ -76,7 +43,7 @@ def source_page(
         f'<p class="meta">{" · ".join(meta)}</p>'
         f'<article class="doc">{_render(text, headings, span)}</article>'
     )
-    return HTMLResponse(html_page(doc.title or source, body, extra_head=SCROLL if span else "", theme=theme))
+    return html_page(doc.title or doc.source, body, extra_head=SCROLL if span else "", theme=theme)
 
 
 def _render(text: str, headings: set[str], span: tuple[int, int] | None) -> str:

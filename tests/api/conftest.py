@@ -1,13 +1,40 @@
 """A second server with other settings than the session's `live_server` (each start costs
-about 20 s on the shared machine, so one server carries all of them)."""
+about 20 s on the shared machine, so one server carries all of them), and a real uvicorn in
+this process for the tests that watch the app's own objects."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
+import threading
+import time
 
 import pytest
+import uvicorn
 
 from tests.servers import start_server, stop_server
+
+
+@contextlib.contextmanager
+def served(app):
+    """`app` on a real uvicorn on 127.0.0.1, in a thread of this process; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,10 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.api.problems import problem
+from bot.api.deps import LogDep, MetricsDep, VoteLimited
 from bot.api.responses import error_responses
-from bot.schema import Text
+from bot.errors import invalid_vote, unknown_answer, vote_not_recorded, vote_too_large, votes_off
+from bot.schema import FeedbackAck, Text
 
 router = APIRouter()
 logger = logging.getLogger("bot.api")
@@ -32,16 +33,11 @@ class FeedbackRequest(BaseModel):
     )
 
 
-class FeedbackAck(BaseModel):
-    answer_id: str
-    rating: Literal["up", "down"]
-    saved: bool = True
-
-
 @router.post(
     "/feedback",
     response_model=FeedbackAck,
     tags=["feedback"],
+    dependencies=[VoteLimited],
     responses=error_responses(408, 404, 413, 422, 429, 500, 503),
     openapi_extra={
         "requestBody": {
@@ -50,59 +46,26 @@ class FeedbackAck(BaseModel):
         }
     },
 )
-async def post_feedback(request: Request) -> FeedbackAck:
+async def post_feedback(request: Request, log: LogDep, metrics: MetricsDep) -> FeedbackAck:
     """Record the visitor's vote on an answer; a second vote on the same answer replaces the first.
     The vote is committed to the database before this returns."""
-    state = request.app.state
-    client = request.client.host if request.client else "unknown"
-    wait = state.feedback_limiter.retry_after(client)
-    if wait:
-        raise problem(
-            429,
-            "rate_limited",
-            f"Trop d'avis d'affilée : réessayez dans {wait} s.",
-            f"Too many votes in a row: try again in {wait} s.",
-            {"Retry-After": str(wait)},
-        )
     body = await request.body()  # already read, under the app's limit, by bot.api.guards.BodyGuard
     if len(body) > MAX_BODY:
-        raise problem(413, "body_too_large", "Requête trop volumineuse.", "Request body too large.")
+        raise vote_too_large()
     try:
         vote = FeedbackRequest.model_validate(json.loads(body))
     except (ValueError, ValidationError) as e:
-        raise problem(
-            422,
-            "invalid_request",
-            'Requête invalide. Envoyez {"answer_id": "…", "rating": "up" | "down", "comment": "…"}.',
-            'Invalid request. Send {"answer_id": "…", "rating": "up" | "down", "comment": "…"}.',
-        ) from e
-    log = state.conversation_log
+        raise invalid_vote() from e
     if log is None:
-        raise problem(
-            503,
-            "log_disabled",
-            "Les avis ne sont pas enregistrés sur ce serveur.",
-            "This server does not record feedback.",
-        )
+        raise votes_off()
     comment = (vote.comment or "").strip() or None
     try:  # on the log's own threads, waited for a bounded time: a frozen database holds no request
         call = log.calls.submit(log.vote, vote.answer_id, 1 if vote.rating == "up" else -1, comment)
         saved = await asyncio.wait_for(asyncio.wrap_future(call), VOTE_TIMEOUT)
     except Exception as e:  # busy, too slow, or the database's own error
         logger.warning("vote not recorded: %s", type(e).__name__)
-        raise problem(
-            503,
-            "log_unavailable",
-            f"Avis non enregistré : le journal est indisponible, réessayez dans {RETRY_AFTER} s.",
-            f"Vote not recorded: the log is unavailable, try again in {RETRY_AFTER} s.",
-            {"Retry-After": str(RETRY_AFTER)},
-        ) from None
+        raise vote_not_recorded(RETRY_AFTER) from None
     if not saved:
-        raise problem(
-            404,
-            "unknown_answer",
-            "Réponse inconnue : impossible d'enregistrer l'avis.",
-            "Unknown answer: the vote cannot be recorded.",
-        )
-    state.metrics.feedback.labels(rating=vote.rating).inc()
+        raise unknown_answer()
+    metrics.feedback.labels(rating=vote.rating).inc()
     return FeedbackAck(answer_id=vote.answer_id, rating=vote.rating)

@@ -3,7 +3,7 @@
 The last `user` message is the question, earlier `user`/`assistant` messages its history,
 `system` messages are read and set aside. The reply's content is the answer with its [n]
 markers, then its numbered sources; the citations, short answer and answer id travel in the
-extra field `alliance`. Errors here use OpenAI's body (`bot.api.chat_schema.openai_error`).
+extra field `alliance`. Errors here use OpenAI's body (`bot.errors.body(error, openai=True)`).
 """
 
 from __future__ import annotations
@@ -15,56 +15,52 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from bot.answer.assistant import Assistant
 from bot.answer.events import final_answer
-from bot.api.chat_schema import (
-    IGNORED,
+from bot.api.chat_schema import IGNORED, ChatMessage, ChatRequest
+from bot.api.deps import ApiKey, AssistantDep, Limited, Record, RecordDep, SettingsDep
+from bot.api.responses import V1, openai_error_responses
+from bot.api.sources import source_link
+from bot.config import Settings
+from bot.errors import body as error_body
+from bot.errors import invalid_request, model_not_found, unsupported
+from bot.schema import (
+    Answer,
     AnswerData,
+    AskRequest,
     ChatCompletion,
-    ChatMessage,
-    ChatRequest,
     Choice,
     ModelCard,
     ModelList,
     ResponseMessage,
     Usage,
-    openai_error,
-    openai_error_responses,
-    unsupported,
 )
-from bot.api.keys import require_api_key
-from bot.api.operator import record_answer
-from bot.api.routes import AssistantDep, Limited
-from bot.api.sources import source_link
-from bot.errors import UserError, invalid_request
-from bot.schema import Answer, AskRequest
 
-PREFIX = "/v1"
-ROUTE = "/v1/chat/completions"
+ROUTE = V1 + "/chat/completions"
 HISTORY_TURNS = 20  # the last turns kept, as `/ask` takes them (only the previous question is used)
 _WORDS = re.compile(r"\w+|[^\w\s]")
 
-router = APIRouter(prefix=PREFIX, tags=["openai"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix=V1, tags=["openai"], dependencies=[ApiKey])
 
 
 def corpus_id(settings) -> str:
     return f"alliance-bot:{settings.corpus_name or settings.documents_dir.name}"
 
 
-def model_id(request: Request, assistant: Assistant) -> str:
+def model_id(settings: Settings, assistant: Assistant) -> str:
     """`alliance-bot:<corpus>@<index version>`; a request may name any version of the corpus."""
-    return f"{corpus_id(request.app.state.settings)}@{assistant.info().version}"
+    return f"{corpus_id(settings)}@{assistant.info().version}"
 
 
 @router.get("/models", response_model=ModelList, responses=openai_error_responses(401, 500, 503))
-def list_models(request: Request, assistant: AssistantDep) -> ModelList:
+def list_models(assistant: AssistantDep, settings: SettingsDep) -> ModelList:
     """The one model: this corpus, answered from its current index."""
     created = int(assistant.snapshot.index.generation.stat().st_mtime)
-    return ModelList(data=[ModelCard(id=model_id(request, assistant), created=created)])
+    return ModelList(data=[ModelCard(id=model_id(settings, assistant), created=created)])
 
 
 _STREAM_DOC = (
@@ -76,22 +72,28 @@ _STREAM_DOC = (
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
-    dependencies=Limited,
+    dependencies=[Limited],
     responses={
         200: {"content": {"text/event-stream": {}}, "description": _STREAM_DOC},
         **openai_error_responses(400, 401, 404, 408, 413, 429, 500, 503),
     },
 )
-def chat_completions(body: Annotated[ChatRequest, Body()], assistant: AssistantDep, request: Request):
+def chat_completions(
+    body: Annotated[ChatRequest, Body()],
+    assistant: AssistantDep,
+    settings: SettingsDep,
+    record: RecordDep,
+    request: Request,
+):
     """Answer the last user message with cited sources, in OpenAI's chat completion shape."""
     checked = parse_question(body)
-    model = requested_model(body.model, model_id(request, assistant))
+    model = requested_model(body.model, model_id(settings, assistant))
     prompt_tokens = sum(count_tokens(_text(m)) for m in body.messages)
     events = assistant.events(checked.question, None, checked.history)  # 4xx before any stream
-    base = public_base(request)
+    base = public_base(request, settings)
     if not body.stream:
         answer = final_answer(events)
-        record_answer(request, checked.question, answer, ROUTE)
+        record(checked.question, answer, ROUTE)
         content = answer.answer + sources_text(answer, base)
         return ChatCompletion(
             id=f"chatcmpl-{uuid.uuid4().hex}",
@@ -102,7 +104,7 @@ def chat_completions(body: Annotated[ChatRequest, Body()], assistant: AssistantD
             alliance=answer_data(answer),
         )
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    chunks = stream_chunks(events, request, checked.question, model, base, prompt_tokens, include_usage)
+    chunks = stream_chunks(events, record, checked.question, model, base, prompt_tokens, include_usage)
     return StreamingResponse(
         chunks,
         media_type="text/event-stream",
@@ -111,7 +113,7 @@ def chat_completions(body: Annotated[ChatRequest, Body()], assistant: AssistantD
 
 
 def stream_chunks(
-    events, request: Request, question: str, model: str, base: str, prompt_tokens: int, include_usage: bool
+    events, record: Record, question: str, model: str, base: str, prompt_tokens: int, include_usage: bool
 ) -> Iterator[str]:
     head = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -140,7 +142,7 @@ def stream_chunks(
             yield chunk({"content": notice}, alliance_replace=event.data)
         elif event.answer is not None:
             answer = event.answer
-            record_answer(request, question, answer, ROUTE)
+            record(question, answer, ROUTE)
             tail = sources_text(answer, base)
             if tail:
                 yield chunk({"content": tail})
@@ -153,7 +155,7 @@ def stream_chunks(
                 yield f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
         elif event.error is not None:  # the stream has started: the error travels in-band
-            yield f"data: {json.dumps(openai_error(event.error), ensure_ascii=False)}\n\n"
+            yield f"data: {json.dumps(error_body(event.error, openai=True), ensure_ascii=False)}\n\n"
 
 
 def parse_question(body: ChatRequest) -> AskRequest:
@@ -213,14 +215,7 @@ def requested_model(asked: str, current: str) -> str:
     corpus = current.split("@")[0]
     if asked == corpus or asked.split("@")[0] == corpus:
         return current
-    error = UserError(
-        "model_not_found",
-        f"Modèle inconnu : utilisez « {current} » (GET /v1/models).",
-        f"Unknown model: use '{current}' (GET /v1/models).",
-        status=404,
-    )
-    error.param = "model"
-    raise error
+    raise model_not_found(current)
 
 
 SOURCES_HEADING = "\n\nSources :\n"
@@ -240,9 +235,8 @@ def sources_text(answer: Answer, base: str) -> str:
     return SOURCES_HEADING + "\n".join(lines)
 
 
-def public_base(request: Request) -> str:
+def public_base(request: Request, settings: Settings) -> str:
     """`ALLIANCE_PUBLIC_URL` when it is set, else the address the client used."""
-    settings = request.app.state.settings
     return settings.public_url if "public_url" in settings.model_fields_set else str(request.base_url)
 
 
@@ -267,7 +261,7 @@ def usage(prompt_tokens: int, content: str) -> Usage:
     )
 
 
-def document_v1(app) -> None:
+def document_v1(app, settings: Settings) -> None:
     """Two corrections to the generated schema. FastAPI documents a 422 `HTTPValidationError`
     on every route with a body; `/v1` answers a bad body with 400 in OpenAI's shape
     (documented on the route), so that entry goes. And `model` gets the pattern of the ids
@@ -278,7 +272,7 @@ def document_v1(app) -> None:
         if app.openapi_schema is None:
             schema = build()
             for path, item in schema["paths"].items():
-                if path.startswith(PREFIX + "/"):
+                if path.startswith(V1 + "/"):
                     for operation in item.values():
                         operation["responses"].pop("422", None)
             text = json.dumps(schema["paths"])
@@ -286,7 +280,7 @@ def document_v1(app) -> None:
             for name in ("HTTPValidationError", "ValidationError"):
                 if f'/{name}"' not in text and name in components:
                     del components[name]
-            accepted = f"^{re.escape(corpus_id(app.state.settings))}(@.*)?$"
+            accepted = f"^{re.escape(corpus_id(settings))}(@.*)?$"
             components["ChatRequest"]["properties"]["model"]["pattern"] = accepted
         return app.openapi_schema
 

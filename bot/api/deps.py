@@ -1,0 +1,112 @@
+"""The typed dependencies of the routes: the one place that reads `app.state` for them.
+
+`create_app` stores one `Services` (`bot.api.services`) on the app; a route declares what it
+needs (`assistant: AssistantDep`, `settings: SettingsDep`, …) and FastAPI resolves each once
+per request. `AssistantDep` refreshes the index once per request (a finished ingest is picked
+up), so no route calls `refresh_if_changed()` itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated
+
+import anyio
+from fastapi import Depends, Request
+
+from bot.answer.assistant import Assistant
+from bot.api.auth import bearer_matches, check_key
+from bot.api.metrics import Metrics
+from bot.api.services import Services
+from bot.config import Settings
+from bot.errors import admin_off, rate_limited, votes_rate_limited, wrong_admin_token
+from bot.operator.log import ConversationLog
+from bot.schema import Answer
+
+
+async def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_assistant(services: ServicesDep) -> Assistant:
+    return services.current_assistant()  # sync: FastAPI runs it on a worker thread
+
+
+async def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+async def get_log(services: ServicesDep) -> ConversationLog | None:
+    return services.conversation_log
+
+
+async def get_metrics(services: ServicesDep) -> Metrics:
+    return services.metrics
+
+
+AssistantDep = Annotated[Assistant, Depends(get_assistant)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+LogDep = Annotated[ConversationLog | None, Depends(get_log)]  # None with ALLIANCE_LOG=0
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+Record = Callable[[str, Answer, str], None]
+
+
+async def get_record(request: Request, services: ServicesDep) -> Record:
+    """`record(question, answer, route)`: logs an answer produced for this request's client."""
+    return partial(services.record, client=request.client.host if request.client else None)
+
+
+RecordDep = Annotated[Record, Depends(get_record)]
+
+
+def client_of(request: Request) -> str:
+    """The socket's peer, or the address a trusted proxy forwarded (`ALLIANCE_TRUSTED_PROXIES`)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def rate_limit(request: Request, services: ServicesDep) -> None:
+    """One token per question and client; the first repeat of the same body is free."""
+    limiter = services.limiter
+    if not limiter.enabled:
+        return
+    body = getattr(request.state, "body", b"")
+    if services.limiter_blocks:  # a network storage: keep it off the event loop
+        wait = await anyio.to_thread.run_sync(limiter.retry_after, client_of(request), body)
+    else:
+        wait = limiter.retry_after(client_of(request), body)
+    if wait:
+        raise rate_limited(wait)
+
+
+async def vote_limit(request: Request, services: ServicesDep) -> None:
+    """Votes have their own count per client, in memory."""
+    if wait := services.feedback_limiter.retry_after(client_of(request)):
+        raise votes_rate_limited(wait)
+
+
+async def admin_enabled(settings: SettingsDep) -> None:
+    """Without `ALLIANCE_ADMIN_TOKEN` the admin routes and pages do not exist (404)."""
+    if not settings.admin_token:
+        raise admin_off()
+
+
+async def require_admin(request: Request, settings: SettingsDep) -> None:
+    await admin_enabled(settings)
+    if not bearer_matches(request.headers.get("authorization", ""), settings.admin_token):
+        raise wrong_admin_token()
+
+
+async def require_api_key(request: Request, settings: SettingsDep) -> None:
+    if (error := check_key(request.headers, settings.api_key_list)) is not None:
+        raise error
+
+
+Limited = Depends(rate_limit)
+VoteLimited = Depends(vote_limit)
+AdminPage = Depends(admin_enabled)
+AdminAuth = Depends(require_admin)
+ApiKey = Depends(require_api_key)

@@ -1,0 +1,164 @@
+"""Document admin (`/admin/documents`, `/admin/reingest`, `/admin/crawl`).
+
+Every route here needs `Authorization: Bearer <ALLIANCE_ADMIN_TOKEN>` (`bot.api.deps.AdminAuth`);
+with no token configured they do not exist (404). Uploaded files go to `<data dir>/uploads`
+(`bot.api.uploads`), one of the index's roots, and are indexed by the same incremental ingest
+as `alliance-bot ingest`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from bot.api.deps import AdminAuth, AssistantDep, ServicesDep, SettingsDep
+from bot.api.routes.documents import document_infos
+from bot.api.services import Services
+from bot.api.uploads import (
+    UPLOADS,
+    managed_file,
+    public_path,
+    safe_name,
+    store,
+    unreadable,
+    uploads_dir,
+)
+from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
+from bot.errors import empty_file, file_too_large, not_managed, unknown_document, unreadable_file
+from bot.ingest.loaders import MAX_FILE_BYTES
+from bot.ingest.pipeline import ingest
+from bot.schema import AdminDocument, CrawlResult, IngestResult
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminAuth])
+_ingest_lock = threading.Lock()  # one admin ingest at a time in this process
+
+
+@router.get("/documents", response_model=list[AdminDocument])
+def list_documents(assistant: AssistantDep, settings: SettingsDep) -> list[AdminDocument]:
+    """Every indexed document with its number of passages."""
+    uploads = uploads_dir(settings)
+    return [
+        AdminDocument(**info.model_dump(), managed=managed_file(uploads, info.source) is not None)
+        for info in document_infos(assistant.index)
+    ]
+
+
+@router.post(
+    "/documents",
+    response_model=IngestResult,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_document(
+    request: Request,
+    services: ServicesDep,
+    filename: Annotated[str, Query(max_length=200, description="File name, e.g. `guide.md`.")],
+) -> IngestResult:
+    """Upload one document (the request body is the file: md, txt, html, pdf, docx, odt or pptx) and index it.
+    A file of the same name is replaced."""
+    name = safe_name(filename)
+    limit = int(services.settings.admin_max_upload_mb * 1024 * 1024)
+    data = await request.body()  # already read, under twice this limit, by bot.api.guards.BodyGuard
+    if len(data) > limit:
+        raise file_too_large(limit)
+    if not data:
+        raise empty_file()
+    # Checked before it replaces anything: a corrupt re-upload leaves the good file indexed.
+    reason = await run_in_threadpool(unreadable, data, name)
+    if reason:
+        raise unreadable_file(reason)
+    folder = uploads_dir(services.settings)
+    target = folder / name
+    await run_in_threadpool(store, folder, target, data)
+    result = await run_in_threadpool(_reingest, services)
+    skipped = next((s for s in result.skipped if Path(s.get("path", "")).name == name), None)
+    if skipped is not None and f"{UPLOADS}/{name}" not in services.assistant.index.documents:
+        target.unlink(missing_ok=True)
+        raise unreadable_file(skipped.get("reason", ""))
+    return result
+
+
+@router.delete("/documents/{source:path}", response_model=IngestResult)
+def delete_document(source: str, services: ServicesDep) -> IngestResult:
+    """Remove an uploaded document from the index (and its file from the managed folder)."""
+    file = managed_file(uploads_dir(services.settings), source)
+    if file is None or not file.is_file():
+        if source in services.assistant.index.documents:
+            raise not_managed()
+        raise unknown_document()
+    file.unlink()
+    return _reingest(services)
+
+
+@router.post("/reingest", response_model=IngestResult)
+def reingest(services: ServicesDep) -> IngestResult:
+    """Bring the index in step with its folders (what `alliance-bot ingest` does)."""
+    return _reingest(services)
+
+
+class CrawlRequest(BaseModel):
+    urls: list[Annotated[str, Field(max_length=2000)]] = Field(
+        min_length=1, max_length=20, description="Start pages or sitemap.xml addresses (http or https)."
+    )
+    max_pages: int = Field(DEFAULT_MAX_PAGES, ge=1, le=10_000)
+    max_depth: int = Field(DEFAULT_MAX_DEPTH, ge=0, le=50)
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1024, le=MAX_FILE_BYTES)
+    delay: float = Field(DEFAULT_DELAY, ge=0, le=60, description="Seconds between two requests to a host.")
+
+
+@router.post("/crawl", response_model=CrawlResult)
+def crawl_site(body: CrawlRequest, services: ServicesDep) -> CrawlResult:
+    """Crawl a website and index its pages (what `alliance-bot ingest URL --crawl` does).
+    Loopback, link-local and private addresses are refused unless the server runs with
+    ALLIANCE_CRAWL_ALLOW_PRIVATE=1."""
+    from bot.crawl.crawler import CrawlOptions, crawl
+
+    settings, assistant = services.settings, services.assistant
+    options = CrawlOptions(
+        body.urls,
+        body.max_pages,
+        body.max_depth,
+        body.max_bytes,
+        body.delay,
+        allow_private=settings.crawl_allow_private,
+    )
+    began = time.perf_counter()
+    with _ingest_lock:
+        summary = crawl(options, settings.index, lambda: assistant.embedder, progress=False)
+    services.ingested(time.perf_counter() - began)
+    data = summary.as_dict()
+    data["skipped"] = [{"url": s.path, "reason": s.reason} for s in summary.skipped]
+    data["seconds"] = round(summary.seconds, 3)
+    return CrawlResult(**{k: data[k] for k in CrawlResult.model_fields})
+
+
+def _reingest(services: Services) -> IngestResult:
+    settings, assistant = services.settings, services.assistant
+    folder = uploads_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    roots = [Path(r) for r in assistant.index.manifest.roots if Path(r).exists()]
+    if folder.resolve() not in [r.resolve() for r in roots]:
+        roots.append(folder)
+    began = time.perf_counter()
+    with _ingest_lock:
+        summary = ingest(roots, settings.index, lambda: assistant.embedder, progress=False)
+    services.ingested(time.perf_counter() - began)  # this server answers from the new generation at once
+    return IngestResult(
+        added=summary.added,
+        updated=summary.updated,
+        removed=summary.removed,
+        skipped=[{"path": public_path(s.path, roots), "reason": s.reason} for s in summary.skipped],
+        chunks=summary.chunks,
+        version=summary.version,
+        seconds=round(summary.seconds, 3),
+    )

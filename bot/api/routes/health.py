@@ -1,0 +1,54 @@
+"""`GET /health` (and `HEAD`): ready, degraded (an optional store is unreachable) or not ready."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from bot.api.deps import ServicesDep
+from bot.api.services import Services
+from bot.errors import body, not_ready
+from bot.schema import Health, NotReady
+
+router = APIRouter()
+log = logging.getLogger("bot.api")
+
+# /health never waits for the worker threads that questions use (the Docker check allows 5 s).
+_HEALTH_THREADS = anyio.CapacityLimiter(2)
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={
+        503: {"model": NotReady, "description": "L'index n'est pas utilisable (détail dans le journal)."}
+    },
+)
+async def health(services: ServicesDep):
+    try:
+        assistant = await anyio.to_thread.run_sync(services.current_assistant, limiter=_HEALTH_THREADS)
+        reasons = degraded(services)
+        return Health(status="degraded" if reasons else "ready", index=assistant.info(), reasons=reasons)
+    except Exception:  # not ready is an answer, not an error page; the reason goes to the log
+        log.exception("health: not ready")
+        return JSONResponse(NotReady(**body(not_ready())).model_dump(), status_code=503)
+
+
+def degraded(services: Services) -> list[str]:
+    """What is unreachable among the stores that answers do not depend on."""
+    reasons = []
+    if services.conversation_log is not None and (why := services.conversation_log.status()):
+        reasons.append(why)
+    if why := services.limiter.status():
+        reasons.append(why)
+    return reasons
+
+
+@router.head("/health", include_in_schema=False)
+async def health_head(services: ServicesDep) -> Response:
+    """For probes that send HEAD (load balancers, `curl -I`)."""
+    response = await health(services)
+    return Response(status_code=503 if isinstance(response, JSONResponse) else 200)

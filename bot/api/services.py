@@ -1,0 +1,75 @@
+"""What the app holds for its routes, made once by `create_app`: the settings, the assistant,
+the rate limiters, the conversation log, the metrics and the widget's script. Routes get them
+through `bot.api.deps`, never from `app.state` themselves."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.answer.assistant import Assistant
+from bot.api.metrics import Metrics
+from bot.api.ratelimit import RateLimiter
+from bot.api.static import WIDGET_MAX_AGE, StaticAsset
+from bot.config import Settings
+from bot.operator.log import ConversationLog
+from bot.schema import Answer
+
+WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+log = logging.getLogger("bot.api")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    assistant: Assistant
+    limiter: RateLimiter  # questions, per client (in Redis when one is configured)
+    limiter_blocks: bool  # its store is a network call: checks go off the event loop
+    feedback_limiter: RateLimiter  # votes, counted apart from questions, in memory
+    conversation_log: ConversationLog | None  # None with ALLIANCE_LOG=0
+    metrics: Metrics
+    widget: StaticAsset
+
+    @classmethod
+    def start(cls, settings: Settings, assistant: Assistant) -> Services:
+        limiter = RateLimiter(settings.rate_limit, settings.redis_url)
+        conversation_log = None
+        if settings.log:
+            conversation_log = ConversationLog(
+                settings.log_url, settings.log_days, pending_path=settings.data_path / "log-pending.sqlite"
+            )
+            atexit.register(conversation_log.close)  # writes what is still queued
+        return cls(
+            settings=settings,
+            assistant=assistant,
+            limiter=limiter,
+            limiter_blocks=limiter.remote is not None,
+            feedback_limiter=RateLimiter(settings.rate_limit),
+            conversation_log=conversation_log,
+            metrics=Metrics(assistant, limiter, conversation_log),
+            widget=StaticAsset(
+                WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE, settings.compress
+            ),
+        )
+
+    def current_assistant(self) -> Assistant:
+        """The assistant on the newest published index: picks up a finished ingest (a failed
+        one changes nothing). Blocking (it may load a generation): call it off the event loop."""
+        self.assistant.refresh_if_changed()
+        return self.assistant
+
+    def ingested(self, seconds: float) -> None:
+        """After an ingest run here: counted, and answered from the new generation at once."""
+        self.metrics.ingest.observe(seconds)
+        self.assistant.refresh_if_changed()
+
+    def record(self, question: str, answer: Answer, route: str, client: str | None = None) -> None:
+        """The log hook: called once per answer produced. Only queues; never fails the request."""
+        try:
+            self.metrics.answers.labels(status=answer.status).inc()
+            if self.conversation_log is not None:
+                self.conversation_log.record(answer, question, client, route)
+        except Exception:
+            log.exception("could not log an answer")
