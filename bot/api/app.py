@@ -107,19 +107,24 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
         log.error("unexpected error", exc_info=exc)  # the trace goes to the log, never to the client
         return error_response(internal_error(), request.url.path)
 
-    for router in (ask.router, documents.router, health.router, chat.router):
+    public = (ask.router, documents.router, health.router, chat.router)
+    for router in public:
         app.include_router(router)
     chat.document_v1(app, settings)
     mcp_sessions = install_mcp(app, services)
-    for router in (feedback.router, sources.router, pages.router, metrics.router):
+    operator = (feedback.router, sources.router, pages.router, metrics.router)
+    for router in operator:
         app.include_router(router)
     # Without a token the admin routes answer 404 and are left out of the schema.
-    for router in (admin.router, report.router):
+    admin_only = (admin.router, report.router)
+    for router in admin_only:
         app.include_router(router, include_in_schema=bool(settings.admin_token))
     # Requests answered before any route (the guards' 413/408) are labelled by their path when it
-    # is in `known`, else "other" (labels stay bounded). FastAPI wraps an included router (no
-    # `.path`), so `known` holds the app's own routes only (/docs, /mcp): a 413 on /ask is "other".
-    known = frozenset(getattr(r, "path", "") for r in app.routes)
+    # is a known one, else "other" (labels stay bounded). FastAPI wraps an included router (no
+    # `.path` on it), so the paths are read from the routers themselves.
+    known = frozenset(getattr(r, "path", "") for r in app.routes) | {
+        r.path for router in (*public, *operator, *admin_only) for r in router.routes
+    }
     app.add_middleware(MetricsMiddleware, metrics=services.metrics, known_paths=known)
     app.add_middleware(SecurityHeaders)  # outermost: the guards' own answers get its headers too
     return app

@@ -47,3 +47,14 @@ def test_routes_take_what_they_need_from_the_dependencies(name):
     source = (Path(routes.__path__[0]) / f"{name}.py").read_text(encoding="utf-8")
     assert "app.state" not in source
     assert "refresh_if_changed" not in source
+
+
+def test_a_request_refused_before_any_route_is_counted_under_its_route(assistant, settings):
+    """The body guard answers a too large `/ask` before routing; its metric still says `/ask`."""
+    app = create_app(settings.model_copy(update={"log": False}), assistant)
+    with served(app) as url:
+        r = httpx.post(f"{url}/ask", content=b"x" * (settings.max_body_bytes + 1), timeout=60)
+        assert r.status_code == 413
+        metrics = httpx.get(f"{url}/metrics", timeout=60).text
+    refused = [line for line in metrics.splitlines() if 'status="413"' in line and "_total" in line]
+    assert refused and all('route="/ask"' in line for line in refused), refused
