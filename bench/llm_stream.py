@@ -3,7 +3,7 @@ whole reply read before anything is sent), on `/ask/stream` and on the `/v1` str
 
     python bench/llm_stream.py [--runs 10] [--every 0.02]
 
-The LLM is the tests' fake OpenAI-compatible server (tests/test_llm.py) on 127.0.0.1 writing
+The LLM is the tests' fake OpenAI-compatible server (tests/answer/test_llm.py) on 127.0.0.1 writing
 a 40-token answer at one token every `--every` seconds: streamed (`stream: true`, one
 chat.completion.chunk per token) or whole (one JSON body once the last token is written, what
 the writer waited for before). Prints a Markdown table of medians.
@@ -27,8 +27,8 @@ import numpy as np
 import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.answer.test_llm import QUESTION, SENT, FakeCompletions, reply  # noqa: E402
 from tests.servers import start_server, stop_server  # noqa: E402
-from tests.test_llm import QUESTION, SENT, FakeCompletions, reply  # noqa: E402
 
 ANSWER = (
     "Le Groupe La Poste a lancé l'Alliance Dynamique en 2014 [1], avec des entreprises et des "

@@ -4,7 +4,7 @@ What sentence-transformers does for this model, in a few lines: the `tokenizers`
 tokenizer from tokenizer.json, the prompts from config_sentence_transformers.json,
 the transformer as an `onnxruntime.InferenceSession`, then mean pooling over the
 attention mask (prompt tokens included, as 1_Pooling/config.json says) and L2
-normalisation. tests/test_embedding_backends.py checks it against sentence-transformers.
+normalisation. tests/embedding/test_backends.py checks it against sentence-transformers.
 """
 
 from __future__ import annotations

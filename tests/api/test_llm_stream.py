@@ -13,8 +13,8 @@ import httpx
 import openai
 import pytest
 
+from tests.answer.test_llm import QUESTION, SENT, llm_url, reply  # noqa: F401 (llm_url: a fixture)
 from tests.servers import start_server, stop_server
-from tests.test_llm import QUESTION, SENT, llm_url, reply  # noqa: F401 (llm_url: a fixture)
 
 GOOD = (
     "Le Groupe La Poste a lancé l'Alliance Dynamique en 2014 [1]. Elle réunit des entreprises "

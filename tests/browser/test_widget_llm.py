@@ -13,8 +13,8 @@ if (reason := chromium_missing_reason()) is not None:
 
 from playwright.sync_api import Page  # noqa: E402
 
+from tests.answer.test_llm import QUESTION, llm_url, reply  # noqa: E402, F401
 from tests.api.test_llm_stream import BAD, EVERY, extractive, llm_server, tokens  # noqa: E402, F401
-from tests.test_llm import QUESTION, llm_url, reply  # noqa: E402, F401
 
 # What the streaming bubble showed before and after a `replace`, then the final answer's text.
 WATCH = """async (question) => {

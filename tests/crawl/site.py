@@ -15,7 +15,7 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.loaders.helpers import make_pdf
+from tests.ingest.loaders.helpers import make_pdf
 
 BOILERPLATE_NAV = (
     '<nav><a href="/">Accueil</a> <a href="/actualites/projet.html">Actualités</a>'

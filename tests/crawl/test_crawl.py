@@ -17,7 +17,7 @@ from bot.crawl.crawler import CrawlOptions, crawl
 from bot.index.store import load_current
 from bot.ingest.pipeline import ingest
 from tests.crawl.site import FixtureSite, Resource, alliance_site, page
-from tests.test_ingest import CountingEmbedder, write_corpus
+from tests.ingest.test_pipeline import CountingEmbedder, write_corpus
 
 MAX_BYTES = 200_000
 

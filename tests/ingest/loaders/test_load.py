@@ -18,7 +18,7 @@ from bot.ingest.loaders import (
     load_documents,
 )
 from bot.ingest.loaders.common import MAX_MARKDOWN_CHARS
-from tests.loaders.helpers import check_sections, skipped_reason
+from tests.ingest.loaders.helpers import check_sections, skipped_reason
 
 
 def test_load_documents_skips_bad_files_and_keeps_good_ones(

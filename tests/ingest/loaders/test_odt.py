@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.ingest.loaders import MAX_DOCX_XML_BYTES, DocumentError, load_document, load_documents
-from tests.loaders.helpers import check_sections, make_odt, skipped_reason
+from tests.ingest.loaders.helpers import check_sections, make_odt, skipped_reason
 
 BODY = (
     '<text:h text:outline-level="1">Alliance Dynamique</text:h>'

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.ingest.loaders import MAX_DOCX_XML_BYTES, DocumentError, load_document, load_documents
-from tests.loaders.helpers import check_sections, skipped_reason
+from tests.ingest.loaders.helpers import check_sections, skipped_reason
 
 
 def test_docx_headings_paragraphs_and_tables(tmp_path: Path) -> None:

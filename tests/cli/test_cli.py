@@ -120,7 +120,7 @@ def test_ingest_of_a_missing_folder_changes_nothing(assistant, settings, tmp_pat
 def test_report_shows_visitors_text_without_escape_sequences(assistant, settings, tmp_path):
     """A question or a 👎 comment carrying ESC sequences reached the operator's terminal raw."""
     from bot.operator.log import ConversationLog
-    from tests.test_log import make_answer
+    from tests.operator.test_log import make_answer
 
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
     log = ConversationLog(url)

@@ -18,7 +18,7 @@ from bot.ingest.loaders.common import (
     DocumentError,
 )
 from bot.ingest.loaders.files import read_stable, shown_path
-from tests.loaders.helpers import skipped_reason
+from tests.ingest.loaders.helpers import skipped_reason
 
 SECRET = "Contenu confidentiel hors du dossier : mot de passe 1234."
 

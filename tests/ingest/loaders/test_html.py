@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.ingest.loaders import load_document
-from tests.loaders.helpers import check_sections
+from tests.ingest.loaders.helpers import check_sections
 
 HTML = """<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><title>Alliance &amp; ESS</title>

@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.errors import IndexUnavailable
 from bot.index import store
 from bot.ingest.pipeline import ingest
-from tests.test_ingest import DOCS, write_corpus
+from tests.ingest.test_pipeline import DOCS, write_corpus
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bot.ingest.loaders import load_document, load_documents
 from bot.ingest.loaders.markdown import strip_inline_markdown
-from tests.loaders.helpers import check_sections
+from tests.ingest.loaders.helpers import check_sections
 
 MARKDOWN = """\
 ---

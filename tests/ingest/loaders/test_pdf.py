@@ -8,7 +8,7 @@ import pytest
 
 from bot.ingest.loaders import DocumentError, load_document, load_documents
 from bot.ingest.loaders.pdf import load_pdf
-from tests.loaders.helpers import DEJAVU, make_pdf, skipped_reason
+from tests.ingest.loaders.helpers import DEJAVU, make_pdf, skipped_reason
 
 
 def test_pdf_pages_become_sections(tmp_path: Path) -> None:
