@@ -69,12 +69,12 @@ class LoggedHooks(Hooks):
 
     def __init__(self, settings):
         self.log = None
-        if settings.log:
+        if settings.operator.log:
             import atexit
 
             from bot.operator.log import ConversationLog
 
-            self.log = ConversationLog(settings.log_url, settings.log_days)
+            self.log = ConversationLog(settings.operator.log_url, settings.operator.log_days)
             atexit.register(self.log.close)
 
     def record(self, ctx: Context, question: str, answer: Answer) -> None:

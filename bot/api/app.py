@@ -39,9 +39,12 @@ log = logging.getLogger("bot.api")
 def upload_limits(settings: Settings):
     """Documents uploaded to /admin may be larger and slower than questions, but only for a
     request that carries the admin token: nobody else gets more than 64 KB buffered."""
-    token = settings.admin_token
+    token = settings.operator.admin_token
     # Twice the upload limit: the admin route itself refuses what is over it (`file_too_large`).
-    uploads = (2 * int(settings.admin_max_upload_mb * 1024 * 1024), max(settings.body_read_timeout, 300.0))
+    uploads = (
+        2 * int(settings.operator.admin_max_upload_mb * 1024 * 1024),
+        max(settings.http.body_read_timeout, 300.0),
+    )
 
     def override(scope) -> tuple[int, float] | None:
         if not token or not scope.get("path", "").startswith("/admin/"):
@@ -70,14 +73,14 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     # Outermost last: CORS wraps the body guard so that its 413/408 carry CORS headers too.
     app.add_middleware(
         BodyGuard,
-        max_bytes=settings.max_body_bytes,
-        timeout=settings.body_read_timeout,
+        max_bytes=settings.http.max_body_bytes,
+        timeout=settings.http.body_read_timeout,
         override=upload_limits(settings),
     )
-    if settings.cors_origin_list:
+    if settings.http.cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origin_list,
+            allow_origins=settings.http.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type"],
             expose_headers=["Retry-After"],
@@ -85,7 +88,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
         )
     # Outermost: every body above 512 bytes (script, pages, JSON) in zstd, br or gzip, as the
     # client's Accept-Encoding allows; text/event-stream is flushed message by message.
-    if settings.compress:
+    if settings.http.compress:
         app.add_middleware(CompressMiddleware, minimum_size=COMPRESS_MIN_BYTES)
 
     @app.exception_handler(UserError)
@@ -118,7 +121,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     # Without a token the admin routes answer 404 and are left out of the schema.
     admin_only = (admin.router, report.router)
     for router in admin_only:
-        app.include_router(router, include_in_schema=bool(settings.admin_token))
+        app.include_router(router, include_in_schema=bool(settings.operator.admin_token))
     # Requests answered before any route (the guards' 413/408) are labelled by their path when it
     # is a known one, else "other" (labels stay bounded). FastAPI wraps an included router (no
     # `.path` on it), so the paths are read from the routers themselves.

@@ -8,6 +8,7 @@ whichever matches."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
 from bot.errors import UserError, wrong_key
 
@@ -18,7 +19,7 @@ def bearer_matches(authorization: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def key_accepted(authorization: str, keys: list[str]) -> bool:
+def key_accepted(authorization: str, keys: Sequence[str]) -> bool:
     scheme, _, given = authorization.partition(" ")
     sent = given.strip().encode()
     matched = False
@@ -27,7 +28,7 @@ def key_accepted(authorization: str, keys: list[str]) -> bool:
     return scheme.lower() == "bearer" and matched
 
 
-def check_key(headers, keys: list[str]) -> UserError | None:
+def check_key(headers, keys: Sequence[str]) -> UserError | None:
     """The error to answer, or None when the request may go on."""
     if not keys:
         return None

@@ -90,18 +90,18 @@ async def vote_limit(request: Request, services: ServicesDep) -> None:
 
 async def admin_enabled(settings: SettingsDep) -> None:
     """Without `ALLIANCE_ADMIN_TOKEN` the admin routes and pages do not exist (404)."""
-    if not settings.admin_token:
+    if not settings.operator.admin_token:
         raise admin_off()
 
 
 async def require_admin(request: Request, settings: SettingsDep) -> None:
     await admin_enabled(settings)
-    if not bearer_matches(request.headers.get("authorization", ""), settings.admin_token):
+    if not bearer_matches(request.headers.get("authorization", ""), settings.operator.admin_token):
         raise wrong_admin_token()
 
 
 async def require_api_key(request: Request, settings: SettingsDep) -> None:
-    if (error := check_key(request.headers, settings.api_key_list)) is not None:
+    if (error := check_key(request.headers, settings.http.api_keys)) is not None:
         raise error
 
 

@@ -68,7 +68,7 @@ def install_mcp(app: FastAPI, services: Services) -> contextlib.AbstractAsyncCon
     manager = server.session_manager
     app.add_route(
         PATH,
-        KeyedEndpoint(services.settings.api_key_list, manager.handle_request),
+        KeyedEndpoint(services.settings.http.api_keys, manager.handle_request),
         methods=["GET", "POST", "DELETE"],
         include_in_schema=False,
     )

@@ -34,11 +34,13 @@ class Services:
 
     @classmethod
     def start(cls, settings: Settings, assistant: Assistant) -> Services:
-        limiter = RateLimiter(settings.rate_limit, settings.redis_url)
+        limiter = RateLimiter(settings.http.rate_limit, settings.http.redis_url)
         conversation_log = None
-        if settings.log:
+        if settings.operator.log:
             conversation_log = ConversationLog(
-                settings.log_url, settings.log_days, pending_path=settings.data_path / "log-pending.sqlite"
+                settings.operator.log_url,
+                settings.operator.log_days,
+                pending_path=settings.paths.data_dir / "log-pending.sqlite",
             )
             atexit.register(conversation_log.close)  # writes what is still queued
         return cls(
@@ -46,11 +48,11 @@ class Services:
             assistant=assistant,
             limiter=limiter,
             limiter_blocks=limiter.remote is not None,
-            feedback_limiter=RateLimiter(settings.rate_limit),
+            feedback_limiter=RateLimiter(settings.http.rate_limit),
             conversation_log=conversation_log,
             metrics=Metrics(assistant, limiter, conversation_log),
             widget=StaticAsset(
-                WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE, settings.compress
+                WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE, settings.http.compress
             ),
         )
 

@@ -19,7 +19,7 @@ logger = logging.getLogger("bot.api")
 
 
 def uploads_dir(settings) -> Path:
-    return settings.data_path / UPLOADS
+    return settings.paths.data_dir / UPLOADS
 
 
 def safe_name(filename: str) -> str:

@@ -146,7 +146,7 @@ def ingest_command(
             "Une adresse web s'indexe avec --crawl : `alliance-bot ingest https://… --crawl`.",
             "A web address is indexed with --crawl: `alliance-bot ingest https://… --crawl`.",
         )
-    roots = [Path(p) for p in paths] or [settings.documents_dir]
+    roots = [Path(p) for p in paths] or [settings.paths.documents_dir]
     summary = ingest(roots, settings.index, load_model, rebuild=rebuild, wait=wait)
     if as_json:
         echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
@@ -319,7 +319,7 @@ def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
         raise click.BadParameter(str(e), param_hint="--since") from e
     settings = current_settings()
     assistant = _open_assistant()
-    engine = open_engine(settings.log_url)
+    engine = open_engine(settings.operator.log_url)
     data = report.build_report(
         engine, period, assistant.embedder, {d.source: d.title for d in assistant.index.documents.values()}
     )
@@ -375,13 +375,13 @@ def uvicorn_options(settings: Settings) -> dict:
 
     return {
         "http": protocol_class(
-            settings.head_read_timeout, settings.limit_per_client, settings.trusted_proxy_list
+            settings.http.head_read_timeout, settings.http.limit_per_client, settings.http.trusted_proxies
         ),
-        "timeout_keep_alive": settings.timeout_keep_alive,
-        "limit_concurrency": settings.limit_concurrency,
-        "h11_max_incomplete_event_size": settings.max_header_bytes,
-        "proxy_headers": bool(settings.trusted_proxy_list),
-        "forwarded_allow_ips": settings.trusted_proxy_list or [],
+        "timeout_keep_alive": settings.http.timeout_keep_alive,
+        "limit_concurrency": settings.http.limit_concurrency,
+        "h11_max_incomplete_event_size": settings.http.max_header_bytes,
+        "proxy_headers": bool(settings.http.trusted_proxies),
+        "forwarded_allow_ips": list(settings.http.trusted_proxies),
         "server_header": False,
     }
 

@@ -16,14 +16,14 @@ from bot.embedding.build.onnx_export import ONNX_DIR, complete_export, ensure_on
 
 def _built(force: bool = False) -> Path:
     settings = current_settings()
-    if settings.embedding_model != DEFAULT_MODEL:
+    if settings.embedding.model != DEFAULT_MODEL:
         click.echo(
-            f"note: ALLIANCE_EMBEDDING_MODEL selects {settings.embedding_model}; "
+            f"note: ALLIANCE_EMBEDDING_MODEL selects {settings.embedding.model}; "
             "these commands manage the packaged default model",
             err=True,
         )
     try:
-        return ensure_model(settings.model_cache, force=force)
+        return ensure_model(settings.paths.model_cache, force=force)
     except ModelBuildError as e:
         raise click.ClickException(str(e)) from e
 

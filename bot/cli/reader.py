@@ -81,7 +81,7 @@ def fit_command(
         from bot.embedding.build.cross_export import fitted_dir
         from bot.training.cross_fit import TINY, Config, run_cross_fit
 
-        workdir = workdir or settings.model_cache / ("reader-fit-tiny" if tiny else "reader-fit-cross")
+        workdir = workdir or settings.paths.model_cache / ("reader-fit-tiny" if tiny else "reader-fit-cross")
         chosen = {"depth": depth, "trained": trained, "top_n": top_n, "epochs": epochs}
         config = replace(TINY if tiny else Config(), **{k: v for k, v in chosen.items() if v is not None})
         run_cross_fit(
@@ -94,7 +94,7 @@ def fit_command(
             log=lambda m: click.echo(m, err=True),
         )
         return
-    cache = cache or settings.model_cache / "reader-fit-vectors.npz"
+    cache = cache or settings.paths.model_cache / "reader-fit-vectors.npz"
     run_fit(
         piaf,
         out or default_params_path(),

@@ -47,7 +47,7 @@ def collect_groups(
 
     def retriever(name: str, keep) -> Retriever:
         index = train.index(name, keep, settings, embedder)
-        return Retriever(index, settings.fusion, settings.dense_weight)
+        return Retriever(index, settings.retrieval.fusion, settings.retrieval.dense_weight)
 
     t = time.perf_counter()
     full = retriever("all", lambda title: True)

@@ -362,15 +362,15 @@ def run_cross_fit(
             return load_embedder(settings.embedding)
 
         cached = CachedEmbedder(
-            f"{settings.embedding_model}|{settings.backend}",
+            f"{settings.embedding.model}|{settings.embedding.backend}",
             factory,
-            settings.model_cache / "reader-fit-vectors.npz",
+            settings.paths.model_cache / "reader-fit-vectors.npz",
         )
         collect_groups(piaf, settings, cached, workdir, limit, data, log)
     groups = read_groups(data)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(1)  # sums in one order: the same run gives the same bytes
-    model_dir = ensure_model(settings.model_cache)
+    model_dir = ensure_model(settings.paths.model_cache)
     tokenizer = load_tokenizer(model_dir)
     model = build_model(model_dir, cfg)
     fitting = [g for g in groups if g["fold"] != cfg.holdout_fold]

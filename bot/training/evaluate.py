@@ -183,7 +183,9 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
         summary = sync_index(corpus, temp_settings.index, lambda: embedder, with_sentences=False)
         ingest_seconds = time.perf_counter() - t
         assistant = Assistant(temp_settings.answer, embedder=embedder)
-        retriever = Retriever(assistant.index, settings.fusion, settings.dense_weight, depth=300)
+        retriever = Retriever(
+            assistant.index, settings.retrieval.fusion, settings.retrieval.dense_weight, depth=300
+        )
         ndcgs, recall, mrr, latencies = [], [], [], []
         for q in queries:
             t = time.perf_counter()

@@ -77,8 +77,11 @@ def collect(
     embedder.save()
     log(f"questions encoded in {time.perf_counter() - t:.0f} s")
 
-    retrievers = {k: Retriever(ix, settings.fusion, settings.dense_weight) for k, ix in without.items()}
-    retrievers[-1] = Retriever(full, settings.fusion, settings.dense_weight)
+    retrievers = {
+        k: Retriever(ix, settings.retrieval.fusion, settings.retrieval.dense_weight)
+        for k, ix in without.items()
+    }
+    retrievers[-1] = Retriever(full, settings.retrieval.fusion, settings.retrieval.dense_weight)
     caches = {k: SentenceCache(r.index) for k, r in retrievers.items()}
     groups = []
     for q, vector in zip(questions, vectors, strict=True):
@@ -300,7 +303,7 @@ def run_fit(
     from threadpoolctl import threadpool_limits
 
     # Keyed by model and backend: torch and int8 vectors are close, not equal.
-    cached = CachedEmbedder(f"{settings.embedding_model}|{settings.backend}", factory, cache)
+    cached = CachedEmbedder(f"{settings.embedding.model}|{settings.embedding.backend}", factory, cache)
     if vectors_from is not None:
         log(f"{cached.add_from_index(vectors_from)} vectors taken from {vectors_from}")
     # One thread for every sum of floats (BLAS, FAISS): threads add in varying orders,
@@ -315,7 +318,7 @@ def run_fit(
                 with tempfile.TemporaryDirectory(prefix="alliance-reader-fit-") as tmp:
                     groups, facts = collect(piaf, settings, cached, Path(tmp), limit, log)
             cached.save()
-            model, _ = fit_model(groups, facts, settings.embedding_model)
+            model, _ = fit_model(groups, facts, settings.embedding.model)
     finally:
         faiss.omp_set_num_threads(faiss_threads)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ async def upload_document(
     """Upload one document (the request body is the file: md, txt, html, pdf, docx, odt or pptx) and index it.
     A file of the same name is replaced."""
     name = safe_name(filename)
-    limit = int(services.settings.admin_max_upload_mb * 1024 * 1024)
+    limit = int(services.settings.operator.admin_max_upload_mb * 1024 * 1024)
     data = await request.body()  # already read, under twice this limit, by bot.api.guards.BodyGuard
     if len(data) > limit:
         raise file_too_large(limit)
@@ -130,7 +130,7 @@ def crawl_site(body: CrawlRequest, services: ServicesDep) -> CrawlResult:
         body.max_depth,
         body.max_bytes,
         body.delay,
-        allow_private=settings.crawl_allow_private,
+        allow_private=settings.operator.crawl_allow_private,
     )
     began = time.perf_counter()
     with _ingest_lock:

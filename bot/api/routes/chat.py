@@ -48,7 +48,7 @@ router = APIRouter(prefix=V1, tags=["openai"], dependencies=[ApiKey])
 
 
 def corpus_id(settings) -> str:
-    return f"alliance-bot:{settings.corpus_name or settings.documents_dir.name}"
+    return f"alliance-bot:{settings.operator.corpus_name or settings.paths.documents_dir.name}"
 
 
 def model_id(settings: Settings, assistant: Assistant) -> str:
@@ -237,7 +237,9 @@ def sources_text(answer: Answer, base: str) -> str:
 
 def public_base(request: Request, settings: Settings) -> str:
     """`ALLIANCE_PUBLIC_URL` when it is set, else the address the client used."""
-    return settings.public_url if "public_url" in settings.model_fields_set else str(request.base_url)
+    return (
+        settings.operator.public_url if "public_url" in settings.model_fields_set else str(request.base_url)
+    )
 
 
 def answer_data(answer: Answer) -> AnswerData:
