@@ -221,10 +221,6 @@ class Settings(BaseSettings):
                     raise ValueError(f"not an IP address or network: {item.strip()!r}") from None
         return value
 
-    @property
-    def trusted_proxy_list(self) -> list[str]:
-        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
-
     # The operator's side (README, "Running it"): conversation log, feedback, admin, report.
     data_dir: Path | None = Field(
         None, description="Log database and uploaded documents; default: data/ beside the index directory."
@@ -250,19 +246,11 @@ class Settings(BaseSettings):
     )
 
     @property
-    def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
-
-    @property
     def backend(self) -> Backend:
         """The embedding backend in force, the default resolved."""
         if self.embedding_backend:
             return self.embedding_backend
         return DEFAULT_BACKEND if self.embedding_model == DEFAULT_MODEL else "torch"
-
-    @property
-    def cors_origin_list(self) -> list[str]:
-        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def data_path(self) -> Path:
@@ -326,8 +314,8 @@ class Settings(BaseSettings):
         return HttpConfig(
             self.rate_limit,
             self.redis_url,
-            tuple(self.trusted_proxy_list),
-            tuple(self.cors_origin_list),
+            _items(self.trusted_proxies),
+            _items(self.cors_origins),
             self.compress,
             self.max_body_bytes,
             self.head_read_timeout,
@@ -336,7 +324,7 @@ class Settings(BaseSettings):
             self.limit_concurrency,
             self.limit_per_client,
             self.max_header_bytes,
-            tuple(self.api_key_list),
+            _items(self.api_keys),
         )
 
     @property
@@ -352,3 +340,8 @@ class Settings(BaseSettings):
             self.crawl_allow_private,
             self.corpus_name,
         )
+
+
+def _items(text: str) -> tuple[str, ...]:
+    """A comma-separated setting's items, blanks dropped."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import _free_port, start_server, stop_server
+from tests.servers import start_redis, start_server, stop_server
 
 TOKEN = "replica-admin-token-0123456789"
 REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
@@ -27,41 +27,9 @@ REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
 def redis_url(tmp_path_factory):
     if not REDIS_SERVER.exists():
         pytest.skip("redis-server is missing: `apt-get install -y redis-server`")
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            str(REDIS_SERVER),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.1)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
