@@ -40,12 +40,13 @@ QUESTIONS = [
 ]
 
 
-def encode_in_given_order(embedder, texts: list[str], progress: bool | None) -> np.ndarray:
-    """The ingest's encoding before texts were sorted by length: batches of 64 as they come."""
+def encode_in_given_order(embedder, texts: list[str], progress: bool | None, tokens_from=None):
+    """The ingest's encoding before texts were sorted by length: batches of 64 as they come
+    (token vectors left out: the index then stores none)."""
     parts = [np.zeros((0, embedder.dimension), np.float32)]
     for i in range(0, len(texts), 64):
         parts.append(embedder.encode_passages(texts[i : i + 64]))
-    return np.vstack(parts)
+    return np.vstack(parts), [None] * len(texts)
 
 
 def piaf_ingest(corpus: list[Document], settings: Settings, embedder, sort: bool) -> tuple[float, int]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,7 @@ class IndexConfig:
     chunk_overlap: int
     language: Literal["auto", "fr", "en"]
     dense_exact_max: int
+    token_vectors_max: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,7 @@ class RetrievalConfig:
 
 @dataclass(frozen=True)
 class ReaderConfig:
-    kind: Literal["fast", "cross"]
     params: Path | None  # None: the packaged parameters
-    cross_dir: Path | None
     min_confidence: float | None  # None: the threshold fitted with the reader
 
 
@@ -151,6 +150,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Chunks up to which the dense index is exact; an HNSW graph past it (bench/scale.py).",
     )
+    token_vectors_max: int = Field(
+        1_000_000,
+        ge=0,
+        description="Sentence tokens up to which their vectors are stored at ingest (int8, 384 bytes "
+        "each: 384 MB at the default); past it the reader computes them for its candidates.",
+    )
 
     fusion: Literal["weighted", "rrf"] = "weighted"
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Dense share in weighted fusion.")
@@ -164,15 +169,6 @@ class Settings(BaseSettings):
     )
     reader_params: Path | None = Field(
         None, description="Reader parameter file (default: bot/answer/reader/params.json, in the package)."
-    )
-    reader_kind: Literal["fast", "cross"] = Field(
-        "fast",
-        validation_alias=AliasChoices("ALLIANCE_READER", "reader"),  # the name `reader` is the group's
-        description="`cross`: the top sentences re-read by the cross-encoder (see README).",
-    )
-    reader_cross_dir: Path | None = Field(
-        None,
-        description="The cross-encoder's fitted files (default: bot/answer/reader/cross).",
     )
 
     llm_url: str | None = None
@@ -283,6 +279,7 @@ class Settings(BaseSettings):
             self.chunk_overlap,
             self.language,
             self.dense_exact_max,
+            self.token_vectors_max,
         )
 
     @property
@@ -291,7 +288,7 @@ class Settings(BaseSettings):
 
     @property
     def reader(self) -> ReaderConfig:
-        return ReaderConfig(self.reader_kind, self.reader_params, self.reader_cross_dir, self.min_confidence)
+        return ReaderConfig(self.reader_params, self.min_confidence)
 
     @property
     def llm(self) -> LLMConfig:

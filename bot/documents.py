@@ -61,3 +61,39 @@ class Chunk:
     @property
     def chunk_id(self) -> str:
         return f"{self.source}#{self.char_start}-{self.char_end}"
+
+
+CELL_SEPARATOR = " | "  # how the loaders join the cells of a table row on one line
+
+
+def table_header(text: str, start: int) -> str | None:
+    """For a table row starting at `start` (a line of cells), the first row of its table
+    (its column headers); None for the first row itself and for text that is no row."""
+    end = text.find("\n", start)
+    if CELL_SEPARATOR not in text[start : end if end >= 0 else len(text)]:
+        return None
+    first = start
+    while first > 0 and text[first - 1] == "\n":
+        previous = text.rfind("\n", 0, first - 1) + 1
+        line = text[previous : first - 1]
+        if CELL_SEPARATOR not in line:
+            break
+        first = previous
+    if first == start:
+        return None
+    return text[first : text.find("\n", first)]
+
+
+def sentence_reading(title: str, text: str, spans: list[tuple[int, int]], i: int) -> tuple[str, int]:
+    """What sentence i is embedded with, and where in it the tokens it is aligned on start.
+
+    A sentence is read after its document's title and the sentence before it ("Il débute en
+    2008" needs both), and aligned on its own tokens; a table row is read after its column
+    headers, and aligned on both ("Montant" is what « combien coûtent » finds).
+    """
+    a, b = spans[i]
+    header = table_header(text, a)
+    before = header if header is not None else (text[spans[i - 1][0] : spans[i - 1][1]] if i else "")
+    context = f"{title}\n{before + ' ' if before else ''}{text[a:b]}"
+    own = len(title) + 1 if header is not None else len(context) - (b - a)
+    return context, own

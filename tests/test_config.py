@@ -12,11 +12,11 @@ from bot.config import REPO_ROOT, Settings
 
 
 def test_the_environment_keeps_its_names(monkeypatch):
-    monkeypatch.setenv("ALLIANCE_READER", "cross")
+    monkeypatch.setenv("ALLIANCE_MIN_CONFIDENCE", "0.4")
     monkeypatch.setenv("ALLIANCE_TOP_K", "7")
     monkeypatch.setenv("ALLIANCE_API_KEYS", "a, b")
     settings = Settings()
-    assert settings.reader.kind == "cross"
+    assert settings.reader.min_confidence == 0.4
     assert settings.retrieval.top_k == 7
     assert settings.http.api_keys == ("a", "b")
     assert settings.answer.index == settings.index
@@ -31,9 +31,9 @@ def test_a_copy_never_keeps_the_groups_of_its_original(tmp_path):
 
 
 def test_a_bad_setting_is_named_as_the_user_wrote_it():
-    result = CliRunner().invoke(cli, ["search", "x"], env={"ALLIANCE_READER": "lent"})
+    result = CliRunner().invoke(cli, ["search", "x"], env={"ALLIANCE_FUSION": "lent"})
     assert result.exit_code == 2
-    assert "ALLIANCE_READER:" in result.output and "ALLIANCE_ALLIANCE" not in result.output
+    assert "ALLIANCE_FUSION:" in result.output and "ALLIANCE_ALLIANCE" not in result.output
 
 
 def test_outside_config_no_code_reads_a_flat_field():

@@ -15,14 +15,12 @@ import numpy as np
 from bot.answer.composer import Composed
 from bot.answer.events import Event, error_event, final_answer
 from bot.answer.llm import LLMWriter, describe
-from bot.answer.reader.cross import load_cross
 from bot.answer.reader.model import load_model
 from bot.answer.retrieval import Hit
 from bot.answer.snapshot import Snapshot, Snapshots
 from bot.config import AnswerConfig
-from bot.embedding import load_embedder
+from bot.embedding import Tokens, load_embedder
 from bot.embedding.batching import QueryBatcher
-from bot.embedding.threads import usable_cores
 from bot.errors import QuestionError, question_too_long
 from bot.index import store
 from bot.schema import Answer, IndexInfo, Passage, Turn
@@ -51,6 +49,7 @@ class Retrieved:
     snapshot: Snapshot
     query: str  # what was searched: the question, or a follow-up with its previous turn
     vector: np.ndarray
+    tokens: Tokens | None  # the query's token vectors, from the pass that embedded it
     hits: list[Hit]
     timings: dict[str, float]
     began: float
@@ -61,7 +60,7 @@ class Retrieved:
 
     @cached_property  # the reader runs once per query, whoever asks first
     def composed(self) -> Composed:
-        return self.snapshot.composer(self.query, self.vector, self.hits)
+        return self.snapshot.composer(self.query, self.vector, self.hits, self.tokens)
 
 
 def check_question(question: str, limit: int) -> str:
@@ -85,12 +84,7 @@ class Assistant:
         self._batcher_lock = threading.Lock()
         self._batcher: QueryBatcher | None = None
         reader = load_model(config.reader.params)  # the fitted reader (bot/answer/reader)
-        cross = (
-            load_cross(config.index.embedding.cache, config.reader.cross_dir, usable_cores())
-            if config.reader.kind == "cross"
-            else None
-        )
-        self.snapshots = Snapshots(config, reader, cross)
+        self.snapshots = Snapshots(config, reader, self._passage_tokens)
 
     @cached_property
     def embedder(self):
@@ -105,9 +99,20 @@ class Assistant:
                 if self._batcher is None:
                     embedder = self.embedder
                     self._batcher = QueryBatcher(
-                        embedder.encode_queries, max_batch=getattr(embedder, "query_batch", 16)
+                        self._query_with_tokens, max_batch=getattr(embedder, "query_batch", 16)
                     )
         return self._batcher
+
+    def _query_with_tokens(self, texts: list[str]) -> list[tuple[np.ndarray, Tokens | None]]:
+        """Each query's vector and, from the same pass, its token vectors (for the reader)."""
+        if hasattr(self.embedder, "encode_with_tokens"):
+            vectors, tokens = self.embedder.encode_with_tokens(texts, True)
+            return list(zip(vectors, tokens, strict=True))
+        return [(v, None) for v in self.embedder.encode_queries(texts)]
+
+    def _passage_tokens(self, texts: list[str]) -> list[Tokens]:
+        """Sentences' token vectors, for an index stored without them."""
+        return self.embedder.encode_with_tokens(texts, False)[1]
 
     @property
     def snapshot(self) -> Snapshot:
@@ -144,15 +149,15 @@ class Assistant:
         reading the reader trusts more is kept. Each query is read once."""
         began = time.perf_counter()
         snapshot = self.snapshot
-        vector, hits, timings = self._search(snapshot, question, k)
-        found = Retrieved(snapshot, question, vector, hits, timings, began)
+        vector, tokens, hits, timings = self._search(snapshot, question, k)
+        found = Retrieved(snapshot, question, vector, tokens, hits, timings, began)
         combined = self.retrieval_query(question, history)
         if combined is not None and hits:
             alone = found.composed.confidence
             if alone < max(STANDS_ALONE, snapshot.composer.threshold):
-                vector2, hits2, timings2 = self._search(snapshot, combined, k)
+                vector2, tokens2, hits2, timings2 = self._search(snapshot, combined, k)
                 joined = {key: timings[key] + timings2[key] for key in timings}
-                other = Retrieved(snapshot, combined, vector2, hits2, joined, began)
+                other = Retrieved(snapshot, combined, vector2, tokens2, hits2, joined, began)
                 found.timings = joined
                 if hits2 and other.composed.confidence > alone:
                     found = other
@@ -160,13 +165,13 @@ class Assistant:
 
     def _search(
         self, snapshot: Snapshot, query: str, k: int | None
-    ) -> tuple[np.ndarray, list[Hit], dict[str, float]]:
+    ) -> tuple[np.ndarray, Tokens | None, list[Hit], dict[str, float]]:
         t0 = time.perf_counter()
-        vector = self.batcher.encode(query)
+        vector, tokens = self.batcher.encode(query)
         t1 = time.perf_counter()
         hits = snapshot.retriever.search(vector, query, k or self.config.retrieval.top_k)
         t2 = time.perf_counter()
-        return vector, hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
+        return vector, tokens, hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
 
     def events(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Iterator[Event]:
         """The one answer sequence, for `/ask` (its `done`), `/ask/stream` (all of it) and the

@@ -4,20 +4,23 @@ to answer, quoted verbatim with [n] markers, or `no_answer` when it is not confi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from bot.answer.markers import neutral_brackets
-from bot.answer.reader.cross import CrossReader
+from bot.answer.reader.align import TokenSource, question_words
 from bot.answer.reader.features import Reading, SentenceCache, read
 from bot.answer.reader.model import ReaderModel, choose
 from bot.answer.reader.short_answer import pick_span
 from bot.answer.retrieval import Hit
+from bot.embedding import Tokens
 from bot.index.store import LoadedIndex
 from bot.schema import Citation, ShortAnswer
 
 NO_ANSWER = "Je ne trouve pas la réponse dans les documents."
+EncodeTokens = Callable[[list[str]], list[Tokens]]  # passages -> their token vectors
 
 
 @dataclass(frozen=True)
@@ -38,29 +41,29 @@ class Composer:
         index: LoadedIndex,
         model: ReaderModel,
         threshold: float | None = None,
-        cross: CrossReader | None = None,
+        encode_tokens: EncodeTokens | None = None,
     ):
         self.index = index
+        # The candidates' token vectors: stored in the index, or computed with the model.
+        self.tokens = TokenSource(index, encode_tokens)
         self.model = model
-        self.cross = cross  # ALLIANCE_READER=cross: the top candidates re-read by the cross-encoder
-        self.threshold = threshold if threshold is not None else (cross or model).threshold
+        self.threshold = threshold if threshold is not None else model.threshold
         self.cache = SentenceCache(index)
 
-    def __call__(self, question: str, query_vector: np.ndarray, hits: list[Hit]) -> Composed:
-        reading = read(question, query_vector, self.index, hits, self.cache) if hits else None
+    def __call__(
+        self, question: str, query_vector: np.ndarray, hits: list[Hit], tokens: Tokens | None = None
+    ) -> Composed:
+        words = question_words(question, tokens) if tokens is not None else None
+        reading = (
+            read(question, query_vector, self.index, hits, self.cache, words, self.tokens) if hits else None
+        )
         if reading is None or not reading.candidates:
             return Composed("no_answer", NO_ANSWER, [], 0.0)
         judgement = self.model.judge(reading.features)
-        span = None
-        if self.cross is not None:
-            titles = [self.index.documents[c.hit.chunk.source].title for c in reading.candidates]
-            crossed = self.cross.judge(question, reading, judgement, titles, self.threshold)
-            chosen, confidence, span = crossed.chosen, round(crossed.confidence, 4), crossed.span
-        else:
-            confidence = round(judgement.confidence, 4)
-            chosen = choose(
-                judgement, [c.text for c in reading.candidates], self.threshold, self.model.second_ratio
-            )
+        confidence = round(judgement.confidence, 4)
+        chosen = choose(
+            judgement, [c.text for c in reading.candidates], self.threshold, self.model.second_ratio
+        )
         if not chosen:
             return Composed("no_answer", NO_ANSWER, [], confidence)
         citations, parts = [], []
@@ -84,10 +87,7 @@ class Composer:
                 )
             )
             parts.append(f"{neutral_brackets(_one_line(quote))} [{n}]")  # only our [n] are markers
-        if span is not None:
-            short = self._cited_span(reading, chosen[0], citations, span[0], span[1])
-        else:
-            short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence)
+        short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence)
         return Composed("answered", " ".join(parts), citations, confidence, short)
 
     def _merge_adjacent(self, reading: Reading, chosen: list[int]) -> list[tuple[list[int], int, int]]:

@@ -8,8 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from bot.answer.composer import Composer
-from bot.answer.reader.cross import CrossReader
+from bot.answer.composer import Composer, EncodeTokens
 from bot.answer.reader.model import ReaderModel
 from bot.answer.retrieval import Hit, Retriever
 from bot.config import AnswerConfig
@@ -29,13 +28,18 @@ class Snapshot:
     composer: Composer
 
     @classmethod
-    def load(cls, config: AnswerConfig, reader: ReaderModel, cross: CrossReader | None = None) -> Snapshot:
+    def load(
+        cls,
+        config: AnswerConfig,
+        reader: ReaderModel,
+        encode_tokens: EncodeTokens | None = None,
+    ) -> Snapshot:
         loaded = store.load_current(config.index.index_dir)
         store.check_compatible(loaded.manifest, config.index)
         return cls(
             loaded,
             Retriever(loaded, config.retrieval.fusion, config.retrieval.dense_weight),
-            Composer(loaded, reader, config.reader.min_confidence, cross),
+            Composer(loaded, reader, config.reader.min_confidence, encode_tokens),
         )
 
     def info(self) -> IndexInfo:
@@ -72,21 +76,27 @@ class Snapshot:
 class Snapshots:
     """The snapshot served now; swapped whole when a newer generation loads."""
 
-    def __init__(self, config: AnswerConfig, reader: ReaderModel, cross: CrossReader | None = None):
-        self.config, self.reader, self.cross = config, reader, cross
+    def __init__(
+        self,
+        config: AnswerConfig,
+        reader: ReaderModel,
+        encode_tokens: EncodeTokens | None = None,
+    ):
+        self.config, self.reader = config, reader
+        self.encode_tokens = encode_tokens
         self.index_dir = config.index.index_dir
         self._reload_lock = threading.Lock()
         self._retry_at = 0.0  # after a failed reload, when to try again
         self._backoff = 0.0
         self.reload_error: str | None = None  # why the published generation is not served
-        self.current = Snapshot.load(config, reader, cross)
+        self.current = Snapshot.load(config, reader, encode_tokens)
 
     def reload(self) -> bool:
         """Load the published generation if it is not the one served; True if it changed.
         Raises if it cannot be loaded; the served snapshot is then unchanged."""
         if store.current_generation(self.index_dir) == self.current.index.generation:
             return False
-        self.current = Snapshot.load(self.config, self.reader, self.cross)  # one reference swapped
+        self.current = Snapshot.load(self.config, self.reader, self.encode_tokens)  # one reference swapped
         return True
 
     def refresh_if_changed(self) -> None:

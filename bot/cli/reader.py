@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -47,17 +46,18 @@ def reader() -> None:
     help="An index of the same PIAF texts whose vectors can be reused (e.g. the benchmark's).",
 )
 @click.option(
-    "--cross",
-    is_flag=True,
-    help="Fit the cross-encoder reader instead (answer/reader/cross/; checkpoints in --workdir).",
+    "--variant",
+    type=click.Choice(["lexical", "aligned", "neutral"]),
+    default="neutral",
+    show_default=True,
+    help="The features fitted (see docs): neutral leaves out what needs the question's own words.",
 )
-@click.option("--tiny", is_flag=True, help="With --cross: two layers, two articles: checks the pipeline.")
-@click.option("--depth", type=click.IntRange(1, 12), help="With --cross: encoder layers read (default 8).")
-@click.option("--trained", type=click.IntRange(1, 12), help="With --cross: top layers fitted (default 2).")
 @click.option(
-    "--top-n", type=click.IntRange(1, 50), help="With --cross: candidates read a question (default 6)."
+    "--groups",
+    "groups_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the collected readings here, or reuse them when the file exists (refits in seconds).",
 )
-@click.option("--epochs", type=click.IntRange(1, 100), help="With --cross: passes over the data (default 3).")
 @fail_on_known_errors
 def fit_command(
     piaf: Path,
@@ -66,34 +66,13 @@ def fit_command(
     cache: Path | None,
     workdir: Path | None,
     vectors_from: Path | None,
-    cross: bool,
-    tiny: bool,
-    depth: int | None,
-    trained: int | None,
-    top_n: int | None,
-    epochs: int | None,
+    variant: str,
+    groups_file: Path | None,
 ) -> None:
     """Rebuild the reader's parameters from PIAF train articles, deterministically."""
     from bot.answer.reader.model import default_params_path
 
     settings = current_settings()  # --index and ALLIANCE_* as for every command
-    if cross:
-        from bot.embedding.build.cross_export import fitted_dir
-        from bot.training.cross_fit import TINY, Config, run_cross_fit
-
-        workdir = workdir or settings.paths.model_cache / ("reader-fit-tiny" if tiny else "reader-fit-cross")
-        chosen = {"depth": depth, "trained": trained, "top_n": top_n, "epochs": epochs}
-        config = replace(TINY if tiny else Config(), **{k: v for k, v in chosen.items() if v is not None})
-        run_cross_fit(
-            piaf,
-            out or fitted_dir(),
-            workdir,
-            config,
-            limit=2 if tiny else limit,
-            settings=settings,
-            log=lambda m: click.echo(m, err=True),
-        )
-        return
     cache = cache or settings.paths.model_cache / "reader-fit-vectors.npz"
     run_fit(
         piaf,
@@ -104,4 +83,6 @@ def fit_command(
         settings=settings,
         log=lambda m: click.echo(m, err=True),
         workdir=workdir,
+        groups_file=groups_file,
+        variant=variant,
     )

@@ -7,6 +7,7 @@ imports torch, transformers or sentence-transformers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -25,6 +26,45 @@ INTERCHANGEABLE: dict[str, frozenset[str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Tokens:
+    """A text's tokens as the model read them: unit-norm last hidden states (before pooling)
+    and each token's characters in the text (the prompt and special tokens left out). The
+    reader aligns a question's words with a sentence's tokens on them."""
+
+    vectors: np.ndarray  # (n, dimension) float32, rows of norm 1
+    offsets: np.ndarray  # (n, 2) int32, start and end in the text
+
+    def words_only(self, text: str) -> Tokens:
+        """Without the tokens that hold no letter or digit: punctuation matches every question."""
+        keep = np.array([any(ch.isalnum() for ch in text[a:b]) for a, b in self.offsets], dtype=bool)
+        return Tokens(self.vectors[keep], self.offsets[keep]) if len(keep) else self
+
+    def int8(self) -> bytes:
+        """The vectors in int8 (x 127), as an index stores them."""
+        return np.clip(np.round(self.vectors * 127.0), -127, 127).astype(np.int8).tobytes()
+
+    def slice_from(self, start: int) -> Tokens:
+        """The tokens at or after character `start`, their offsets made relative to it."""
+        keep = self.offsets[:, 0] >= start
+        return Tokens(self.vectors[keep], (self.offsets[keep] - start).astype(np.int32))
+
+
+def token_vectors(hidden: np.ndarray, spans: np.ndarray, prompt: str, text: str) -> Tokens:
+    """The text's own tokens (not the prompt's, not <s> or </s>), unit-norm, with offsets
+    into `text`. A word's first piece covers the space before it ("▁Qui"): it starts after."""
+    spans = spans - len(prompt)
+    keep = (spans[:, 1] > spans[:, 0]) & (spans[:, 1] > 0)
+    vectors, spans = hidden[keep].astype(np.float32), spans[keep]
+    for row in range(len(spans)):
+        start, end = max(0, int(spans[row, 0])), int(spans[row, 1])
+        while start < end - 1 and text[start].isspace():
+            start += 1
+        spans[row, 0] = start
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return Tokens(vectors, spans)
+
+
 class Embedder(Protocol):
     """L2-normalised float32 embeddings, with the model's query/passage prompts."""
 
@@ -38,6 +78,10 @@ class Embedder(Protocol):
     def encode_passages(
         self, texts: list[str], batch_size: int = 32, show_progress: bool = False
     ) -> np.ndarray: ...
+
+    def encode_with_tokens(self, texts: list[str], query: bool) -> tuple[np.ndarray, list[Tokens]]:
+        """The pooled vectors and, from the same forward pass, each text's token vectors."""
+        ...
 
 
 def interchangeable(model: str, index_backend: str, query_backend: str) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from bot.embedding import Tokens, token_vectors
 from bot.embedding.build.errors import ModelBuildError
 from bot.embedding.threads import usable_cores
 
@@ -80,8 +81,16 @@ class OnnxEmbedder:
     ) -> np.ndarray:
         return self._encode(texts, self.passage_prompt, batch_size)
 
-    def _encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
-        ids = [e.ids for e in self.tokenizer.encode_batch([prompt + t for t in texts])]
+    def encode_with_tokens(self, texts: list[str], query: bool) -> tuple[np.ndarray, list[Tokens]]:
+        prompt = self.query_prompt if query else self.passage_prompt
+        tokens: list[Tokens | None] = [None] * len(texts)
+        return self._encode(texts, prompt, 32, tokens), tokens
+
+    def _encode(
+        self, texts: list[str], prompt: str, batch_size: int, tokens: list[Tokens | None] | None = None
+    ) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch([prompt + t for t in texts])
+        ids = [e.ids for e in encodings]
         out = np.zeros((len(ids), self.dimension), np.float32)
         # Longest first, as sentence-transformers does: a batch pads to its own longest text.
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
@@ -91,11 +100,14 @@ class OnnxEmbedder:
             # of its largest pass, and 32 texts of 512 tokens would hold gigabytes.
             rows = max(1, min(batch_size, MAX_BATCH_TOKENS // len(ids[order[start]])))
             chosen = order[start : start + rows]
-            out[chosen] = self._forward([ids[i] for i in chosen])
+            hidden, out[chosen] = self._forward([ids[i] for i in chosen])
+            if tokens is not None:
+                for row, i in enumerate(chosen):
+                    tokens[i] = _tokens(hidden[row, : len(ids[i])], encodings[i].offsets, prompt, texts[i])
             start += rows
         return out
 
-    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+    def _forward(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         width = max(len(x) for x in batch)
         input_ids = np.full((len(batch), width), self.pad_id, np.int64)
         mask = np.zeros((len(batch), width), np.int64)
@@ -109,7 +121,11 @@ class OnnxEmbedder:
         weights = mask[:, :, None].astype(np.float32)
         mean = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(mean, axis=1, keepdims=True)
-        return (mean / np.maximum(norms, 1e-12)).astype(np.float32)
+        return hidden, (mean / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _tokens(hidden: np.ndarray, offsets: list[tuple[int, int]], prompt: str, text: str) -> Tokens:
+    return token_vectors(hidden, np.asarray(offsets, dtype=np.int32).reshape(-1, 2), prompt, text)
 
 
 def _json(path: Path) -> dict:

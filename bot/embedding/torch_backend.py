@@ -10,6 +10,7 @@ from sentence_transformers import SentenceTransformer
 from transformers.utils import logging as hf_logging
 
 from bot.config import DEFAULT_MODEL, EmbeddingConfig
+from bot.embedding import Tokens, token_vectors
 from bot.embedding.build.cache import ensure_model
 from bot.embedding.build.errors import ModelBuildError
 from bot.embedding.threads import usable_cores
@@ -49,6 +50,18 @@ class TorchEmbedder:
             show_progress_bar=show_progress,
         )
         return np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
+
+    def encode_with_tokens(self, texts: list[str], query: bool) -> tuple[np.ndarray, list[Tokens]]:
+        prompt = self.model.prompts.get("query" if query else "document", "") or ""
+        full = [prompt + t for t in texts]
+        hidden = self.model.encode(full, output_value="token_embeddings", show_progress_bar=False)
+        offsets = self.model.tokenizer(full, return_offsets_mapping=True, truncation=True)["offset_mapping"]
+        tokens = []
+        for h, spans, text in zip(hidden, offsets, texts, strict=True):
+            spans = np.asarray(spans, dtype=np.int32).reshape(-1, 2)[: len(h)]
+            tokens.append(token_vectors(h.float().numpy()[: len(spans)], spans, prompt, text))
+        pooled = self.encode_queries(texts) if query else self.encode_passages(texts)
+        return pooled, tokens
 
 
 def load_sentence_transformer(config: EmbeddingConfig) -> TorchEmbedder:

@@ -60,7 +60,7 @@ CREATE TABLE chunks (
 );
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL REFERENCES documents(source),
-    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, vector BLOB
+    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, vector BLOB, tokens BLOB
 );
 CREATE INDEX chunks_by_source ON chunks(source);
 CREATE INDEX sentences_by_source ON sentences(source, char_start);
@@ -99,7 +99,8 @@ class IndexedDocument:
     document: Document
     chunks: list[Chunk]
     chunk_vectors: list[bytes]
-    sentences: list[tuple[int, int, bytes | None]] = field(default_factory=list)
+    # (start, end, vector, token vectors in int8 or None)
+    sentences: list[tuple[int, int, bytes | None, bytes | None]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the pointer
@@ -234,8 +235,8 @@ def _write_files(
                 vectors.append(vector)
                 bm25.add(bm25_terms(d, chunk))
             db.executemany(
-                "INSERT INTO sentences (source, char_start, char_end, vector) VALUES (?, ?, ?, ?)",
-                [(d.source, *s) for s in doc.sentences],
+                "INSERT INTO sentences (source, char_start, char_end, vector, tokens) VALUES (?, ?, ?, ?, ?)",
+                [(d.source, *s[:4], *([None] * (4 - len(s)))) for s in doc.sentences],
             )
         db.executemany(
             "INSERT INTO manifest VALUES (?, ?)", [(k, json.dumps(v)) for k, v in asdict(manifest).items()]
@@ -361,7 +362,13 @@ def _document(row: tuple) -> Document:
     return Document(source, title, text, parsed, url, date, ingested_at)
 
 
-_SENTENCES = "SELECT source, char_start, char_end, vector FROM sentences ORDER BY source, char_start"
+def _sentences(db: sqlite3.Connection) -> sqlite3.Cursor:
+    """Sentences with their token vectors (NULL in generations from before they were stored)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sentences)")}
+    tokens = "tokens" if "tokens" in columns else "NULL"
+    return db.execute(
+        f"SELECT source, char_start, char_end, vector, {tokens} FROM sentences ORDER BY source, char_start"
+    )
 
 
 def read_generation(generation: Path) -> tuple[Manifest, dict[str, IndexedDocument]]:
@@ -377,8 +384,8 @@ def read_generation(generation: Path) -> tuple[Manifest, dict[str, IndexedDocume
                 doc = docs[source]
                 doc.chunks.append(Chunk(source, start, end, tuple(json.loads(headings)), page))
                 doc.chunk_vectors.append(vector)
-            for source, start, end, vector in db.execute(_SENTENCES):
-                docs[source].sentences.append((start, end, vector))
+            for source, start, end, vector, tokens in _sentences(db):
+                docs[source].sentences.append((start, end, vector, tokens))
         finally:
             db.close()
     except sqlite3.Error as e:
@@ -398,6 +405,22 @@ class _Lease:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+class SentenceTokens:
+    """Every sentence's token vectors, int8 in one array; a sentence's rows read as float32."""
+
+    def __init__(self, blobs: list[bytes], dimension: int):
+        sizes = np.array([len(b) // dimension for b in blobs], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)])
+        self.matrix = np.frombuffer(b"".join(blobs), dtype=np.int8).reshape(-1, dimension)
+
+    def vectors(self, row: int) -> np.ndarray:
+        return self.matrix[self.starts[row] : self.starts[row + 1]].astype(np.float32) / 127.0
+
+    @property
+    def nbytes(self) -> int:
+        return self.matrix.nbytes
 
 
 class LoadedIndex:
@@ -445,7 +468,7 @@ class LoadedIndex:
                 db.execute("SELECT source, char_start, char_end, headings, page FROM chunks ORDER BY id")
             )
         ]
-        rows = db.execute(_SENTENCES).fetchall()
+        rows = _sentences(db).fetchall()
         self.sentence_source = [r[0] for r in rows]
         self.sentence_spans = np.array([(r[1], r[2]) for r in rows], dtype=np.int64).reshape(-1, 2)
         has_vectors = bool(rows) and rows[0][3] is not None
@@ -453,6 +476,10 @@ class LoadedIndex:
             np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1)
             if has_vectors
             else None
+        )
+        stored = bool(rows) and all(r[4] is not None for r in rows)
+        self.sentence_tokens = (
+            SentenceTokens([r[4] for r in rows], self.manifest.dimension) if stored else None
         )
         # The sentences of each chunk, as a range of the rows (sorted by source, start).
         bounds: dict[str, list[int]] = {}

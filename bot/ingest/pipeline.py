@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.config import IndexConfig
-from bot.documents import Chunk, Document
+from bot.documents import Chunk, Document, sentence_reading
 from bot.errors import IndexUnavailable, UserError
 from bot.index import store
 from bot.ingest.chunking import Chunker, embedding_text
@@ -177,6 +177,8 @@ def _sync_locked(docs, config, embedder_factory, roots, rebuild, with_sentences,
         summary.embedded_passages = sum(len(d.chunks) + len(d.sentences) for d in embedded.values())
         indexed |= embedded
 
+    if not _within_token_budget(indexed, config.token_vectors_max, dimension):
+        indexed = {s: _without_tokens(d) for s, d in indexed.items()}
     name = store.new_generation_name()
     new_manifest = store.Manifest(
         version=name,
@@ -217,28 +219,56 @@ def is_web_source(source: str) -> bool:
 def _embed(
     docs: list[Document], chunker: Chunker, embedder, with_sentences: bool, progress: bool | None
 ) -> dict[str, store.IndexedDocument]:
-    """Chunk and embed new or changed documents in one batched pass."""
+    """Chunk and embed new or changed documents in batched passes: the chunks, then the
+    sentences in their context, with each sentence's token vectors when the model gives them
+    (the reader aligns the question's words with them)."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     plans = []
-    texts: list[str] = []
+    chunk_texts: list[str] = []
+    contexts: list[str] = []
     for doc in docs:
         chunks = chunker(doc)
         spans = sentence_spans(doc.text) if with_sentences else []
-        texts += [embedding_text(doc.title, c, doc.text) for c in chunks]
-        texts += sentence_contexts(doc, spans)
+        chunk_texts += [embedding_text(doc.title, c, doc.text) for c in chunks]
+        contexts += sentence_contexts(doc, spans)
         plans.append((doc, chunks, spans))
-    vectors = encode_with_progress(embedder, texts, progress)
+    with_tokens = hasattr(embedder, "encode_with_tokens")
+    texts = chunk_texts + contexts
+    vectors, tokens = encode_with_progress(
+        embedder, texts, progress, len(chunk_texts) if with_tokens else None
+    )
     out = {}
-    at = 0
+    at, sentence_at = 0, len(chunk_texts)
     for doc, chunks, spans in plans:
         chunk_vectors = [v.tobytes() for v in vectors[at : at + len(chunks)]]
         at += len(chunks)
-        sentence_vectors = [v.tobytes() for v in vectors[at : at + len(spans)]]
-        at += len(spans)
+        sentences = []
+        for i, (a, b) in enumerate(spans):
+            own = None
+            if with_tokens:
+                context, start = sentence_reading(doc.title, doc.text, spans, i)
+                own = tokens[sentence_at].slice_from(start).words_only(context[start:]).int8()
+            sentences.append((a, b, vectors[sentence_at].tobytes(), own))
+            sentence_at += 1
         stored = replace(doc, ingested_at=now)
-        sentences = [(a, b, v) for (a, b), v in zip(spans, sentence_vectors, strict=True)]
         out[doc.source] = store.IndexedDocument(stored, chunks, chunk_vectors, sentences)
     return out
+
+
+def _without_tokens(doc: store.IndexedDocument) -> store.IndexedDocument:
+    return replace(doc, sentences=[(a, b, v, None) for a, b, v, *_ in doc.sentences])
+
+
+def _within_token_budget(docs: dict[str, store.IndexedDocument], limit: int, dimension: int) -> bool:
+    """Whether every sentence has its token vectors and all of them fit under `limit` tokens;
+    otherwise the generation stores none and the reader computes them when it needs them."""
+    total = 0
+    for doc in docs.values():
+        for sentence in doc.sentences:
+            if len(sentence) < 4 or sentence[3] is None:
+                return False
+            total += len(sentence[3]) // max(dimension, 1)
+    return total <= limit
 
 
 def _language(config: IndexConfig, docs: Sequence[Document]) -> str:
@@ -248,31 +278,37 @@ def _language(config: IndexConfig, docs: Sequence[Document]) -> str:
 
 
 def sentence_contexts(doc: Document, spans: list[tuple[int, int]]) -> list[str]:
-    """Each sentence with its title and the sentence before: "Il débute en 2008" needs both."""
-    out = []
-    for i, (a, b) in enumerate(spans):
-        before = doc.text[spans[i - 1][0] : spans[i - 1][1]] + " " if i else ""
-        out.append(f"{doc.title}\n{before}{doc.text[a:b]}")
-    return out
+    """Each sentence in the context it is embedded with (bot.documents.sentence_reading)."""
+    return [sentence_reading(doc.title, doc.text, spans, i)[0] for i in range(len(spans))]
 
 
-def encode_with_progress(embedder, texts: list[str], progress: bool | None) -> np.ndarray:
+def encode_with_progress(
+    embedder, texts: list[str], progress: bool | None, tokens_from: int | None = None
+) -> tuple[np.ndarray, list]:
     """Embed in batches, with a progress bar (passages/s) on a terminal or when asked.
 
     Texts go longest first, so that each batch pads to a length close to its own
     texts' (chunks of 800 characters and single sentences are mixed otherwise); the
-    vectors come back in the order of `texts`.
+    vectors come back in the order of `texts`, with the Tokens of texts from `tokens_from`
+    on (None for the others, and for all when it is None).
     """
     show = sys.stderr.isatty() if progress is None else progress
     batch = 64
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out = np.zeros((len(texts), embedder.dimension), np.float32)
+    tokens: list = [None] * len(texts)
     with tqdm(total=len(texts), disable=not show, unit="passage", unit_scale=False, desc="Encodage") as bar:
         for i in range(0, len(order), batch):
             rows = order[i : i + batch]
-            out[rows] = embedder.encode_passages([texts[r] for r in rows])
+            chosen = [texts[r] for r in rows]
+            if tokens_from is not None and max(rows) >= tokens_from:
+                out[rows], found = embedder.encode_with_tokens(chosen, False)
+                for r, t in zip(rows, found, strict=True):
+                    tokens[r] = t if r >= tokens_from else None
+            else:
+                out[rows] = embedder.encode_passages(chosen)
             bar.update(len(rows))
-    return out
+    return out, tokens
 
 
 def ensure_index(config: IndexConfig, embedder_factory) -> IngestSummary:

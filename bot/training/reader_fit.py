@@ -50,46 +50,75 @@ class Group:
     labels: np.ndarray  # holds a gold answer, in the gold passage
     texts: list[str] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
+    setting: str = "all"
+
+
+SETTINGS = ("all", "without", "alone", "other")
 
 
 def collect(
     piaf: Path, settings: Settings, embedder, workdir: Path, limit: int | None, log
 ) -> tuple[list[Group], dict]:
+    """Each question read in four settings, so that answering and refusing hold on an index of
+    one article as on one of many: against all train articles and against its own article
+    alone (present: its gold sentences are positives), against the articles of the other
+    folds and against another single article (absent: all negatives)."""
+    from bot.answer.reader.align import TokenSource, question_words
     from bot.answer.reader.features import SentenceCache, read
     from bot.answer.retrieval import Retriever
 
     train = TrainSet(piaf, limit, workdir)
     titles, questions, fold_of, folds = train.titles, train.questions, train.fold_of, train.folds
+    model = embedder.model  # token vectors are not cached: one pass per distinct sentence
+    shared: dict = {}
 
-    def build(name: str, keep):
-        return train.index(name, keep, settings, embedder)
+    def retriever(name: str, keep) -> Retriever:
+        index = train.index(name, keep, settings, embedder)
+        return Retriever(index, settings.retrieval.fusion, settings.retrieval.dense_weight)
 
     t = time.perf_counter()
-    full = build("all", lambda title: True)
-    without = {k: build(f"without-{k}", lambda title, k=k: fold_of[title] != k) for k in range(folds)}
+    full = retriever("all", lambda title: True)
+    without = {k: retriever(f"without-{k}", lambda title, k=k: fold_of[title] != k) for k in range(folds)}
+    alone = {
+        title: retriever(f"alone-{i}", lambda other, title=title: other == title)
+        for i, title in enumerate(titles)
+    }
     log(
         f"{len(titles)} articles, {len(train.docs)} passages, {len(questions)} questions: "
-        f"indexes built in {time.perf_counter() - t:.0f} s ({embedder.embedded} texts embedded)"
+        f"{len(alone) + folds + 1} indexes in {time.perf_counter() - t:.0f} s "
+        f"({embedder.embedded} texts embedded)"
     )
 
     t = time.perf_counter()
     vectors = embedder.encode_queries([q["question"] for q in questions])
     embedder.save()
+    # One question a pass, as served (int8 picks its activation scale per pass).
+    words = [
+        question_words(q["question"], model.encode_with_tokens([q["question"]], True)[1][0])
+        for q in questions
+    ]
     log(f"questions encoded in {time.perf_counter() - t:.0f} s")
 
-    retrievers = {
-        k: Retriever(ix, settings.retrieval.fusion, settings.retrieval.dense_weight)
-        for k, ix in without.items()
+    encode = lambda texts: model.encode_with_tokens(texts, False)[1]  # noqa: E731
+    sources = {
+        id(r): (SentenceCache(r.index), TokenSource(r.index, encode, shared=shared))
+        for r in [full, *without.values(), *alone.values()]
     }
-    retrievers[-1] = Retriever(full, settings.retrieval.fusion, settings.retrieval.dense_weight)
-    caches = {k: SentenceCache(r.index) for k, r in retrievers.items()}
+    next_title = {t: titles[(i + 1) % len(titles)] for i, t in enumerate(titles)}
     groups = []
-    for q, vector in zip(questions, vectors, strict=True):
+    t = time.perf_counter()
+    for n, (q, vector, qwords) in enumerate(zip(questions, vectors, words, strict=True)):
         k = fold_of[q["title"]]
-        for present, key in ((True, -1), (False, k)):
-            retriever = retrievers[key]
-            hits = retriever.search(vector, q["question"], TOP_K)
-            reading = read(q["question"], vector, retriever.index, hits, caches[key])
+        plans = (
+            ("all", True, full),
+            ("without", False, without[k]),
+            ("alone", True, alone[q["title"]]),
+            ("other", False, alone[next_title[q["title"]]]),
+        )
+        for setting, present, retriever_ in plans:
+            hits = retriever_.search(vector, q["question"], TOP_K)
+            cache, tokens = sources[id(retriever_)]
+            reading = read(q["question"], vector, retriever_.index, hits, cache, qwords, tokens)
             if not reading.candidates:
                 continue
             gold = f"{q['passage']}.txt"
@@ -111,13 +140,17 @@ def collect(
                     labels,
                     [c.text for c in reading.candidates],
                     q["answers"],
+                    setting,
                 )
             )
+        if n % 200 == 0:
+            log(f"{n} questions read ({time.perf_counter() - t:.0f} s, {len(shared)} sentences aligned)")
     facts = {
         "articles": len(titles),
         "passages": len(train.docs),
         "questions": len(questions),
         "folds": folds,
+        "settings": list(SETTINGS),
     }
     return groups, facts
 
@@ -159,15 +192,48 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.round(mean, 6), np.round(scale, 6)
 
 
-def fit_selector(groups: list[Group]):
+def variant_features(variant: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The selector's and the verifier's features of a variant.
+
+    - `lexical`: the reader before alignment (term coverage, BM25, dense cosines);
+    - `aligned`: everything, alignment included;
+    - `neutral`: what does not depend on the question sharing words with the text (dense
+      cosines, alignment, answer types, positions): an English question about a French
+      text looks to it like a French one.
+    """
+    from bot.answer.reader.align import ALIGNMENT_FEATURES
+    from bot.answer.reader.features import QUESTION_FEATURES, SENTENCE_FEATURES
+    from bot.answer.reader.model import SELECTOR_STATS
+
+    alignment = (*ALIGNMENT_FEATURES, "align_mean_gap", "align_min_gap")
+    lexical = tuple(f for f in SENTENCE_FEATURES if f not in alignment)
+    if variant == "lexical":
+        sentence, question = lexical, QUESTION_FEATURES
+    elif variant == "aligned":
+        sentence, question = SENTENCE_FEATURES, QUESTION_FEATURES
+    elif variant == "neutral":
+        sentence = (
+            "cos", "cos_gap", "cos_rank", "previous_cos", "next_cos", "passage_2", "passage_3",
+            "passage_dense", "words", "type_match", "new_span", *alignment,
+        )  # fmt: skip
+        question = ("p1_dense", "gap_dense", "max_cos", "q_who", "q_when", "q_number", "q_where")
+    else:
+        raise ValueError(variant)
+    return sentence, question + tuple(f"best_{f}" for f in sentence) + SELECTOR_STATS
+
+
+VARIANTS = ("lexical", "aligned", "neutral")
+
+
+def fit_selector(groups: list[Group], names: tuple[str, ...]):
     """Pairwise logistic regression: the answering sentence against each other candidate of
     the same question (both orders), on the sentence-level features."""
     from sklearn.linear_model import LogisticRegression
 
-    from bot.answer.reader.features import FEATURES, SENTENCE_FEATURES
+    from bot.answer.reader.features import FEATURES
     from bot.answer.reader.model import Linear
 
-    columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
+    columns = [FEATURES.index(f) for f in names]
     answerable = [g for g in groups if g.present and g.labels.any() and not g.labels.all()]
     mean, scale = _standardise(np.vstack([g.features[:, columns] for g in answerable]))
     pairs = []
@@ -178,40 +244,42 @@ def fit_selector(groups: list[Group]):
     diffs = np.vstack(pairs)
     estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8, fit_intercept=False)
     estimator.fit(np.vstack([diffs, -diffs]), np.r_[np.ones(len(diffs)), np.zeros(len(diffs))])
-    return Linear(SENTENCE_FEATURES, mean, scale, np.round(estimator.coef_[0], 4)), len(diffs)
+    return Linear(names, mean, scale, np.round(estimator.coef_[0], 4)), len(diffs)
 
 
-def fit_verifier(selector, groups: list[Group], second_ratio: float):
+def fit_verifier(selector, groups: list[Group], second_ratio: float, names: tuple[str, ...]):
     """Logistic regression on whether the selector's answer holds a gold answer (never for
     an absent article)."""
     from sklearn.linear_model import LogisticRegression
 
-    from bot.answer.reader.features import FEATURES, SENTENCE_FEATURES
+    from bot.answer.reader.features import FEATURES
     from bot.answer.reader.model import (
         VERIFIER_FEATURES,
         Judgement,
         Linear,
         ReaderModel,
         choose,
+        columns,
         verifier_row,
     )
 
-    columns = [FEATURES.index(f) for f in SENTENCE_FEATURES]
+    selected = columns(selector.features, FEATURES)
+    wanted = columns(names, VERIFIER_FEATURES)
     rows, labels = [], []
     for g in groups:
-        scores = selector(g.features[:, columns])
+        scores = selector(g.features[:, selected])
         best = int(np.argmax(scores))
         shares = np.exp(scores - scores.max())
         shares /= shares.sum()
         chosen = choose(Judgement(scores, shares, best, 1.0), g.texts, 0.0, second_ratio)
-        rows.append(verifier_row(g.features, scores, best))
+        rows.append(verifier_row(g.features, scores, best)[wanted])
         labels.append(g.present and contains_answer(" ".join(g.texts[i] for i in chosen), g.answers))
     x, y = np.vstack(rows), np.array(labels, dtype=np.int64)
     mean, scale = _standardise(x)
     estimator = LogisticRegression(C=C, solver="lbfgs", max_iter=5000, tol=1e-8)
     estimator.fit((x - mean) / scale, y)
     verifier = Linear(
-        VERIFIER_FEATURES,
+        names,
         mean,
         scale,
         np.round(estimator.coef_[0], 4),
@@ -221,12 +289,22 @@ def fit_verifier(selector, groups: list[Group], second_ratio: float):
     return model, int(y.sum())
 
 
-def fit_model(groups: list[Group], facts: dict, model_name: str):
+def by_setting(groups: list[Group], judged, threshold: float) -> dict:
+    out = {}
+    for setting in SETTINGS:
+        chosen = [(g, j) for g, j in zip(groups, judged, strict=True) if g.setting in (setting,)]
+        if chosen:
+            out[setting] = outcomes([g for g, _ in chosen], [j for _, j in chosen], threshold)
+    return out
+
+
+def fit_model(groups: list[Group], facts: dict, model_name: str, variant: str = "neutral"):
     import sklearn
 
     from bot.answer.reader.features import PASSAGES_READ
     from bot.answer.reader.model import ReaderModel
 
+    sentence_names, verifier_names = variant_features(variant)
     fitting = [g for g in groups if g.fold != HOLDOUT_FOLD] or groups
     held = [g for g in groups if g.fold == HOLDOUT_FOLD] or groups
     if not any(g.labels.any() for g in fitting):
@@ -235,12 +313,12 @@ def fit_model(groups: list[Group], facts: dict, model_name: str):
             "Aucun exemple positif : prenez plus d'articles (--limit).",
             "No positive example: take more articles (--limit).",
         )
-    selector, pairs = fit_selector(fitting)
+    selector, pairs = fit_selector(fitting, sentence_names)
     # The threshold and the second-sentence ratio, on the held-out fold only.
     grid = [round(t, 3) for t in np.arange(0.02, 0.951, 0.005)]
     best = None
     for ratio in SECOND_RATIOS:
-        candidate, right = fit_verifier(selector, fitting, ratio)
+        candidate, right = fit_verifier(selector, fitting, ratio, verifier_names)
         judged = judge_all(candidate, held)
         scored = [(t, outcomes(held, judged, t)) for t in grid]
         meeting = [(t, o) for t, o in scored if o["refusal"] >= REFUSAL_TARGET]
@@ -250,16 +328,18 @@ def fit_model(groups: list[Group], facts: dict, model_name: str):
             t, at = max(scored, key=lambda to: (to[1]["answer_accuracy"] + to[1]["refusal"], -to[0]))
         key = (at["refusal"] >= REFUSAL_TARGET, at["answer_accuracy"] + at["refusal"], ratio)
         if best is None or key > best[0]:
-            best = (key, candidate, right, t, at, ratio, scored)
-    _, model, right, threshold, at, second_ratio, scored = best
+            best = (key, candidate, right, t, at, ratio, scored, judged)
+    _, model, right, threshold, at, second_ratio, scored, judged = best
     provenance = {
-        "command": "alliance-bot reader fit",
+        "command": f"alliance-bot reader fit --variant {variant}",
         "dataset": "piaf_fr, articles marked train in split.tsv only",
         "embedding_model": model_name,
+        "variant": variant,
         "top_k": TOP_K,
         "passages_read": PASSAGES_READ,
         "folds": facts["folds"],
         "holdout_fold": HOLDOUT_FOLD,
+        "settings": facts.get("settings", list(SETTINGS)),
         "articles": facts["articles"],
         "passages": facts["passages"],
         "questions": facts["questions"],
@@ -271,11 +351,52 @@ def fit_model(groups: list[Group], facts: dict, model_name: str):
         "threshold_rule": f"best held-out answer accuracy with refusal >= {REFUSAL_TARGET}",
         "second_ratios_tried": list(SECOND_RATIOS),
         "holdout_at_threshold": at,
+        "holdout_by_setting": by_setting(held, judged, threshold),
     }
     model = ReaderModel(
         model.selector, model.verifier, threshold=threshold, second_ratio=second_ratio, provenance=provenance
     )
     return model, {"holdout_curve": scored}
+
+
+def save_groups(groups: list[Group], facts: dict, path: Path) -> None:
+    """The collected readings, so that a variant is refitted in seconds (a local file, not shipped)."""
+    meta = [
+        {"question": g.question, "fold": g.fold, "present": g.present, "texts": g.texts,
+         "answers": g.answers, "setting": g.setting}
+        for g in groups
+    ]  # fmt: skip
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(
+        tmp,
+        features=np.vstack([g.features for g in groups]),
+        labels=np.concatenate([g.labels for g in groups]),
+        sizes=np.array([len(g.labels) for g in groups]),
+        meta=np.array(json.dumps({"groups": meta, "facts": facts}, ensure_ascii=False)),
+    )
+    tmp.replace(path)
+
+
+def load_groups(path: Path) -> tuple[list[Group], dict]:
+    from bot.answer.reader.features import FEATURES
+
+    with np.load(path) as data:
+        features, labels, sizes = data["features"], data["labels"], data["sizes"]
+        meta = json.loads(str(data["meta"]))
+    if features.shape[1] != len(FEATURES):
+        raise UserError(
+            "stale_groups",
+            f"{path} a été collecté avec d'autres variables : supprimez-le pour relancer la collecte.",
+            f"{path} was collected with other features: delete it to collect again.",
+        )
+    groups, at = [], 0
+    for m, n in zip(meta["groups"], sizes.tolist(), strict=True):
+        rows = features[at : at + n], labels[at : at + n]
+        groups.append(
+            Group(m["question"], m["fold"], m["present"], *rows, m["texts"], m["answers"], m["setting"])
+        )
+        at += n
+    return groups, meta["facts"]
 
 
 def run_fit(
@@ -289,7 +410,11 @@ def run_fit(
     settings: Settings,
     log=print,
     workdir: Path | None = None,
+    groups_file: Path | None = None,
+    variant: str = "neutral",
 ):
+    """Collect the readings (or load them from `groups_file`, where they are also saved),
+    fit the variant's selector and verifier, and write their parameters to `out`."""
     from bot.training.vector_cache import CachedEmbedder
 
     def factory():
@@ -312,13 +437,18 @@ def run_fit(
     faiss.omp_set_num_threads(1)
     try:
         with threadpool_limits(limits=1):
-            if workdir is not None:  # kept, to look at the indexes afterwards
+            if groups_file is not None and groups_file.is_file():
+                groups, facts = load_groups(groups_file)
+                log(f"{len(groups)} readings taken from {groups_file}")
+            elif workdir is not None:  # kept, to look at the indexes afterwards
                 groups, facts = collect(piaf, settings, cached, workdir, limit, log)
             else:
                 with tempfile.TemporaryDirectory(prefix="alliance-reader-fit-") as tmp:
                     groups, facts = collect(piaf, settings, cached, Path(tmp), limit, log)
             cached.save()
-            model, _ = fit_model(groups, facts, settings.embedding.model)
+            if groups_file is not None and not groups_file.is_file():
+                save_groups(groups, facts, groups_file)
+            model, _ = fit_model(groups, facts, settings.embedding.model, variant)
     finally:
         faiss.omp_set_num_threads(faiss_threads)
     out.parent.mkdir(parents=True, exist_ok=True)

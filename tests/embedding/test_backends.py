@@ -163,6 +163,7 @@ def test_ingest_encoding_sorts_by_length_and_keeps_the_order(backends, texts):
 
     mixed = [t for pair in zip(texts["queries"], texts["passages"], strict=False) for t in pair]
     embedder = backends["onnx"]
-    vectors = encode_with_progress(embedder, mixed, progress=False)
+    vectors, tokens = encode_with_progress(embedder, mixed, progress=False)
+    assert tokens == [None] * len(mixed)
     np.testing.assert_allclose(vectors, embedder.encode_passages(mixed), atol=1e-5)
     np.testing.assert_allclose(vectors[3], embedder.encode_passages([mixed[3]])[0], atol=1e-5)

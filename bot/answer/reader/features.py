@@ -10,8 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.answer.reader.align import (
+    ALIGNMENT_FEATURES,
+    QuestionWords,
+    TokenSource,
+    alignment_features,
+    best_counterparts,
+)
 from bot.answer.reader.spans import ANSWER_TYPES, OTHER, Span, find_spans, matches, question_type
 from bot.answer.retrieval import Hit
+from bot.documents import table_header
 from bot.index.store import LoadedIndex
 from bot.text import fold, terms, words
 from bot.text.stopwords import STOPWORDS
@@ -63,6 +71,10 @@ SENTENCE_FEATURES = (
     "new_span",
     "coverage_x_evidence",
     "cos_x_coverage",
+    # How the question's words line up with the sentence's tokens (bot/answer/reader/align.py).
+    *ALIGNMENT_FEATURES,
+    "align_mean_gap",
+    "align_min_gap",
 )
 FEATURES = QUESTION_FEATURES + SENTENCE_FEATURES
 
@@ -197,7 +209,11 @@ def read(
     index: LoadedIndex,
     hits: list[Hit],
     cache: SentenceCache | None = None,
+    words: QuestionWords | None = None,
+    tokens: TokenSource | None = None,
 ) -> Reading:
+    """The candidates and their features. Without `words` and `tokens` (a question embedded
+    without its token vectors), the alignment features are zero."""
     language = index.manifest.language
     cache = cache or SentenceCache(index)
     kind = question_type(question)
@@ -223,7 +239,9 @@ def read(
             text = doc.text[start:end]
             sentence_terms = cache.terms(row, text)
             evidence_terms.update(sentence_terms)
-            if not is_metadata(text, doc.title, hit.chunk.headings):
+            # A table row is an answer with its column headers, though it has no verb or full stop.
+            is_row = table_header(doc.text, start) is not None
+            if is_row or not is_metadata(text, doc.title, hit.chunk.headings):
                 candidates.append(Candidate(row, hit, rank, text, sentence_terms))
     if not candidates:
         return Reading(kind, [], np.zeros((0, len(FEATURES))), [])
@@ -266,6 +284,13 @@ def read(
     coverage_of = {c.row: float(v) for c, v in zip(candidates, coverages, strict=True)}
     question_level["max_cos"] = max_cos
     question_fold = fold(question)
+    if words is not None and tokens is not None:
+        best = [best_counterparts(words, t) for t in tokens.get(rows)]
+    else:
+        best = [np.zeros(0, np.float32) for _ in rows]
+    aligned = [alignment_features(b) for b in best]
+    top_mean = max(a["align_mean"] for a in aligned)
+    top_min = max(a["align_min"] for a in aligned)
 
     matrix = np.zeros((len(candidates), len(FEATURES)))
     all_spans: list[list[Span]] = []
@@ -299,6 +324,9 @@ def read(
             "new_span": float(bool(new)),
             "coverage_x_evidence": cov * question_level["evidence_coverage"],
             "cos_x_coverage": cos * cov,
+            **aligned[i],
+            "align_mean_gap": aligned[i]["align_mean"] - top_mean,
+            "align_min_gap": aligned[i]["align_min"] - top_min,
         }
         matrix[i] = [values[name] for name in FEATURES]
     return Reading(kind, candidates, matrix, all_spans)

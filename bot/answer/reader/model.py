@@ -15,15 +15,12 @@ import numpy as np
 
 from bot.answer.reader.features import FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES
 
-PARAMS_FORMAT = 1
+PARAMS_FORMAT = 2
 PARAMS_FILE = "params.json"
-# What the verifier sees: the question-level evidence, the chosen sentence's own features,
-# and how clearly the selector preferred it.
-VERIFIER_FEATURES = (
-    QUESTION_FEATURES
-    + tuple(f"best_{name}" for name in SENTENCE_FEATURES)
-    + ("selector_margin", "selector_share", "selector_share_two", "candidates")
-)
+# What the verifier may see: the question-level evidence, the chosen sentence's own features,
+# and how clearly the selector preferred it. Each fitted model names the ones it uses.
+SELECTOR_STATS = ("selector_margin", "selector_share", "selector_share_two", "candidates")
+VERIFIER_FEATURES = QUESTION_FEATURES + tuple(f"best_{name}" for name in SENTENCE_FEATURES) + SELECTOR_STATS
 _SENTENCE_COLUMNS = np.array([FEATURES.index(f) for f in SENTENCE_FEATURES])
 _QUESTION_COLUMNS = np.array([FEATURES.index(f) for f in QUESTION_FEATURES])
 
@@ -76,11 +73,12 @@ class ReaderModel:
     provenance: dict
 
     def judge(self, features: np.ndarray) -> Judgement:
-        scores = self.selector(features[:, _SENTENCE_COLUMNS])
+        scores = self.selector(features[:, columns(self.selector.features, FEATURES)])
         shares = np.exp(scores - scores.max())
         shares /= shares.sum()
         best = int(np.argmax(scores))
-        z = float(self.verifier(verifier_row(features, scores, best)))
+        row = verifier_row(features, scores, best)[columns(self.verifier.features, VERIFIER_FEATURES)]
+        z = float(self.verifier(row))
         return Judgement(scores, shares, best, 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
 
     def to_json(self) -> dict:
@@ -93,6 +91,10 @@ class ReaderModel:
             "second_ratio": _r(self.second_ratio, 4),
             "provenance": self.provenance,
         }
+
+
+def columns(names: tuple[str, ...], among: tuple[str, ...]) -> np.ndarray:
+    return np.array([among.index(name) for name in names], dtype=np.int64)
 
 
 def verifier_row(features: np.ndarray, scores: np.ndarray, best: int) -> np.ndarray:
@@ -136,7 +138,7 @@ def model_from_json(data: dict, where: str = "params") -> ReaderModel:
             f"{PARAMS_FORMAT} : lancez `alliance-bot reader fit`."
         )
     try:
-        selector = linear_from_json(data["selector"], SENTENCE_FEATURES, where)
+        selector = linear_from_json(data["selector"], FEATURES, where)
         verifier = linear_from_json(data["verifier"], VERIFIER_FEATURES, where)
         return ReaderModel(
             selector=selector,
@@ -149,16 +151,18 @@ def model_from_json(data: dict, where: str = "params") -> ReaderModel:
         raise ReaderParamsError(f"Paramètres du lecteur incomplets ({where}: {e}) : relancez le fit.") from e
 
 
-def linear_from_json(data: dict, expected: tuple[str, ...], where: str) -> Linear:
-    if tuple(data.get("features", ())) != expected:
+def linear_from_json(data: dict, known: tuple[str, ...], where: str) -> Linear:
+    """A linear function over some of the `known` features, named in its file."""
+    names = tuple(data.get("features", ()))
+    if not names or len(set(names)) != len(names) or not set(names) <= set(known):
         raise ReaderParamsError(
             f"Les paramètres du lecteur ({where}) ne portent pas sur les variables de cette version : "
             "lancez `alliance-bot reader fit`."
         )
     arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
-    if any(a.shape != (len(expected),) for a in arrays) or not np.all(arrays[1] > 0):
+    if any(a.shape != (len(names),) for a in arrays) or not np.all(arrays[1] > 0):
         raise ReaderParamsError(f"Paramètres du lecteur incohérents ({where}) : relancez le fit.")
-    return Linear(expected, arrays[0], arrays[1], arrays[2], float(data.get("intercept", 0.0)))
+    return Linear(names, arrays[0], arrays[1], arrays[2], float(data.get("intercept", 0.0)))
 
 
 def choose(judgement: Judgement, texts: list[str], threshold: float, second_ratio: float) -> list[int]:
