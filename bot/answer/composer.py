@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answer.markers import neutral_brackets
-from bot.answer.reader.align import TokenSource, question_words
+from bot.answer.reader.align import QuestionWords, TokenSource, question_words
 from bot.answer.reader.features import Reading, SentenceCache, read
 from bot.answer.reader.model import ReaderModel, choose
 from bot.answer.reader.short_answer import pick_span
@@ -87,7 +87,7 @@ class Composer:
                 )
             )
             parts.append(f"{neutral_brackets(_one_line(quote))} [{n}]")  # only our [n] are markers
-        short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence)
+        short = self._short_answer(question, reading, chosen[0], citations, judgement.confidence, words)
         return Composed("answered", " ".join(parts), citations, confidence, short)
 
     def _merge_adjacent(self, reading: Reading, chosen: list[int]) -> list[tuple[list[int], int, int]]:
@@ -107,13 +107,33 @@ class Composer:
         return spans
 
     def _short_answer(
-        self, question: str, reading: Reading, best: int, citations: list[Citation], confidence: float
+        self,
+        question: str,
+        reading: Reading,
+        best: int,
+        citations: list[Citation],
+        confidence: float,
+        words: QuestionWords | None,
     ) -> ShortAnswer | None:
         candidate = reading.candidates[best]
-        span = pick_span(reading.kind, question, candidate.text, reading.spans[best], confidence)
+        anchors = self._anchors(words, candidate.row) if words is not None else None
+        span = pick_span(reading.kind, question, candidate.text, reading.spans[best], confidence, anchors)
         if span is None:
             return None
         return self._cited_span(reading, best, citations, span.start, span.end)
+
+    def _anchors(self, words: QuestionWords, row: int) -> list[tuple[int, int]]:
+        """Where in the sentence each question word found its counterpart (characters)."""
+        (tokens,) = self.tokens.tokens([row])
+        if len(words.words) == 0 or len(tokens.vectors) == 0:
+            return []
+        _, shift = self.tokens.aligned_text(row)
+        best = (words.vectors @ tokens.vectors.T).argmax(axis=1)
+        return [
+            (int(a) - shift, int(b) - shift)
+            for a, b in tokens.offsets[best]
+            if a >= shift  # a table's column header is no place in the row
+        ]
 
     def _cited_span(
         self, reading: Reading, best: int, citations: list[Citation], span_start: int, span_end: int

@@ -44,6 +44,9 @@ class Tokens:
         """The vectors in int8 (x 127), as an index stores them."""
         return np.clip(np.round(self.vectors * 127.0), -127, 127).astype(np.int8).tobytes()
 
+    def offsets_bytes(self) -> bytes:
+        return self.offsets.astype(np.int32).tobytes()
+
     def slice_from(self, start: int) -> Tokens:
         """The tokens at or after character `start`, their offsets made relative to it."""
         keep = self.offsets[:, 0] >= start

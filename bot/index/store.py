@@ -60,7 +60,8 @@ CREATE TABLE chunks (
 );
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL REFERENCES documents(source),
-    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, vector BLOB, tokens BLOB
+    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, vector BLOB, tokens BLOB,
+    token_offsets BLOB
 );
 CREATE INDEX chunks_by_source ON chunks(source);
 CREATE INDEX sentences_by_source ON sentences(source, char_start);
@@ -99,8 +100,9 @@ class IndexedDocument:
     document: Document
     chunks: list[Chunk]
     chunk_vectors: list[bytes]
-    # (start, end, vector, token vectors in int8 or None)
-    sentences: list[tuple[int, int, bytes | None, bytes | None]] = field(default_factory=list)
+    # (start, end, vector, token vectors in int8, token offsets in int32 pairs), the last two
+    # None where not stored
+    sentences: list[tuple] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the pointer
@@ -235,8 +237,9 @@ def _write_files(
                 vectors.append(vector)
                 bm25.add(bm25_terms(d, chunk))
             db.executemany(
-                "INSERT INTO sentences (source, char_start, char_end, vector, tokens) VALUES (?, ?, ?, ?, ?)",
-                [(d.source, *s[:4], *([None] * (4 - len(s)))) for s in doc.sentences],
+                "INSERT INTO sentences (source, char_start, char_end, vector, tokens, token_offsets) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(d.source, *s[:5], *([None] * (5 - len(s)))) for s in doc.sentences],
             )
         db.executemany(
             "INSERT INTO manifest VALUES (?, ?)", [(k, json.dumps(v)) for k, v in asdict(manifest).items()]
@@ -365,7 +368,7 @@ def _document(row: tuple) -> Document:
 def _sentences(db: sqlite3.Connection) -> sqlite3.Cursor:
     """Sentences with their token vectors (NULL in generations from before they were stored)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(sentences)")}
-    tokens = "tokens" if "tokens" in columns else "NULL"
+    tokens = "tokens, token_offsets" if "token_offsets" in columns else "NULL, NULL"
     return db.execute(
         f"SELECT source, char_start, char_end, vector, {tokens} FROM sentences ORDER BY source, char_start"
     )
@@ -384,8 +387,8 @@ def read_generation(generation: Path) -> tuple[Manifest, dict[str, IndexedDocume
                 doc = docs[source]
                 doc.chunks.append(Chunk(source, start, end, tuple(json.loads(headings)), page))
                 doc.chunk_vectors.append(vector)
-            for source, start, end, vector, tokens in _sentences(db):
-                docs[source].sentences.append((start, end, vector, tokens))
+            for source, *sentence in _sentences(db):
+                docs[source].sentences.append(tuple(sentence))
         finally:
             db.close()
     except sqlite3.Error as e:
@@ -408,15 +411,22 @@ class _Lease:
 
 
 class SentenceTokens:
-    """Every sentence's token vectors, int8 in one array; a sentence's rows read as float32."""
+    """Every sentence's token vectors, int8 in one array, with their character offsets in the
+    text the sentence is aligned on; a sentence's rows read as float32."""
 
-    def __init__(self, blobs: list[bytes], dimension: int):
+    def __init__(self, blobs: list[bytes], offsets: list[bytes], dimension: int):
         sizes = np.array([len(b) // dimension for b in blobs], dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(sizes)])
         self.matrix = np.frombuffer(b"".join(blobs), dtype=np.int8).reshape(-1, dimension)
+        self.offsets = np.frombuffer(b"".join(offsets), dtype=np.int32).reshape(-1, 2)
+        if len(self.offsets) != len(self.matrix):
+            raise ValueError("token vectors and offsets differ in number")
 
     def vectors(self, row: int) -> np.ndarray:
         return self.matrix[self.starts[row] : self.starts[row + 1]].astype(np.float32) / 127.0
+
+    def spans(self, row: int) -> np.ndarray:
+        return self.offsets[self.starts[row] : self.starts[row + 1]]
 
     @property
     def nbytes(self) -> int:
@@ -477,9 +487,11 @@ class LoadedIndex:
             if has_vectors
             else None
         )
-        stored = bool(rows) and all(r[4] is not None for r in rows)
+        stored = bool(rows) and all(r[4] is not None and r[5] is not None for r in rows)
         self.sentence_tokens = (
-            SentenceTokens([r[4] for r in rows], self.manifest.dimension) if stored else None
+            SentenceTokens([r[4] for r in rows], [r[5] for r in rows], self.manifest.dimension)
+            if stored
+            else None
         )
         # The sentences of each chunk, as a range of the rows (sorted by source, start).
         bounds: dict[str, list[int]] = {}

@@ -244,11 +244,12 @@ def _embed(
         at += len(chunks)
         sentences = []
         for i, (a, b) in enumerate(spans):
-            own = None
+            own = offsets = None
             if with_tokens:
                 context, start = sentence_reading(doc.title, doc.text, spans, i)
-                own = tokens[sentence_at].slice_from(start).words_only(context[start:]).int8()
-            sentences.append((a, b, vectors[sentence_at].tobytes(), own))
+                read = tokens[sentence_at].slice_from(start).words_only(context[start:])
+                own, offsets = read.int8(), read.offsets_bytes()
+            sentences.append((a, b, vectors[sentence_at].tobytes(), own, offsets))
             sentence_at += 1
         stored = replace(doc, ingested_at=now)
         out[doc.source] = store.IndexedDocument(stored, chunks, chunk_vectors, sentences)
@@ -256,7 +257,7 @@ def _embed(
 
 
 def _without_tokens(doc: store.IndexedDocument) -> store.IndexedDocument:
-    return replace(doc, sentences=[(a, b, v, None) for a, b, v, *_ in doc.sentences])
+    return replace(doc, sentences=[(a, b, v, None, None) for a, b, v, *_ in doc.sentences])
 
 
 def _within_token_budget(docs: dict[str, store.IndexedDocument], limit: int, dimension: int) -> bool:

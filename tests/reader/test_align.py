@@ -85,7 +85,9 @@ def test_an_index_past_the_token_budget_stores_none_and_still_answers(settings, 
     small = settings.model_copy(update={"index_dir": tmp_path / "index", "token_vectors_max": 10})
     ingest([settings.documents_dir], small.index, lambda: embedder, progress=False)
     assert load_current(small.index_dir).sentence_tokens is None
-    answer = Assistant(small.answer, embedder=embedder).ask("En quelle année l'Alliance Dynamique est-elle née ?")
+    answer = Assistant(small.answer, embedder=embedder).ask(
+        "En quelle année l'Alliance Dynamique est-elle née ?"
+    )
     assert answer.status == "answered" and "2014" in answer.citations[0].quote
 
 

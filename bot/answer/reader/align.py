@@ -113,59 +113,71 @@ ALIGNMENT_FEATURES = ("align_mean", "align_min", "align_second") + tuple(_level_
 
 class TokenSource:
     """A loaded index's sentence tokens: stored (int8, dequantised on read) or computed for
-    the sentences asked, with `encode` (texts -> their Tokens), in a bounded cache."""
+    the sentences asked, with `encode` (texts -> their Tokens), in a bounded cache. Offsets
+    are into the text a sentence is aligned on (`aligned_text`)."""
 
     def __init__(
         self,
         index,
         encode: Callable[[list[str]], list[Tokens]] | None,
         capacity: int = COMPUTED_CACHE,
-        shared: dict[str, np.ndarray] | None = None,
+        shared: dict[str, Tokens] | None = None,
     ):
         self.index = index
         self.encode = encode
         self.capacity = capacity
-        self._computed: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._computed: OrderedDict[int, Tokens] = OrderedDict()
         # The fit reads the same sentences in many indexes: their tokens, by context text.
         self._shared = shared
 
     def get(self, rows: list[int]) -> list[np.ndarray]:
+        """The token vectors of each row."""
+        return [t.vectors for t in self.tokens(rows)]
+
+    def tokens(self, rows: list[int]) -> list[Tokens]:
         stored = getattr(self.index, "sentence_tokens", None)
         if stored is not None:
-            return [stored.vectors(row) for row in rows]
+            return [Tokens(stored.vectors(row), stored.spans(row)) for row in rows]
         missing = [r for r in dict.fromkeys(rows) if r not in self._computed]
         if missing:
-            if self.encode is None:
-                raise RuntimeError(
-                    "this index stores no token vectors and no model was given to compute them"
-                )
-            plans = {row: self._context(row) for row in missing}
-            if self._shared is not None:
-                for row, (context, _, _) in plans.items():
-                    if context in self._shared:
-                        self._computed[row] = self._shared[context]
-            todo = [row for row in missing if row not in self._computed]
-            texts = [plans[row][0] for row in todo]
-            for row, tokens in zip(todo, self.encode(texts) if texts else [], strict=True):
-                context, start, sentence = plans[row]
-                own = tokens.slice_from(start).words_only(sentence).vectors
-                self._computed[row] = own
-                if self._shared is not None:
-                    self._shared[context] = own
-            while len(self._computed) > self.capacity:
-                self._computed.popitem(last=False)
+            self._compute(missing)
         out = []
         for row in rows:
             self._computed.move_to_end(row)
             out.append(self._computed[row])
         return out
 
-    def _context(self, row: int) -> tuple[str, int, str]:
-        """The sentence's context, where its own tokens start, and what they read."""
+    def _compute(self, missing: list[int]) -> None:
+        if self.encode is None:
+            raise RuntimeError("this index stores no token vectors and no model was given to compute them")
+        plans = {row: self._context(row) for row in missing}
+        if self._shared is not None:
+            for row, (context, _) in plans.items():
+                if context in self._shared:
+                    self._computed[row] = self._shared[context]
+        todo = [row for row in missing if row not in self._computed]
+        texts = [plans[row][0] for row in todo]
+        for row, tokens in zip(todo, self.encode(texts) if texts else [], strict=True):
+            context, start = plans[row]
+            own = tokens.slice_from(start).words_only(context[start:])
+            self._computed[row] = own
+            if self._shared is not None:
+                self._shared[context] = own
+        while len(self._computed) > max(self.capacity, len(missing)):
+            self._computed.popitem(last=False)
+
+    def aligned_text(self, row: int) -> tuple[str, int]:
+        """The text the sentence's token offsets point into, and where the sentence starts in
+        it (after the column headers of a table row, at 0 otherwise)."""
+        context, start = self._context(row)
+        a, b = (int(x) for x in self.index.sentence_spans[row])
+        return context[start:], len(context) - start - (b - a)
+
+    def _context(self, row: int) -> tuple[str, int]:
+        """The sentence's context, and where the tokens it is aligned on start."""
         index = self.index
         source = index.sentence_source[row]
         doc = index.documents[source]
         first = row - 1 if row > 0 and index.sentence_source[row - 1] == source else row
         spans = [(int(a), int(b)) for a, b in index.sentence_spans[first : row + 1]]
-        context, start = sentence_reading(doc.title, doc.text, spans, len(spans) - 1)
-        return context, start, context[start:]
+        return sentence_reading(doc.title, doc.text, spans, len(spans) - 1)
