@@ -1,0 +1,100 @@
+"""A crawl of the hostile site (tests/crawl/site.py), measured in a process of its own:
+
+    python -m tests.crawl.hostile bombs|links [--max-bytes N] [--max-pages N]
+
+prints one JSON object: the resident memory at the start of the crawl and its peak during
+it (the process's own peak, `ru_maxrss`, so no short spike is missed between two samples),
+the crawl's seconds, its skipped pages and the size of crawl.json. Everything a crawl
+imports is imported, and the site built, before the start is measured. What is measured
+is the crawl itself, fetching and reading, then crawl.json written; the hostile site has
+nothing to index, so the index step (which refuses to publish an empty index) is left
+out. Used by tests/crawl/test_hostile.py and bench/chaos.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def measure(kind: str, *args: str, timeout: float = 300) -> dict:
+    """Run one measured crawl in a fresh Python process; its JSON line, as a dict."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.crawl.hostile", kind, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["stderr"] = done.stderr
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["bombs", "links"])
+    parser.add_argument("--max-bytes", type=int, default=1_000_000)
+    parser.add_argument("--max-pages", type=int, default=10)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+
+    import protego  # noqa: F401  (what the crawl imports lazily, imported before the start)
+    import psutil
+    import selectolax.lexbor  # noqa: F401
+    import trafilatura  # noqa: F401
+
+    from bot.config import Settings
+    from bot.crawl.crawler import CrawlOptions, _Crawl
+    from bot.crawl.state import STATE_FILE, save_state
+    from tests.crawl.site import FixtureSite, bomb_site, link_heavy_site
+
+    with FixtureSite() as site, tempfile.TemporaryDirectory() as tmp:
+        if args.kind == "bombs":
+            bomb_site(site)
+            start = f"{site.url}/sitemap.xml"
+        else:
+            link_heavy_site(site)
+            start = f"{site.url}/liens/0.html"
+        options = CrawlOptions(
+            [start], max_pages=args.max_pages, max_bytes=args.max_bytes, delay=0, allow_private=True
+        )
+        settings = Settings(index_dir=Path(tmp) / "index")
+        rss = psutil.Process().memory_info().rss
+        began = time.monotonic()
+        run = _Crawl(options, settings.index, progress=False)
+        run.run()
+        run.fetcher.close()
+        save_state(settings.index_dir, run.new_state)
+        seconds = time.monotonic() - began
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        summary, state = run.summary, settings.index_dir / STATE_FILE
+        print(
+            json.dumps(
+                {
+                    "start_mb": rss / 2**20,
+                    "peak_mb": peak / 2**20,
+                    "growth_mb": max(0, peak - rss) / 2**20,
+                    "seconds": seconds,
+                    "skipped": {s.path: s.reason for s in summary.skipped},
+                    "not_visited": summary.not_visited,
+                    "links_dropped": getattr(summary, "links_dropped", None),
+                    "state_bytes": state.stat().st_size if state.exists() else 0,
+                },
+                ensure_ascii=False,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
