@@ -54,6 +54,9 @@ def too_large(size: int | None, limit: int) -> str:
     return f"page trop volumineuse ({got}{limit:,} octets) — page over the byte limit".replace(",", "\u202f")
 
 
+_BAD_LOCATION = "Invalid URL in location header"  # httpx's message for a Location that does not parse
+
+
 class _OverLimit(Exception):
     """A body past the byte limit, encoded or decoded."""
 
@@ -248,6 +251,10 @@ class Fetcher:
             return Fetched(url, "skipped", reason=str(exc))
         except (httpx.InvalidURL, ValueError):  # a redirect followed for robots.txt
             return Fetched(url, "skipped", reason=malformed(url))
+        except httpx.RemoteProtocolError as exc:
+            if str(exc).startswith(_BAD_LOCATION):  # httpx parses it even when not following
+                return Fetched(url, "skipped", reason=OUT_OF_SCOPE.format(target="?"))
+            return Fetched(url, "transient", reason=TRANSIENT.format(what=type(exc).__name__))
         except httpx.TimeoutException:
             return Fetched(url, "transient", reason=TRANSIENT.format(what="délai dépassé"))
         except CorruptBody:

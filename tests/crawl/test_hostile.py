@@ -10,8 +10,11 @@ import brotli
 import pytest
 import zstandard
 
+from bot.config import Settings
 from bot.crawl import fetch
+from bot.crawl.crawler import CrawlOptions, crawl
 from bot.crawl.fetch import Fetcher
+from bot.crawl.pages import MAX_PAGE_LINKS
 from bot.crawl.urls import Scope
 from tests.crawl.hostile import measure
 from tests.crawl.site import FixtureSite, Resource, SlowHeaders, gzip, page
@@ -92,3 +95,44 @@ def test_the_default_deadline_covers_the_head(monkeypatch) -> None:
         took = time.monotonic() - began
         fetcher.close()
     assert got.kind == "transient" and took < 3, took
+
+
+def test_a_link_heavy_site_keeps_memory_and_crawl_json_small() -> None:
+    """Ten pages of 20,000 links each (each page's links lead to ten thousand more)."""
+    got = measure("links", "--max-pages", "10")
+    assert got["growth_mb"] < BUDGET_MB, got
+    assert got["state_bytes"] < 1_000_000, got  # 20,000 links a page kept made it 9 MB
+    assert got["links_dropped"] == 10 * (20_000 - MAX_PAGE_LINKS)
+    assert f"{20_000 - MAX_PAGE_LINKS} liens ignorés sur " in got["stderr"]
+    # The queue took what --max-pages could still visit; the others are counted, not kept.
+    assert len(got["skipped"]) == 10 and got["not_visited"] >= MAX_PAGE_LINKS
+
+
+def test_urls_that_do_not_parse_anywhere_in_a_crawl_are_left_out(tmp_path, embedder) -> None:
+    """Links, a canonical URL, a redirect, a sitemap and robots.txt with URLs urllib or the
+    HTTP client refuses: the crawl reads what it can and says why it left the rest."""
+    bad = ["http://[::1", "http://127.0.0.1:99999/", "/a&#1;b.html", "/c&#x1b;d.html", "http://[zz]/"]
+    anchors = "".join(f'<a href="{u}">lien</a>' for u in bad) + '<a href="/ok.html">ok</a>'
+    with FixtureSite() as site:
+        site.resources["/robots.txt"] = Resource(
+            b"User-agent: *\nDisallow: http://[::1\nSitemap: http://[::1\nCrawl-delay: abc\n", "text/plain"
+        )
+        site.resources["/"] = Resource(
+            b'<html><head><title>Accueil</title><link rel="canonical" href="http://[::1"></head><body>'
+            + f"<p>Les vergers de Bagnolet.</p>{anchors}</body></html>".encode()
+        )
+        site.resources["/ok.html"] = Resource(b"", status=302, location="http://[::1")
+        site.resources["/sitemap.xml"] = Resource(
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://[::1</loc></url>'
+            b"<url><loc>http://x\x01y/</loc></url></urlset>",
+            "application/xml",
+        )
+        summary = crawl(
+            CrawlOptions([f"{site.url}/", f"{site.url}/sitemap.xml"], delay=0, allow_private=True),
+            Settings(index_dir=tmp_path / "index"),
+            lambda: embedder,
+            progress=False,
+        )
+    assert summary.added == [f"{site.url}/"]
+    reasons = {s.path: s.reason for s in summary.skipped}
+    assert reasons == {f"{site.url}/ok.html": "redirection hors du périmètre (?) — redirect out of scope"}
