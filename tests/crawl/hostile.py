@@ -3,7 +3,8 @@
     python -m tests.crawl.hostile bombs|links [--max-bytes N] [--max-pages N]
 
 prints one JSON object: the resident memory at the start of the crawl and its peak during
-it (the process's own peak, `ru_maxrss`, so no short spike is missed between two samples),
+it (the kernel's own high-water mark, VmHWM, reset at the start: no short spike is missed
+between two samples, and `ru_maxrss` would count the parent's memory before the exec),
 the crawl's seconds, its skipped pages and the size of crawl.json. Everything a crawl
 imports is imported, and the site built, before the start is measured. What is measured
 is the crawl itself, fetching and reading, then crawl.json written; the hostile site has
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +39,19 @@ def measure(kind: str, *args: str, timeout: float = 300) -> dict:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["stderr"] = done.stderr
     return result
+
+
+def _reset_peak() -> None:
+    """The high-water mark brought down to the current resident memory (Linux 4.0 and later)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak() -> int:
+    """The process's peak resident memory in bytes since `_reset_peak`."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main() -> None:
@@ -70,6 +83,7 @@ def main() -> None:
             [start], max_pages=args.max_pages, max_bytes=args.max_bytes, delay=0, allow_private=True
         )
         settings = Settings(index_dir=Path(tmp) / "index")
+        _reset_peak()
         rss = psutil.Process().memory_info().rss
         began = time.monotonic()
         run = _Crawl(options, settings.index, progress=False)
@@ -77,7 +91,7 @@ def main() -> None:
         run.fetcher.close()
         save_state(settings.index_dir, run.new_state)
         seconds = time.monotonic() - began
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        peak = _peak()
         summary, state = run.summary, settings.index_dir / STATE_FILE
         print(
             json.dumps(
