@@ -1,6 +1,7 @@
 """A crawl of the hostile site (tests/crawl/site.py), measured in a process of its own:
 
-    python -m tests.crawl.hostile bombs|links [--max-bytes N] [--max-pages N]
+    python -m tests.crawl.hostile bombs|links|slow [--max-bytes N] [--max-pages N]
+        [--bomb br.html ...] [--deadline SECONDS]
 
 prints one JSON object: the resident memory at the start of the crawl and its peak during
 it (the kernel's own high-water mark, VmHWM, reset at the start: no short spike is missed
@@ -56,9 +57,11 @@ def _peak() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["bombs", "links"])
+    parser.add_argument("kind", choices=["bombs", "links", "slow"])
     parser.add_argument("--max-bytes", type=int, default=1_000_000)
     parser.add_argument("--max-pages", type=int, default=10)
+    parser.add_argument("--bomb", action="append", default=[], help="only these bombs (br.html, ...)")
+    parser.add_argument("--deadline", type=float, help="seconds for a whole response (default: the crawl's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
@@ -68,17 +71,23 @@ def main() -> None:
     import trafilatura  # noqa: F401
 
     from bot.config import Settings
+    from bot.crawl import fetch
     from bot.crawl.crawler import CrawlOptions, _Crawl
     from bot.crawl.state import STATE_FILE, save_state
-    from tests.crawl.site import FixtureSite, bomb_site, link_heavy_site
+    from tests.crawl.site import FixtureSite, SlowHeaders, bomb_site, link_heavy_site
 
-    with FixtureSite() as site, tempfile.TemporaryDirectory() as tmp:
+    if args.deadline:
+        fetch.REQUEST_SECONDS = args.deadline
+    slow = SlowHeaders(interval=1.0, seconds=600, fast=("/robots.txt",))
+    with FixtureSite() as site, slow, tempfile.TemporaryDirectory() as tmp:
         if args.kind == "bombs":
-            bomb_site(site)
+            bomb_site(site, only=tuple(args.bomb))
             start = f"{site.url}/sitemap.xml"
-        else:
+        elif args.kind == "links":
             link_heavy_site(site)
             start = f"{site.url}/liens/0.html"
+        else:  # one header byte a second, robots.txt answered at once
+            start = f"{slow.url}/page.html"
         options = CrawlOptions(
             [start], max_pages=args.max_pages, max_bytes=args.max_bytes, delay=0, allow_private=True
         )

@@ -226,9 +226,9 @@ def gzip(body: bytes) -> bytes:
     return encoder.compress(body) + encoder.flush()
 
 
-def bomb_site(site: FixtureSite, size: int = BOMB_BYTES) -> list[str]:
+def bomb_site(site: FixtureSite, size: int = BOMB_BYTES, only: tuple[str, ...] = ()) -> list[str]:
     """A sitemap listing bombs of every coding (one stacked) and an unknown coding, each
-    served as an HTML page; returns their paths."""
+    served as an HTML page (or those of `only`, paths without their "/"); returns their paths."""
     single = gzip_bomb(size)
     bombs = {
         "/br.html": (brotli_bomb(size), "br"),
@@ -238,6 +238,7 @@ def bomb_site(site: FixtureSite, size: int = BOMB_BYTES) -> list[str]:
         "/deflate.html": (deflate_bomb(size), "deflate"),
         "/compress.html": (b"\x1f\x9d" + b"\0" * 100, "compress"),
     }
+    bombs = {path: bomb for path, bomb in bombs.items() if not only or path[1:] in only}
     for path, (body, coding) in bombs.items():
         site.resources[path] = Resource(body, headers={"Content-Encoding": coding})
     locs = "".join(f"<url><loc>{site.url}{path}</loc></url>" for path in bombs)
