@@ -78,6 +78,11 @@ def normalize(url: str, base: str | None = None) -> str | None:
         return None
     scheme = parts.scheme.lower()
     host = parts.hostname.lower()
+    if host.isascii() and ":" not in host:
+        try:  # the resolver's own check (an empty or 64-letter label), which httpx leaves to it
+            host.encode("idna")
+        except UnicodeError:
+            return None
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     if port is not None and port != {"http": 80, "https": 443}[scheme]:
@@ -153,6 +158,8 @@ def check_start(url: str, allow_private: bool) -> str:
         parts = urlsplit(normal)
         try:
             addresses = resolve(parts.hostname or "", parts.port or 443)
+        except UnicodeError as exc:  # a host name the resolver cannot even encode
+            raise CrawlRefused(malformed(url), "crawl_url") from exc
         except OSError as exc:
             raise CrawlRefused(
                 f"nom d'hôte introuvable ({parts.hostname}) — unknown host", "crawl_dns"

@@ -137,7 +137,9 @@ def test_ipv6_forms_of_private_ipv4_addresses_are_refused_from_a_dns_answer(monk
     assert not accepted
 
 
-@pytest.mark.parametrize("url", ["http://[::1", "http://[::1]:99999/", "https://", "http://exa\x01mple.org/"])
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://[::1]:99999/", "https://", "http://exa\x01mple.org/", "http://a..b/"]
+)
 def test_a_malformed_start_url_is_refused_not_raised(url: str) -> None:
     with pytest.raises(CrawlRefused) as refused:
         check_start(url, allow_private=True)
