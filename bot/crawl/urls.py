@@ -116,7 +116,10 @@ class Scope:
         return cls(f"{parts.scheme}://{parts.netloc}", prefix)
 
     def contains(self, url: str) -> bool:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # not from `normalize` (a hand-edited crawl.json): outside any scope
+            return False
         return f"{parts.scheme}://{parts.netloc}" == self.origin and parts.path.startswith(self.prefix)
 
 

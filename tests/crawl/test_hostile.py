@@ -109,8 +109,8 @@ def test_a_link_heavy_site_keeps_memory_and_crawl_json_small() -> None:
 
 
 def test_urls_that_do_not_parse_anywhere_in_a_crawl_are_left_out(tmp_path, embedder) -> None:
-    """Links, a canonical URL, a redirect, a sitemap and robots.txt with URLs urllib or the
-    HTTP client refuses: the crawl reads what it can and says why it left the rest."""
+    """Links, a canonical URL, a redirect, a sitemap, robots.txt and crawl.json with URLs
+    urllib or the HTTP client refuses: the crawl reads what it can and says why it left the rest."""
     bad = ["http://[::1", "http://127.0.0.1:99999/", "/a&#1;b.html", "/c&#x1b;d.html", "http://[zz]/"]
     anchors = "".join(f'<a href="{u}">lien</a>' for u in bad) + '<a href="/ok.html">ok</a>'
     with FixtureSite() as site:
@@ -127,9 +127,12 @@ def test_urls_that_do_not_parse_anywhere_in_a_crawl_are_left_out(tmp_path, embed
             b"<url><loc>http://x\x01y/</loc></url></urlset>",
             "application/xml",
         )
+        index = tmp_path / "index"
+        index.mkdir()  # a crawl.json edited by hand
+        (index / "crawl.json").write_text('{"format": 1, "urls": {"http://[::1": {}}}', encoding="utf-8")
         summary = crawl(
             CrawlOptions([f"{site.url}/", f"{site.url}/sitemap.xml"], delay=0, allow_private=True),
-            Settings(index_dir=tmp_path / "index"),
+            Settings(index_dir=index),
             lambda: embedder,
             progress=False,
         )
