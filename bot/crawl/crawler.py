@@ -5,6 +5,10 @@ Each URL known from the previous crawl is asked for conditionally; a 304 keeps i
 indexed version without reading a body, a 404/410 removes it, a transient failure
 (timeout, 5xx) keeps it. Known URLs no link leads to any more are asked for at the end,
 so a page that disappears is noticed even once nothing links to it.
+
+What a crawl holds stays bounded whatever the site: the first MAX_PAGE_LINKS links of a
+page (the rest counted and named in a warning), a queue no longer than --max-pages can
+still visit, and MAX_STATE_LINKS links in crawl.json.
 """
 
 from __future__ import annotations
