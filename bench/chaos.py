@@ -13,6 +13,12 @@ Indexes the repository's documents/ in a temporary folder, then, each on its own
    removing the last document, /metrics lines after 1,000 random methods and paths, a
    200,000-level nested HTML upload (with /health polled meanwhile), a malformed eval file,
    and an upload larger than the server may write (RLIMIT_FSIZE, the same errno as a full disk).
+
+Issue 28's crawl rows (`--only crawl`, no server, no model), each a crawl of the hostile
+site of tests/crawl/site.py in a process of its own (tests/crawl/hostile.py): a brotli bomb
+and a stacked-gzip bomb (200 MB each) under the default 10 MB page limit, peak resident
+memory over the crawl's start; a server sending its headers one byte a second, under the
+default 30 s deadline for a whole response.
 """
 
 from __future__ import annotations
@@ -36,7 +42,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import REPO_ROOT  # noqa: E402
+from bot.crawl.fetch import REQUEST_SECONDS  # noqa: E402
+from bot.crawl.limits import DEFAULT_MAX_BYTES  # noqa: E402
 from tests.api.test_guards import Slowloris  # noqa: E402
+from tests.crawl.hostile import measure  # noqa: E402
 from tests.postgres import Cluster  # noqa: E402
 from tests.servers import _free_port, start_redis, start_server, stop_server  # noqa: E402
 
@@ -392,22 +401,46 @@ def upload_faults(root: Path) -> None:
     )
 
 
+def crawl_faults() -> None:
+    for bomb, what in (
+        ("br.html", "brotli bomb (Content-Encoding: br)"),
+        ("gzip-gzip.html", "stacked-gzip bomb"),
+    ):
+        got = measure("bombs", "--bomb", bomb, "--max-bytes", str(DEFAULT_MAX_BYTES))
+        reason = next(iter(got["skipped"].values()))
+        row(
+            f"28.2 crawl of a {what} decoding to 200 MB, page limit {DEFAULT_MAX_BYTES // 10**6} MB",
+            f"peak RSS +{got['growth_mb']:.1f} MB over the start ({got['start_mb']:.0f} MB); "
+            f"{got['seconds']:.2f} s; {reason.split(' — ')[0]}",
+            "+ < 50 MB",
+        )
+    got = measure("slow", timeout=REQUEST_SECONDS + 120)
+    row(
+        "28.4 crawl of a page whose headers come one byte a second",
+        f"ended after {got['seconds']:.1f} s; peak RSS +{got['growth_mb']:.1f} MB; "
+        f"{next(iter(got['skipped'].values())).split(' — ')[0]}",
+        f"~{REQUEST_SECONDS:.0f} s (the deadline for a whole response)",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slowloris-seconds", type=float, default=25)
     parser.add_argument("--connections", type=int, default=210)
     parser.add_argument("--asks", type=int, default=20)
-    parser.add_argument("--only", choices=["slowloris", "redis", "postgres", "uploads"], action="append")
+    groups = ["slowloris", "redis", "postgres", "uploads", "crawl"]
+    parser.add_argument("--only", choices=groups, action="append")
     args = parser.parse_args()
-    only = set(args.only or ["slowloris", "redis", "postgres", "uploads"])
+    only = set(args.only or groups)
     with tempfile.TemporaryDirectory(prefix="alliance-chaos-") as tmp:
         root = Path(tmp)
         docs, index = root / "documents", root / "index"
         shutil.copytree(REPO_ROOT / "documents", docs)
         env = os.environ | {"ALLIANCE_INDEX_DIR": str(index)}
-        subprocess.run(
-            [sys.executable, "-m", "bot", "ingest", str(docs)], env=env, check=True, capture_output=True
-        )
+        if only - {"crawl", "uploads"}:  # the servers' index (the crawl rows need none)
+            subprocess.run(
+                [sys.executable, "-m", "bot", "ingest", str(docs)], env=env, check=True, capture_output=True
+            )
         if "slowloris" in only:
             slowloris(index, docs, args.slowloris_seconds, args.connections)
         if "redis" in only:
@@ -416,6 +449,8 @@ def main() -> None:
             postgres_faults(index, docs, root, args.asks)
         if "uploads" in only:
             upload_faults(root)
+        if "crawl" in only:
+            crawl_faults()
     print(f"load average: {os.getloadavg()[0]:.1f} (1 min), cores: {os.cpu_count()}\n")
     print("| case | measured | target |\n|---|---|---|")
     for case, measured, target in rows:

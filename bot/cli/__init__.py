@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from bot.cli.common import USAGE_ERROR, current_settings, echo, fail_on_known_errors
+from bot.cli.common import USAGE_ERROR, SafeFormatter, current_settings, echo, fail_on_known_errors
 from bot.cli.model import model
 from bot.cli.reader import reader
 from bot.config import Settings
@@ -34,7 +34,9 @@ from bot.shape import plain_lines
 @click.pass_context
 def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
     """Alliance Bot: French question answering over your documents, with cited sources."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     # Before torch loads OpenMP (torch backend, fits): threads spinning at barriers steal
     # the core a sibling needs; on 2 busy cores one query went from 50 ms to 1 s.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -181,10 +183,10 @@ def _crawl(
             "--rebuild does not go with --crawl: rebuild first, then crawl.",
         )
     summary = crawl(CrawlOptions(urls, **limits), settings.index, load_model, wait=wait)
-    if as_json:
-        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+    if as_json:  # URLs are the site's: escaped like every line (JSON's own \u escape)
+        echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
         return
-    click.echo(
+    echo(
         f"{len(summary.fetched)} téléchargée(s), {len(summary.unchanged)} inchangée(s), "
         f"{len(summary.added)} ajoutée(s), {len(summary.updated)} mise(s) à jour, "
         f"{len(summary.removed)} retirée(s), {len(summary.kept)} conservée(s) (échec passager), "
@@ -193,7 +195,7 @@ def _crawl(
         f"index {summary.version}"
     )
     for skipped in summary.skipped:
-        click.echo(f"  ignorée : {skipped.path} — {skipped.reason}")
+        echo(f"  ignorée : {skipped.path} — {skipped.reason}")
 
 
 def _open_assistant():

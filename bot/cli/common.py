@@ -3,6 +3,7 @@ to print, and the one mapping of errors to what a user sees."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import sys
 from functools import wraps
@@ -20,6 +21,14 @@ USAGE_ERROR = 2
 def echo(text: str = "", err: bool = False) -> None:
     """Every line the CLI prints: questions, comments, titles and texts come from others."""
     click.echo(terminal.safe(text), err=err)
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines on the terminal go through `terminal.safe` too: a crawl's warnings name
+    URLs and titles that come from the sites it reads."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal.safe(super().format(record))
 
 
 class Failure(click.ClickException):

@@ -5,6 +5,10 @@ Each URL known from the previous crawl is asked for conditionally; a 304 keeps i
 indexed version without reading a body, a 404/410 removes it, a transient failure
 (timeout, 5xx) keeps it. Known URLs no link leads to any more are asked for at the end,
 so a page that disappears is noticed even once nothing links to it.
+
+What a crawl holds stays bounded whatever the site: the first MAX_PAGE_LINKS links of a
+page (the rest counted and named in a warning), a queue no longer than --max-pages can
+still visit, and MAX_STATE_LINKS links in crawl.json.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from tqdm import tqdm
 
@@ -23,6 +27,8 @@ from bot.crawl.fetch import GONE, Fetched, Fetcher
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 from bot.crawl.pages import (
     HTML_TYPES,
+    MAX_PAGE_LINKS,
+    MAX_SITEMAP_URLS,
     NOINDEX,
     document_suffix,
     is_sitemap,
@@ -43,6 +49,12 @@ log = logging.getLogger("bot.crawl")
 
 DUPLICATE_PAGE = "même adresse canonique qu'une page déjà lue — duplicate canonical URL"
 OUT_OF_SCOPE = ("redirection hors du périmètre", "adresse locale, privée", "interdit par robots.txt")
+# Links remembered in crawl.json, all pages together (about 60 bytes each: 3 MB at most).
+# Past it pages are remembered without their links; the pages those led to are still
+# known, and asked for again at the end of the next crawl.
+MAX_STATE_LINKS = 50_000
+# Distinct URLs counted in `not_visited` that the queue had no room for (their hashes only).
+MAX_COUNTED = 100_000
 
 
 @dataclass
@@ -64,7 +76,8 @@ class CrawlSummary:
     removed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # failed this time: indexed version kept
     skipped: list[SkippedFile] = field(default_factory=list)
-    not_visited: int = 0  # URLs left in the queue at --max-pages
+    not_visited: int = 0  # URLs found but not visited at --max-pages
+    links_dropped: int = 0  # links past the limit of links read from one page (MAX_PAGE_LINKS)
     requests: int = 0
     bytes: int = 0
     embedded_passages: int = 0
@@ -92,12 +105,14 @@ class _Crawl:
         self.docs: dict[str, Document] = {}
         self.drop: set[str] = set()
         self.new_state: dict[str, UrlState] = {}
+        self.links_left = MAX_STATE_LINKS  # links crawl.json may still take
         self.show = sys.stderr.isatty() if progress is None else progress
 
     def run(self) -> None:
         queue = deque((u, 0) for u in self.starts)
         seen = set(self.starts)
         revisit = [u for u in self.state if u not in seen and in_scope(u, self.scopes)]
+        no_room: set[int] = set()  # hashes of the URLs the queue had no room for
         visited = 0
         with tqdm(total=self.options.max_pages, disable=not self.show, unit="page", desc="Pages") as bar:
             while visited < self.options.max_pages:
@@ -114,15 +129,24 @@ class _Crawl:
                 bar.set_postfix(lus=len(self.summary.fetched), inchangés=len(self.summary.unchanged))
                 if not follow or depth >= self.options.max_depth:
                     continue
+                # The queue holds no more than --max-pages can still visit: a URL past that
+                # would never be fetched, and 20,000 links a page made it millions long.
+                room = self.options.max_pages - visited - len(queue)
                 for link in links:
-                    if link not in seen and in_scope(link, self.scopes):
-                        seen.add(link)
-                        queue.append((link, depth + 1))
-        self.summary.not_visited = len(queue) + len([u for u in revisit if u not in seen])
-        for url in [*queue, *revisit]:  # not visited: what they gave stays as it was
-            url = url[0] if isinstance(url, tuple) else url
+                    if link in seen or not in_scope(link, self.scopes):
+                        continue
+                    if room <= 0:
+                        if len(no_room) < MAX_COUNTED:
+                            no_room.add(hash(link))
+                        continue
+                    seen.add(link)
+                    queue.append((link, depth + 1))
+                    room -= 1
+        left = [u for u, _ in queue] + [u for u in revisit if u not in seen]
+        self.summary.not_visited = len(left) + len(no_room)
+        for url in left:  # not visited: what they gave stays as it was
             if url in self.state:
-                self.new_state.setdefault(url, self.state[url])
+                self.remember(url, self.state[url], only_new=True)
 
     def visit(self, url: str) -> tuple[list[str], bool]:
         """Fetch one URL and record what it gives; returns its links and whether to follow them."""
@@ -132,7 +156,7 @@ class _Crawl:
         )
         got = self.fetcher.get(url, before.etag if usable else None, before.last_modified if usable else None)
         if got.kind == "not_modified" and usable:
-            self.new_state[url] = before
+            self.remember(url, before)
             if before.source:
                 self.summary.unchanged.append(before.source)
             return before.links, True
@@ -146,7 +170,7 @@ class _Crawl:
             return [], False
         # transient or refused: the indexed version stays, and so do its validators
         if before is not None:
-            self.new_state[url] = before
+            self.remember(url, before)
         if known:
             self.summary.kept.append(known)
         self.skip(url, got.reason, known)
@@ -156,14 +180,16 @@ class _Crawl:
         self.summary.fetched.append(url)
         content_type = media_type(got.headers)
         entry = UrlState(etag=got.headers.get("etag"), last_modified=got.headers.get("last-modified"))
-        doc, follow, reason = None, True, ""
+        doc, follow, reason, dropped, cap = None, True, "", 0, MAX_PAGE_LINKS
         unreadable = False  # readable no more this time (like a file): the indexed version stays
         try:
             if is_sitemap(got.url, content_type, got.body):
-                entry.links = sitemap_urls(got.body, got.url)
+                entry.links, dropped = sitemap_urls(got.body, got.url, self.wanted)
+                cap = MAX_SITEMAP_URLS
             elif content_type in HTML_TYPES:
-                page = read_page(got.body, got.url, got.headers)
+                page = read_page(got.body, got.url, got.headers, self.wanted)
                 doc, follow, reason, entry.links = page.document, page.follow, page.reason, page.links
+                dropped = page.dropped
                 unreadable = doc is None and reason != NOINDEX
             elif suffix := document_suffix(got.url, content_type):
                 doc = read_document(got.body, got.url, suffix)
@@ -174,9 +200,18 @@ class _Crawl:
         except Exception as exc:  # a parser bug or an odd file must not stop the crawl
             log.warning("Erreur inattendue en lisant %s", got.url, exc_info=True)
             reason, unreadable = f"erreur inattendue ({type(exc).__name__}) — unexpected error", True
+        if dropped:
+            self.summary.links_dropped += dropped
+            log.warning(
+                "%d liens ignorés sur %s : seuls les %d premiers sont lus — %d links dropped",
+                dropped,
+                url,
+                cap,
+                dropped,
+            )
         known = before.source if before is not None and before.source in self.indexed else None
         if unreadable and known:
-            self.new_state[url] = before
+            self.remember(url, before)
             self.summary.kept.append(known)
             self.skip(url, reason, known)
             return entry.links or before.links, follow
@@ -193,8 +228,20 @@ class _Crawl:
                 self.drop.add(before.source)  # this URL no longer gives that document
         if reason:
             self.skip(url, reason, None)
-        self.new_state[url] = entry
-        return entry.links, follow
+        links = entry.links
+        self.remember(url, entry)
+        return links, follow
+
+    def wanted(self, url: str) -> bool:
+        return in_scope(url, self.scopes)
+
+    def remember(self, url: str, entry: UrlState, only_new: bool = False) -> None:
+        """What crawl.json keeps of `url`: its links while MAX_STATE_LINKS has room."""
+        if only_new and url in self.new_state:
+            return
+        kept = entry.links[: max(self.links_left, 0)]
+        self.links_left -= len(kept)
+        self.new_state[url] = entry if len(kept) == len(entry.links) else replace(entry, links=kept)
 
     def skip(self, url: str, reason: str, source: str | None) -> None:
         log.warning("Page ignorée : %s — %s", url, reason)

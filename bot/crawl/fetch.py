@@ -5,19 +5,27 @@ requests (ETag, Last-Modified), and connections only to addresses allowed.
 The address check is in the connection itself (a network backend for httpcore): each
 address the host name resolves to is checked, and the socket connects to the address
 checked, so DNS cannot answer one address to the check and another to the connection.
+
+One deadline covers a whole response, head included: the network streams of that
+backend give each read and write only the time left, so a server that sends its
+headers one byte at a time is cut like one that drips its body. Bodies are read raw and
+decoded here in bounded steps (`bot.crawl.decode`), never by the HTTP client in one go.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-from bot.crawl.urls import Scope, in_scope, is_public, normalize, private_refused, resolve
+from bot.crawl import urls
+from bot.crawl.decode import ACCEPT_ENCODING, CorruptBody, Decoder, EncodingRefused, decoded, decoder_for
+from bot.crawl.urls import Scope, in_scope, is_public, malformed, normalize, private_refused
 
 log = logging.getLogger("bot.crawl")
 
@@ -26,7 +34,7 @@ ROBOTS_AGENT = "AllianceBot"  # the product token robots.txt groups are matched 
 MAX_REDIRECTS = 5
 MAX_ROBOTS_BYTES = 512 * 1024  # Google reads the first 500 KiB of a robots.txt
 MAX_CRAWL_DELAY = 60.0  # a longer Crawl-delay is honoured as this
-REQUEST_SECONDS = 30.0  # a whole response, body included (a slow drip is cut)
+REQUEST_SECONDS = 30.0  # a whole response, head and body (a slow drip is cut)
 
 # Skip reasons (French first, then English), shown to the operator as they are.
 ROBOTS = "interdit par robots.txt — disallowed by robots.txt"
@@ -46,32 +54,80 @@ def too_large(size: int | None, limit: int) -> str:
     return f"page trop volumineuse ({got}{limit:,} octets) — page over the byte limit".replace(",", "\u202f")
 
 
+_BAD_LOCATION = "Invalid URL in location header"  # httpx's message for a Location that does not parse
+
+
+class _OverLimit(Exception):
+    """A body past the byte limit, encoded or decoded."""
+
+
 class AddressRefused(Exception):
     """A connection to a non-public address, refused before it is made."""
 
 
+class _Deadline:
+    """When the current request must be over (None: no request under way)."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def left(self, timeout: float | None, expired: type[Exception]) -> float | None:
+        """The time a network operation may take: its own timeout, or less (`expired` when none)."""
+        if self.at is None:
+            return timeout
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise expired("délai de la réponse dépassé — response deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self.stream = stream
+        self.deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, self.deadline.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, self.deadline.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
+        left = self.deadline.left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self.stream.start_tls(ssl_context, server_hostname, left), self.deadline)
+
+    def get_extra_info(self, info: str):
+        return self.stream.get_extra_info(info)
+
+
 class _GuardedBackend(httpcore.SyncBackend):
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, deadline: _Deadline) -> None:
         self.allow_private = allow_private
+        self.deadline = deadline
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        addresses = resolve(host, port) if not self.allow_private else [host]
+        addresses = urls.resolve(host, port) if not self.allow_private else [host]
         if not self.allow_private:
             for address in addresses:
                 if not is_public(address):
                     raise AddressRefused(private_refused(address))
-        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+        timeout = self.deadline.left(timeout, httpcore.ConnectTimeout)
+        stream = super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self.deadline)
 
 
 class _GuardedTransport(httpx.HTTPTransport):
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, deadline: _Deadline) -> None:
         super().__init__(retries=0)
         ssl_context = self._pool._ssl_context
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=4,
             max_keepalive_connections=4,
-            network_backend=_GuardedBackend(allow_private),
+            network_backend=_GuardedBackend(allow_private, deadline),
         )
 
 
@@ -98,20 +154,30 @@ class Counters:
 
 class Fetcher:
     def __init__(
-        self, scopes: list[Scope], *, allow_private: bool, delay: float, max_bytes: int, timeout: float = 10.0
+        self,
+        scopes: list[Scope],
+        *,
+        allow_private: bool,
+        delay: float,
+        max_bytes: int,
+        timeout: float = 10.0,
+        deadline: float | None = None,
     ) -> None:
         self.scopes = scopes
         self.delay = delay
         self.max_bytes = max_bytes
+        self.seconds = deadline or REQUEST_SECONDS  # a whole response, head included
         self.counters = Counters()
         self._robots: dict[str, object] = {}
         self._next: dict[str, float] = {}  # origin -> monotonic time of its next request
+        self._deadline = _Deadline()
         self.client = httpx.Client(
-            transport=_GuardedTransport(allow_private),
+            transport=_GuardedTransport(allow_private, self._deadline),
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": USER_AGENT},
+            # the codings `bot.crawl.decode` reads in bounded steps, and no other
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         )
 
     def close(self) -> None:
@@ -178,19 +244,28 @@ class Fetcher:
         if wait > 0:
             time.sleep(wait)
         self.counters.requests += 1
-        began = time.monotonic()
+        self._deadline.at = time.monotonic() + self.seconds
         try:
-            return self._send(url, headers, limit, follow, began)
+            return self._send(url, headers, limit, follow)
         except AddressRefused as exc:
             return Fetched(url, "skipped", reason=str(exc))
+        except (httpx.InvalidURL, ValueError):  # a redirect followed for robots.txt
+            return Fetched(url, "skipped", reason=malformed(url))
+        except httpx.RemoteProtocolError as exc:
+            if str(exc).startswith(_BAD_LOCATION):  # httpx parses it even when not following
+                return Fetched(url, "skipped", reason=OUT_OF_SCOPE.format(target="?"))
+            return Fetched(url, "transient", reason=TRANSIENT.format(what=type(exc).__name__))
         except httpx.TimeoutException:
             return Fetched(url, "transient", reason=TRANSIENT.format(what="délai dépassé"))
+        except CorruptBody:
+            return Fetched(url, "transient", reason=TRANSIENT.format(what="contenu compressé illisible"))
         except (httpx.HTTPError, OSError) as exc:
             return Fetched(url, "transient", reason=TRANSIENT.format(what=type(exc).__name__))
         finally:
+            self._deadline.at = None
             self._next[origin] = time.monotonic() + max(self.delay, self._crawl_delay(origin))
 
-    def _send(self, url, headers, limit, follow, began) -> Fetched:
+    def _send(self, url: str, headers: dict[str, str], limit: int, follow: bool) -> Fetched:
         with self.client.stream("GET", url, headers=headers, follow_redirects=follow) as response:
             status = response.status_code
             got = dict(response.headers)
@@ -208,17 +283,38 @@ class Fetcher:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 return Fetched(url, "skipped", status, got, reason=too_large(int(declared), limit))
-            parts, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                self.counters.bytes += len(chunk)
-                if size > limit:
-                    return Fetched(url, "skipped", status, got, reason=too_large(None, limit))
-                if time.monotonic() - began > REQUEST_SECONDS:
-                    raise httpx.ReadTimeout("whole response too slow")
-                parts.append(chunk)
+            try:
+                decoder = decoder_for(response.headers.get_list("content-encoding", split_commas=True))
+            except EncodingRefused as exc:
+                return Fetched(url, "skipped", status, got, reason=str(exc))
+            try:
+                body = self._body(response, decoder, limit)
+            except _OverLimit:
+                return Fetched(url, "skipped", status, got, reason=too_large(None, limit))
             self.counters.bodies += 1
-            return Fetched(str(response.url) if follow else url, "ok", status, got, b"".join(parts))
+            return Fetched(str(response.url) if follow else url, "ok", status, got, body)
+
+    def _body(self, response: httpx.Response, decoder: Decoder, limit: int) -> bytes:
+        """Raw bytes (httpx would decode a whole chunk in one call), decoded in bounded steps,
+        the limit checked after each one: at most a step past it is ever in memory."""
+        parts, size = [], 0
+        for step in decoded(self._raw(response, limit), decoder):
+            size += len(step)
+            if size > limit:
+                raise _OverLimit
+            parts.append(step)
+        return b"".join(parts)
+
+    def _raw(self, response: httpx.Response, limit: int) -> Iterator[bytes]:
+        """The body as sent, counted, and cut past `limit` too: a stream of empty compressed
+        blocks decodes to nothing and would otherwise be read until the deadline."""
+        size = 0
+        for chunk in response.iter_raw():
+            size += len(chunk)
+            self.counters.bytes += len(chunk)
+            if size > limit:
+                raise _OverLimit
+            yield chunk
 
 
 def _origin(url: str) -> str:

@@ -10,7 +10,9 @@ HTML loader instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -21,6 +23,10 @@ from bot.ingest.loaders.common import decode_text
 
 NOINDEX = "page marquée noindex — page marked noindex"
 MAX_EXTRACT_ELEMENTS = 5_000  # HTML elements of a page given to trafilatura
+# Links kept from one page (the first ones, in the crawl's scope, each once): a real page
+# rarely has a few hundred; a page of 20,000 made 25 pages cost 1.5 GB and a 20 MB crawl.json.
+MAX_PAGE_LINKS = 1_000
+MAX_SITEMAP_URLS = 50_000  # the sitemap protocol's own limit for one file
 
 # Content types read as documents, and the loader (suffix) each goes to.
 DOCUMENT_TYPES = {
@@ -47,6 +53,23 @@ class Page:
     links: list[str] = field(default_factory=list)
     follow: bool = True  # false for <meta name="robots" content="nofollow">
     reason: str = ""  # why there is no document
+    dropped: int = 0  # links left unread past MAX_PAGE_LINKS
+
+
+def first_links(
+    hrefs: Iterable[str], base: str, wanted: Callable[[str], bool], cap: int
+) -> tuple[list[str], int]:
+    """The first `cap` distinct normalised URLs `wanted` keeps, and how many hrefs came after
+    them (counted, not read: memory and time stay bounded whatever the page holds)."""
+    links: dict[str, None] = {}
+    hrefs = iter(hrefs)
+    for href in hrefs:
+        if len(links) >= cap:
+            return list(links), 1 + sum(1 for _ in hrefs)
+        url = normalize(href, base)
+        if url and url not in links and wanted(url):
+            links[url] = None
+    return list(links), 0
 
 
 def media_type(headers: dict[str, str]) -> str:
@@ -70,15 +93,11 @@ def is_sitemap(url: str, content_type: str, body: bytes) -> bool:
     return xml and (b"<urlset" in head or b"<sitemapindex" in head)
 
 
-def sitemap_urls(body: bytes, base: str) -> list[str]:
+def sitemap_urls(body: bytes, base: str, wanted: Callable[[str], bool] = bool) -> tuple[list[str], int]:
     """The <loc> URLs of a sitemap or sitemap index (read with a regular expression: no
-    XML parser, so no entity or DTD to expand)."""
-    out = []
-    for match in _LOC.finditer(body):
-        url = normalize(match.group(1).decode("utf-8", errors="replace").replace("&amp;", "&"), base)
-        if url:
-            out.append(url)
-    return out
+    XML parser, so no entity or DTD to expand), and how many past MAX_SITEMAP_URLS."""
+    locs = (m.group(1).decode("utf-8", errors="replace").replace("&amp;", "&") for m in _LOC.finditer(body))
+    return first_links(locs, base, wanted, MAX_SITEMAP_URLS)
 
 
 def read_document(body: bytes, url: str, suffix: str) -> Document:
@@ -87,8 +106,9 @@ def read_document(body: bytes, url: str, suffix: str) -> Document:
     return load_bytes(body, PurePosixPath(name), suffix)
 
 
-def read_page(body: bytes, url: str, headers: dict[str, str]) -> Page:
-    """A web page: main text, title, date, canonical URL (`Document.url`) and its links."""
+def read_page(body: bytes, url: str, headers: dict[str, str], wanted: Callable[[str], bool] = bool) -> Page:
+    """A web page: main text, title, date, canonical URL (`Document.url`) and its links
+    (those `wanted` keeps, MAX_PAGE_LINKS at most)."""
     import trafilatura
     from selectolax.lexbor import LexborHTMLParser
 
@@ -103,16 +123,23 @@ def read_page(body: bytes, url: str, headers: dict[str, str]) -> Page:
     base_node = tree.css_first("base[href]")
     base = normalize(base_node.attributes.get("href") or "", url) if base_node is not None else None
     base = base or url
-    links = [u for a in tree.css("a[href]") if (u := normalize(a.attributes.get("href") or "", base))]
+    # Walked one element at a time: a list of every <a> of a 10 MB page would not be small.
+    hrefs = (
+        node.attributes.get("href") or ""
+        for node in tree.root.traverse()
+        if node.tag == "a" and "href" in node.attributes
+    )
+    links, dropped = first_links(hrefs, base, wanted, MAX_PAGE_LINKS) if tree.root else ([], 0)
     follow = "nofollow" not in robots and "none" not in robots
     if "noindex" in robots or "none" in robots.split():
-        return Page(None, links, follow, NOINDEX)
+        return Page(None, links, follow, NOINDEX, dropped)
 
     canonical_node = tree.css_first('link[rel="canonical"][href]')
     canonical = normalize(canonical_node.attributes.get("href") or "", url) if canonical_node else None
     # trafilatura's time grows faster than the page (about 2 s for 8,000 paragraphs, minutes
     # for 80,000): past MAX_EXTRACT_ELEMENTS the HTML loader, linear, reads the page instead.
-    small = len(tree.css("*")) <= MAX_EXTRACT_ELEMENTS
+    elements = islice(tree.root.traverse(), MAX_EXTRACT_ELEMENTS + 1) if tree.root else ()
+    small = sum(1 for _ in elements) <= MAX_EXTRACT_ELEMENTS
     meta = trafilatura.extract_metadata(html, default_url=url) if small else None
     markdown = small and trafilatura.extract(
         html,
@@ -132,9 +159,9 @@ def read_page(body: bytes, url: str, headers: dict[str, str]) -> Page:
         else:
             doc = load_bytes(body, PurePosixPath(name + ".html"), ".html")
     except DocumentError as exc:
-        return Page(None, links, follow, str(exc))
+        return Page(None, links, follow, str(exc), dropped)
     if meta is not None and meta.title:
         doc.title = meta.title.strip()
     doc.date = (meta.date if meta is not None else None) or None
     doc.url = canonical
-    return Page(doc, links, follow)
+    return Page(doc, links, follow, dropped=dropped)

@@ -2,18 +2,26 @@
 
 Its pages can be changed or removed between two crawls; it answers conditional requests
 (ETag, Last-Modified) with 304 and counts every response by kind, so a test can tell
-how many bodies were sent in full.
+how many bodies were sent in full. The hostile site's parts are here too: compression
+bombs, link-heavy pages, and a server that sends its headers one byte at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
+import time
+import zlib
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import brotli
+import zstandard
 
 from tests.ingest.loaders.helpers import make_pdf
 
@@ -41,11 +49,13 @@ class Resource:
     status: int = 200
     location: str | None = None
     mtime: float = 1_700_000_000.0
+    headers: dict[str, str] = field(default_factory=dict)  # Content-Encoding, for one
 
 
 class FixtureSite:
     def __init__(self) -> None:
         self.resources: dict[str, Resource] = {}
+        self.generated: Callable[[str], Resource | None] = lambda path: None  # past `resources`
         self.hits: Counter[tuple[str, int]] = Counter()  # (path, status) -> responses
         self.user_agents: set[str] = set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -73,7 +83,7 @@ class FixtureSite:
 
             def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
                 site.user_agents.add(self.headers.get("User-Agent", ""))
-                res = site.resources.get(self.path)
+                res = site.resources.get(self.path) or site.generated(self.path)
                 if res is None:
                     return self._send(404, b"<h1>Introuvable</h1>", "text/html")
                 if res.status in (301, 302):
@@ -93,7 +103,8 @@ class FixtureSite:
                     self.send_header("ETag", etag)
                     self.end_headers()
                     return
-                self._send(200, res.body, res.content_type, {"ETag": etag, "Last-Modified": modified})
+                headers = {"ETag": etag, "Last-Modified": modified, **res.headers}
+                self._send(200, res.body, res.content_type, headers)
 
             def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
                 site.hits[(self.path, status)] += 1
@@ -180,3 +191,120 @@ def alliance_site(site: FixtureSite, tmp: Path) -> None:
             "<p>Cette page n'est listée que dans le plan du site : les vergers de Bagnolet.</p>",
         )
     )
+
+
+# ------------------------------------------------------------------------ the hostile site
+
+BOMB_BYTES = 200 * 1024 * 1024  # what each bomb decodes to: far over any page limit
+_MB = b"\0" * (1024 * 1024)
+
+
+def brotli_bomb(size: int = BOMB_BYTES) -> bytes:
+    """A few hundred bytes that decode to `size` zero bytes (built a megabyte at a time)."""
+    encoder = brotli.Compressor(quality=5)
+    return b"".join(encoder.process(_MB) for _ in range(size // len(_MB))) + encoder.finish()
+
+
+def gzip_bomb(size: int = BOMB_BYTES) -> bytes:
+    """`size` zero bytes gzipped (about a thousandth of it: 200 MB in 200 KB)."""
+    encoder = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return b"".join(encoder.compress(_MB) for _ in range(size // len(_MB))) + encoder.flush()
+
+
+def zstd_bomb(size: int = BOMB_BYTES) -> bytes:
+    encoder = zstandard.ZstdCompressor().compressobj()
+    return b"".join(encoder.compress(_MB) for _ in range(size // len(_MB))) + encoder.flush()
+
+
+def deflate_bomb(size: int = BOMB_BYTES) -> bytes:
+    encoder = zlib.compressobj(9)
+    return b"".join(encoder.compress(_MB) for _ in range(size // len(_MB))) + encoder.flush()
+
+
+def gzip(body: bytes) -> bytes:
+    encoder = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return encoder.compress(body) + encoder.flush()
+
+
+def bomb_site(site: FixtureSite, size: int = BOMB_BYTES, only: tuple[str, ...] = ()) -> list[str]:
+    """A sitemap listing bombs of every coding (one stacked) and an unknown coding, each
+    served as an HTML page (or those of `only`, paths without their "/"); returns their paths."""
+    single = gzip_bomb(size)
+    bombs = {
+        "/br.html": (brotli_bomb(size), "br"),
+        "/gzip-gzip.html": (gzip(single), "gzip, gzip"),  # gzipped twice: 200 MB in 600 bytes
+        "/gzip.html": (single, "gzip"),
+        "/zstd.html": (zstd_bomb(size), "zstd"),
+        "/deflate.html": (deflate_bomb(size), "deflate"),
+        "/compress.html": (b"\x1f\x9d" + b"\0" * 100, "compress"),
+    }
+    bombs = {path: bomb for path, bomb in bombs.items() if not only or path[1:] in only}
+    for path, (body, coding) in bombs.items():
+        site.resources[path] = Resource(body, headers={"Content-Encoding": coding})
+    locs = "".join(f"<url><loc>{site.url}{path}</loc></url>" for path in bombs)
+    site.resources["/sitemap.xml"] = Resource(
+        f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>'.encode(),
+        "application/xml",
+    )
+    return list(bombs)
+
+
+def link_heavy_site(site: FixtureSite, links: int = 20_000) -> None:
+    """Every page /liens/N.html (noindex: no text to embed) links to `links` pages of its own."""
+
+    def generated(path: str) -> Resource | None:
+        if not (path.startswith("/liens/") and path.endswith(".html")):
+            return None
+        n = int(path[len("/liens/") : -len(".html")] or 0)
+        anchors = "".join(f'<a href="/liens/{n * links + i + 1}.html">{i}</a>' for i in range(links))
+        return Resource(
+            f'<html><head><meta name="robots" content="noindex"></head><body>{anchors}</body></html>'.encode()
+        )
+
+    site.generated = generated
+
+
+class SlowHeaders:
+    """A server on 127.0.0.1 that sends a response's head one byte every `interval` seconds
+    (for `seconds` at most, then the rest of it), except the paths in `fast` (a plain 404)."""
+
+    def __init__(self, interval: float = 0.5, seconds: float = 20.0, fast: tuple[str, ...] = ()) -> None:
+        self.interval, self.seconds, self.fast = interval, seconds, fast
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.stop = threading.Event()
+
+    def __enter__(self) -> SlowHeaders:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        try:
+            path = conn.recv(65536).split(b" ", 2)[1].decode()
+            if path in self.fast:
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                return
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Lent: " + b"a" * 10_000
+            ends = time.monotonic() + self.seconds
+            for byte in head:
+                if self.stop.is_set() or time.monotonic() > ends:
+                    break
+                conn.sendall(bytes([byte]))
+                time.sleep(self.interval)
+            conn.sendall(b"\r\nContent-Length: 2\r\n\r\nok")
+        except OSError:  # the client gave up: what the test wants
+            pass
+        finally:
+            conn.close()

@@ -127,3 +127,50 @@ def test_cli_crawl_then_admin_recrawl_and_the_cited_page(tmp_path) -> None:
             assert f'<a href="{site.url}/a-propos.html"' in shown.text  # the live page
         finally:
             stop_server(proc)
+
+
+def test_a_malformed_start_url_is_a_422_on_the_admin_api(operator_server) -> None:
+    url, _ = operator_server
+    for target in ("http://[::1", "http://[::1]:99999/", "https://"):
+        response = httpx.post(f"{url}/admin/crawl", headers=AUTH, json={"urls": [target]}, timeout=30)
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["code"] == "crawl_url" and body["detail"].startswith("adresse web mal formée (")
+        assert "malformed web address" in body["detail_en"]
+
+
+def test_a_malformed_start_url_is_a_usage_error_on_the_cli(tmp_path) -> None:
+    done = _cli(tmp_path / "index", "http://[::1", "--crawl")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("alliance-bot: adresse web mal formée (http://[::1)")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_urls_with_bidi_controls_are_escaped_in_everything_the_cli_prints(tmp_path, embedder) -> None:
+    """A link whose path holds U+202E (RIGHT-TO-LEFT OVERRIDE): the warning (a log line), the
+    summary and the JSON summary show it as \\u202e, never raw."""
+    from bot.config import Settings
+    from bot.ingest.pipeline import ingest
+    from tests.ingest.test_pipeline import write_corpus
+
+    settings = Settings(index_dir=tmp_path / "index")
+    corpus = write_corpus(tmp_path / "docs", {"note.md": "# Note\n\nUne note locale sur les haies.\n"})
+    ingest([corpus], settings.index, lambda: embedder, progress=False)  # the CLI embeds nothing
+    with FixtureSite() as site:
+        site.resources["/robots.txt"] = Resource(b"", "text/plain")
+        site.resources["/"] = Resource(
+            b'<html><head><meta name="robots" content="noindex"></head><body>'
+            + '<a href="/\u202egpj.exe">facture</a></body></html>'.encode()
+        )
+        args = ("--crawl", "--allow-private", "--delay", "0")
+        for extra in ((), ("--json",)):
+            done = _cli(settings.index_dir, site.url + "/", *args, *extra)
+            assert done.returncode == 0, done.stderr
+            for printed in (done.stdout, done.stderr):
+                assert "\u202e" not in printed
+            assert "/\\u202egpj.exe — page disparue (HTTP 404)" in done.stderr  # the warning
+            if extra:
+                skipped = json.loads(done.stdout)["skipped"]
+                assert f"{site.url}/\u202egpj.exe" in {s["path"] for s in skipped}  # JSON's own escape
+            else:
+                assert f"ignorée : {site.url}/\\u202egpj.exe — page disparue" in done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.crawl import urls
 from bot.crawl.urls import CrawlRefused, Scope, check_start, is_public, normalize
 
 
@@ -82,3 +83,66 @@ def test_start_urls_at_private_addresses_are_refused_without_the_flag(url: str) 
 def test_other_schemes_are_refused_even_with_the_flag(url: str) -> None:
     with pytest.raises(CrawlRefused, match="schéma non autorisé"):
         check_start(url, allow_private=True)
+
+
+# IPv6 forms that carry a private IPv4 address (behind NAT64 or a 6to4 relay they reach it),
+# and ranges `ipaddress` calls global that are deprecated or local: each refused.
+HIDDEN_PRIVATE = {
+    "64:ff9b::a00:5": "NAT64 (RFC 6052) of 10.0.0.5",
+    "64:ff9b::a9fe:a9fe": "NAT64 of 169.254.169.254",
+    "64:ff9b:1::a00:5": "local-use NAT64 (RFC 8215)",
+    "64:ff9b:1:a00:5::": "local-use NAT64, a /48 prefix",
+    "::a00:5": "IPv4-compatible 10.0.0.5",
+    "::127.0.0.1": "IPv4-compatible loopback",
+    "::ffff:0:a00:5": "IPv4-translated 10.0.0.5",
+    "::ffff:0:127.0.0.1": "IPv4-translated loopback",
+    "2002:a00:5::": "6to4 of 10.0.0.5",
+    "2002:7f00:1::": "6to4 of 127.0.0.1",
+    "2002:a9fe:a9fe:1::1": "6to4 of 169.254.169.254",
+    "fec0::1": "site-local (deprecated)",
+    "192.88.99.1": "6to4 relay anycast (deprecated)",
+    "2002:c058:6301::": "6to4 of the relay anycast",
+}
+STILL_PUBLIC = ["93.184.215.14", "2606:4700::1111", "64:ff9b::5db8:d70e", "2002:5db8:d70e::1"]
+
+
+def _literal(address: str) -> str:
+    return f"http://[{address}]/" if ":" in address else f"http://{address}/"
+
+
+def test_ipv6_forms_of_private_ipv4_addresses_are_refused_from_a_literal() -> None:
+    """Checked without connecting: a literal resolves to itself."""
+    accepted = []
+    for address, form in HIDDEN_PRIVATE.items():
+        try:
+            check_start(_literal(address), allow_private=False)
+            accepted.append(f"{address} ({form})")
+        except CrawlRefused as refused:
+            assert refused.code == "crawl_private_address"
+    assert not accepted
+    assert all(is_public(a) for a in STILL_PUBLIC)
+
+
+def test_ipv6_forms_of_private_ipv4_addresses_are_refused_from_a_dns_answer(monkeypatch) -> None:
+    answer: list[str] = []
+    monkeypatch.setattr(urls, "resolve", lambda host, port: answer)
+    accepted = []
+    for address, form in HIDDEN_PRIVATE.items():
+        answer[:] = ["93.184.215.14", address]  # one bad address among good ones is enough
+        try:
+            check_start("https://intranet.example/", allow_private=False)
+            accepted.append(f"{address} ({form})")
+        except CrawlRefused as refused:
+            assert address in refused.detail
+    assert not accepted
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://[::1]:99999/", "https://", "http://exa\x01mple.org/", "http://a..b/"]
+)
+def test_a_malformed_start_url_is_refused_not_raised(url: str) -> None:
+    with pytest.raises(CrawlRefused) as refused:
+        check_start(url, allow_private=True)
+    assert refused.value.code == "crawl_url" and refused.value.status == 422
+    assert refused.value.exit_code == 2
+    assert refused.value.detail.startswith("adresse web mal formée (")
