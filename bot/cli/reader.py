@@ -47,7 +47,7 @@ def reader() -> None:
 )
 @click.option(
     "--variant",
-    type=click.Choice(["lexical", "aligned", "neutral"]),
+    type=click.Choice(["lexical", "aligned", "neutral", "compact"]),
     default="neutral",
     show_default=True,
     help="The features fitted (see docs): neutral leaves out what needs the question's own words.",

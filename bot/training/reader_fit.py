@@ -53,16 +53,24 @@ class Group:
     setting: str = "all"
 
 
-SETTINGS = ("all", "without", "alone", "other")
+SETTINGS = ("all", "without", "alone", "other", "withheld")
 
 
 def collect(
-    piaf: Path, settings: Settings, embedder, workdir: Path, limit: int | None, log
+    piaf: Path,
+    settings: Settings,
+    embedder,
+    workdir: Path,
+    limit: int | None,
+    log,
+    wanted: tuple[str, ...] = SETTINGS,
 ) -> tuple[list[Group], dict]:
-    """Each question read in four settings, so that answering and refusing hold on an index of
+    """Each question read in five settings, so that answering and refusing hold on an index of
     one article as on one of many: against all train articles and against its own article
-    alone (present: its gold sentences are positives), against the articles of the other
-    folds and against another single article (absent: all negatives)."""
+    alone (present: its gold sentences are positives); against the articles of the other
+    folds, against another single article, and against its own article with the sentences
+    that hold its answer withheld (absent: all negatives; the last is the near miss of a
+    one-article corpus: the topic is there, the fact is not)."""
     from bot.answer.reader.align import TokenSource, question_words
     from bot.answer.reader.features import SentenceCache, read
     from bot.answer.retrieval import Retriever
@@ -114,11 +122,15 @@ def collect(
             ("without", False, without[k]),
             ("alone", True, alone[q["title"]]),
             ("other", False, alone[next_title[q["title"]]]),
+            ("withheld", False, alone[q["title"]]),
         )
         for setting, present, retriever_ in plans:
+            if setting not in wanted:
+                continue
             hits = retriever_.search(vector, q["question"], TOP_K)
             cache, tokens = sources[id(retriever_)]
-            reading = read(q["question"], vector, retriever_.index, hits, cache, qwords, tokens)
+            hide = (lambda text, a=q["answers"]: contains_answer(text, a)) if setting == "withheld" else None
+            reading = read(q["question"], vector, retriever_.index, hits, cache, qwords, tokens, hide)
             if not reading.candidates:
                 continue
             gold = f"{q['passage']}.txt"
@@ -150,7 +162,7 @@ def collect(
         "passages": len(train.docs),
         "questions": len(questions),
         "folds": folds,
-        "settings": list(SETTINGS),
+        "settings": list(wanted),
     }
     return groups, facts
 
@@ -199,7 +211,10 @@ def variant_features(variant: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     - `aligned`: everything, alignment included;
     - `neutral`: what does not depend on the question sharing words with the text (dense
       cosines, alignment, answer types, positions): an English question about a French
-      text looks to it like a French one.
+      text looks to it like a French one;
+    - `compact`: the neutral selector, and a verifier on the few signals that mean the same
+      on a one-article corpus as on PIAF (the best sentence's alignment, the cosines, how
+      clearly the selector chose): fewer weights to learn PIAF's own habits with.
     """
     from bot.answer.reader.align import ALIGNMENT_FEATURES
     from bot.answer.reader.features import QUESTION_FEATURES, SENTENCE_FEATURES
@@ -217,12 +232,16 @@ def variant_features(variant: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
             "passage_dense", "words", "type_match", "new_span", *alignment,
         )  # fmt: skip
         question = ("p1_dense", "gap_dense", "max_cos", "q_who", "q_when", "q_number", "q_where")
+    elif variant == "compact":
+        sentence = variant_features("neutral")[0]
+        verifier = ("best_align_min", "best_align_mean", "best_align_below_80", "best_cos", "max_cos")
+        return sentence, verifier + ("selector_share_two",)
     else:
         raise ValueError(variant)
     return sentence, question + tuple(f"best_{f}" for f in sentence) + SELECTOR_STATS
 
 
-VARIANTS = ("lexical", "aligned", "neutral")
+VARIANTS = ("lexical", "aligned", "neutral", "compact")
 
 
 def fit_selector(groups: list[Group], names: tuple[str, ...]):
@@ -305,6 +324,8 @@ def fit_model(groups: list[Group], facts: dict, model_name: str, variant: str = 
     from bot.answer.reader.model import ReaderModel
 
     sentence_names, verifier_names = variant_features(variant)
+    # One order whatever the collection's: the same readings give the same bytes.
+    groups = sorted(groups, key=lambda g: (g.question, g.answers, SETTINGS.index(g.setting)))
     fitting = [g for g in groups if g.fold != HOLDOUT_FOLD] or groups
     held = [g for g in groups if g.fold == HOLDOUT_FOLD] or groups
     if not any(g.labels.any() for g in fitting):

@@ -117,13 +117,35 @@ def test_a_table_row_is_read_after_its_column_headers():
     assert context[own:] == "Poste | Montant Outils | 1 250 euros"
 
 
+def _cells(*cells: str) -> str:
+    return (
+        "<table:table-row>"
+        + "".join(f"<table:table-cell><text:p>{c}</text:p></table:table-cell>" for c in cells)
+        + "</table:table-row>"
+    )
+
+
+ODT_BODY = (
+    '<text:h text:outline-level="1">Calendrier de la ressourcerie</text:h>'
+    "<text:p>La ressourcerie du quartier ouvre ses ateliers selon ce calendrier.</text:p>"
+    "<table:table>"
+    + _cells("Atelier", "Jour")
+    + _cells("Réparation de vélos", "mardi soir")
+    + _cells("Couture solidaire", "jeudi après-midi")
+    + "</table:table>"
+    "<text:p>Chaque atelier accueille douze personnes au plus.</text:p>"
+)
+
+
 @pytest.fixture(scope="module")
 def table_assistant(settings, embedder, tmp_path_factory):
     from bot.answer.assistant import Assistant
     from bot.ingest.pipeline import ingest
+    from tests.ingest.loaders.helpers import make_odt
 
     folder = tmp_path_factory.mktemp("table-docs")
     (folder / "budget-jardin.md").write_text(TABLE_DOC, encoding="utf-8")
+    make_odt(folder / "ressourcerie.odt", ODT_BODY, title="Calendrier de la ressourcerie")
     config = settings.model_copy(
         update={"index_dir": tmp_path_factory.mktemp("table-index"), "documents_dir": folder}
     )
@@ -141,6 +163,12 @@ def test_a_table_row_answers_with_the_row_quoted_at_its_offsets(table_assistant)
     short = answer.short_answer
     assert short is not None and short.text == "4 812 euros"
     assert text[short.char_start : short.char_end] == short.text
+
+
+def test_a_row_of_an_opendocument_table_answers(table_assistant):
+    answer = table_assistant.ask("Quel jour a lieu l'atelier de couture solidaire ?")
+    assert answer.status == "answered", answer.confidence
+    assert "Couture solidaire | jeudi après-midi" in answer.citations[0].quote
 
 
 def test_a_paraphrase_sharing_no_word_with_its_answer_is_answered(assistant):

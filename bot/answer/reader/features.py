@@ -211,9 +211,11 @@ def read(
     cache: SentenceCache | None = None,
     words: QuestionWords | None = None,
     tokens: TokenSource | None = None,
+    withheld=None,
 ) -> Reading:
     """The candidates and their features. Without `words` and `tokens` (a question embedded
-    without its token vectors), the alignment features are zero."""
+    without its token vectors), the alignment features are zero. `withheld` (a predicate on a
+    sentence's text, for fitting only) reads the passages as if those sentences were not there."""
     language = index.manifest.language
     cache = cache or SentenceCache(index)
     kind = question_type(question)
@@ -237,6 +239,8 @@ def read(
             seen.add(row)
             start, end = (int(x) for x in index.sentence_spans[row])
             text = doc.text[start:end]
+            if withheld is not None and withheld(text):
+                continue
             sentence_terms = cache.terms(row, text)
             evidence_terms.update(sentence_terms)
             # A table row is an answer with its column headers, though it has no verb or full stop.
