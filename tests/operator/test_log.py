@@ -170,7 +170,7 @@ def test_pending_answers_survive_a_restart_and_stay_bounded(tmp_path):
 
     small = Pending(tmp_path / "pending.sqlite", limit=25)  # reopened: still there, then bounded
     assert small.count == 30
-    _, (row,) = small.head(1)
+    ((_, row),) = small.head(1)
     assert small.add([dict(row, id=make_answer().id)]) == 6 and small.count == 25
     small.close()
 
