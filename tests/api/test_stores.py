@@ -177,44 +177,71 @@ def test_questions_are_answered_and_logged_through_postgresql_outages(assistant,
         cluster.stop()
 
 
+class FullDisk:
+    """The log's folder, on a 4 MB tmpfs of its own filled with zeros where this process may
+    mount one (root); elsewhere a server whose file-size limit (RLIMIT_FSIZE, set from outside
+    with prlimit) drops to 0: every write to a file then fails, as on a full disk."""
+
+    def __init__(self, folder):
+        import os
+        import subprocess
+
+        self.folder = folder
+        folder.mkdir()
+        self.mounted = (
+            os.geteuid() == 0
+            and (
+                subprocess.run(
+                    ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True
+                )
+            ).returncode
+            == 0
+        )
+
+    def fill(self, pid: int) -> None:
+        import errno
+        import resource
+
+        if not self.mounted:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+            return
+        with open(self.folder / "filler", "wb", buffering=0) as f:
+            for size in (65536, 4096, 512, 1):  # down to the last byte
+                try:
+                    while True:
+                        f.write(b"\0" * size)
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC
+
+    def free(self, pid: int) -> None:
+        import resource
+
+        if self.mounted:
+            (self.folder / "filler").unlink()
+        else:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    def close(self) -> None:
+        import subprocess
+
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.folder)], check=False)
+
+
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 4 MB tmpfs of its own, to fill up (skipped where this process may not mount one)."""
-    import os
-    import subprocess
-
-    target = tmp_path / "disk"
-    target.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(target)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"mount -t tmpfs refused here: {done.stderr.decode(errors='replace').strip()}")
-    yield target
-    subprocess.run(["umount", "-l", str(target)], check=False)
-
-
-def fill(disk) -> None:
-    """Write zeros until the disk refuses more (ENOSPC), in big blocks then small ones."""
-    import errno
-
-    with open(disk / "filler", "wb", buffering=0) as f:
-        for size in (65536, 4096, 512, 1):
-            try:
-                while True:
-                    f.write(b"\0" * size)
-            except OSError as e:
-                assert e.errno == errno.ENOSPC
+def full_disk(tmp_path):
+    disk = FullDisk(tmp_path / "disk")
+    yield disk
+    disk.close()
 
 
 def test_answers_asked_while_the_log_disk_is_full_are_all_logged_once_space_returns(
-    assistant, settings, small_disk
+    assistant, settings, full_disk
 ):
     """With the SQLite log on a full disk, 21 of 26 answers were never logged, each with a
     traceback. Now they wait in memory (within the pending file's bound), /health says so, and
     they are written when space returns."""
+    small_disk = full_disk.folder
     proc, url = start_server(
         settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0", ALLIANCE_DATA_DIR=str(small_disk)
     )
@@ -232,7 +259,7 @@ def test_answers_asked_while_the_log_disk_is_full_are_all_logged_once_space_retu
         deadline = time.monotonic() + 10
         while count([first]) < 1 and time.monotonic() < deadline:
             time.sleep(0.2)
-        fill(small_disk)
+        full_disk.fill(proc.pid)
         sent = []
         for i in range(26):
             status, _, answer_id = timed_ask(url, f"{QUESTION} ({i})")
@@ -246,7 +273,7 @@ def test_answers_asked_while_the_log_disk_is_full_are_all_logged_once_space_retu
         assert any("in memory" in reason for reason in full["reasons"]), full
         assert full["log"]["dropped"] == 0
 
-        (small_disk / "filler").unlink()
+        full_disk.free(proc.pid)
         deadline = time.monotonic() + 60
         while count(sent) < len(sent) and time.monotonic() < deadline:
             time.sleep(0.5)
