@@ -244,3 +244,25 @@ def test_a_refused_row_at_the_head_of_the_pending_file_no_longer_blocks_it(postg
     assert logged(postgres_url, ids) == set(ids) and log.counts()["quarantined"] == 1
     assert log.status() is None
     log.close()
+
+
+def test_answers_wait_in_memory_within_the_bound_while_the_pending_file_cannot_be_written(tmp_path):
+    """A pending file that cannot be written (here its folder is a file; on a full disk, the
+    same OSError) lost every answer with a traceback: they now wait in memory, bounded."""
+    from bot.operator.log.store import Pending
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    pending = Pending(blocked / "pending.sqlite", limit=5)
+    rows = [{"id": str(i), "asked_at": utcnow()} for i in range(8)]
+    assert pending.add(rows) == 3  # the 3 oldest dropped, counted
+    assert pending.count == 5 and len(pending.memory) == 5 and pending.trouble
+    entries = pending.head(2)
+    assert [row["id"] for _, row in entries] == ["3", "4"]
+    assert pending.remove(entries) and [r["id"] for _, r in pending.head(10)] == ["5", "6", "7"]
+
+    blocked.unlink()  # room again: the next add moves what waits into the file
+    assert pending.add([{"id": "8", "asked_at": utcnow()}]) == 0
+    assert pending.in_file == 4 and not pending.memory and pending.trouble is None
+    assert [r["id"] for _, r in pending.head(10)] == ["5", "6", "7", "8"]
+    pending.close()
