@@ -452,6 +452,11 @@ class ConversationLog:
         reason is kept). A batch the database refuses is written row by row, and a row refused
         on its own is set aside (`Pending.quarantine`): the rows behind it are still written."""
         try:
+            if not self._migrated:  # whatever fails here is the schema's, never a row's
+                try:
+                    self._writes.call(self._migrate)
+                except Rejected as e:
+                    raise Unavailable(str(e)) from e
             self._writes.call(self._insert, rows)
         except Rejected as e:
             if len(rows) == 1:
@@ -476,7 +481,6 @@ class ConversationLog:
         )
 
     def _insert(self, rows: list[dict]) -> None:
-        self._migrate()
         with self.engine.begin() as db:
             db.execute(_insert_new(self.engine.dialect.name), rows)
 
