@@ -12,7 +12,10 @@ Indexes the repository's documents/ in a temporary folder, then, each on its own
    headers, ESC sequences in a question printed by `alliance-bot report`, a corrupt re-upload,
    removing the last document, /metrics lines after 1,000 random methods and paths, a
    200,000-level nested HTML upload (with /health polled meanwhile), a malformed eval file,
-   and an upload larger than the server may write (RLIMIT_FSIZE, the same errno as a full disk).
+   and an upload larger than the server may write (RLIMIT_FSIZE, the same errno as a full disk);
+13. (issue 28) a NUL question through MCP with a PostgreSQL log: refused, the answers after it
+   logged; and a row PostgreSQL refuses fed to the log writer: set aside, the rows behind written.
+
 
 Issue 28's crawl rows (`--only crawl`, no server, no model), each a crawl of the hostile
 site of tests/crawl/site.py in a process of its own (tests/crawl/hostile.py): a brotli bomb
@@ -423,12 +426,86 @@ def crawl_faults() -> None:
     )
 
 
+def mcp_call(url: str, tool: str, arguments: dict) -> dict:
+    """One JSON-RPC `tools/call` on the stateless /mcp; its result."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
+    r = httpx.post(
+        f"{url}/mcp",
+        json=body,
+        headers={"Accept": "application/json, text/event-stream"},
+        timeout=60,
+    )
+    return r.json().get("result") or {"isError": True, "content": [{"text": r.text}]}
+
+
+def mcp_nul(index: Path, docs: Path, data: Path, n: int) -> None:
+    """Issue 28: one MCP question with a NUL stopped the PostgreSQL log for good."""
+    from bot.operator.log import ConversationLog
+    from bot.schema import Answer
+
+    cluster = Cluster()
+    database_url = cluster.start()
+    proc = None
+    try:
+        proc, url = start_server(
+            index,
+            docs,
+            ALLIANCE_DATABASE_URL=database_url,
+            ALLIANCE_RATE_LIMIT="0",
+            ALLIANCE_DATA_DIR=str(data / "mcp"),
+        )
+        refused = mcp_call(url, "ask", {"question": f"{QUESTION}\x00"})
+        ids = []
+        for i in range(n):
+            result = mcp_call(url, "ask", {"question": f"{QUESTION} ({i})"})
+            if not result.get("isError"):
+                ids.append(result["structuredContent"]["answer_id"])
+        t = time.monotonic()
+        while stored(database_url, ids) < len(ids) and time.monotonic() - t < 30:
+            time.sleep(0.2)
+        health = httpx.get(f"{url}/health", timeout=10).json()
+        row(
+            "13. NUL question through MCP `ask` (HTTP), PostgreSQL log",
+            f"refused: {refused.get('isError')} ({refused['content'][0]['text'][:40]}…); "
+            f"{len(ids)} answers after it, {stored(database_url, ids)} logged; /health {health['status']}, "
+            f"quarantined {health['log']['quarantined']}",
+            "refused; all logged",
+        )
+        # A row the database refuses all the same (a way in that forgot the check): set aside.
+        log = ConversationLog(database_url, pending_path=data / "mcp" / "direct-pending.sqlite")
+        poisoned = Answer(status="no_answer", answer="")
+        behind = [Answer(status="no_answer", answer="") for _ in range(n)]
+        log.record(poisoned, "\x00")
+        for answer in behind:
+            log.record(answer, QUESTION)
+        log.flush()
+        t = time.monotonic()
+        while stored(database_url, [a.id for a in behind]) < n and time.monotonic() - t < 30:
+            time.sleep(0.2)
+        row(
+            "13. a row PostgreSQL refuses (DataError) fed to the log writer",
+            f"{stored(database_url, [a.id for a in behind])}/{n} rows behind it logged; "
+            f"quarantined {log.counts()['quarantined']}; pending {log.pending.count}",
+            f"{n}/{n}; quarantined 1; pending 0",
+        )
+        log.close()
+    finally:
+        if proc is not None:
+            stop_server(proc)
+        cluster.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slowloris-seconds", type=float, default=25)
     parser.add_argument("--connections", type=int, default=210)
     parser.add_argument("--asks", type=int, default=20)
-    groups = ["slowloris", "redis", "postgres", "uploads", "crawl"]
+    groups = ["slowloris", "redis", "postgres", "uploads", "crawl", "mcp"]
     parser.add_argument("--only", choices=groups, action="append")
     args = parser.parse_args()
     only = set(args.only or groups)
@@ -451,6 +528,8 @@ def main() -> None:
             upload_faults(root)
         if "crawl" in only:
             crawl_faults()
+        if "mcp" in only:
+            mcp_nul(index, docs, root, args.asks)
     print(f"load average: {os.getloadavg()[0]:.1f} (1 min), cores: {os.cpu_count()}\n")
     print("| case | measured | target |\n|---|---|---|")
     for case, measured, target in rows:

@@ -84,14 +84,31 @@ class Answer(BaseModel):
     index: IndexInfo | None = None
 
 
-def _encodable(text: str) -> str:
-    """Lone surrogates ("\\ud800") are valid JSON but not text: refuse them up front (422)."""
+# The limits of a question's companions, the same on every way in (`bot.answer.question`).
+MAX_TURNS = 20  # history turns a question may carry
+MAX_TURN_CHARS = 8000  # characters in one history turn
+MAX_K = 50  # passages one question may ask for
+
+
+def unreadable(text: str) -> str | None:
+    """Why `text` is not text that can be stored and searched (a NUL, a lone surrogate), in
+    English for the validators' messages; None when it is. PostgreSQL refuses NUL in a text
+    column, and lone surrogates ("\\ud800", valid JSON) cannot be encoded at all."""
+    if "\x00" in text:
+        return "NUL character"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("texte illisible (caractère non codable en UTF-8) / unencodable text") from None
-    if "\x00" in text:
+        return "unencodable text"
+    return None
+
+
+def _encodable(text: str) -> str:
+    """Refused up front (422) by the request models."""
+    if (why := unreadable(text)) == "NUL character":
         raise ValueError("caractère nul / NUL character")
+    if why is not None:
+        raise ValueError("texte illisible (caractère non codable en UTF-8) / unencodable text")
     return text
 
 
@@ -100,16 +117,18 @@ Text = Annotated[str, AfterValidator(_encodable)]
 
 class Turn(BaseModel):
     role: Literal["user", "assistant"]
-    content: Text = Field(max_length=8000)
+    content: Text = Field(max_length=MAX_TURN_CHARS)
 
 
 class AskRequest(BaseModel):
     """The body of `/ask`, `/ask/stream` and `/search`."""
 
     question: Text = Field(description="La question, en français de préférence (2 000 caractères au plus).")
-    k: StrictInt | None = Field(None, ge=1, le=50, description="Passages to retrieve (an integer).")
+    k: StrictInt | None = Field(None, ge=1, le=MAX_K, description="Passages to retrieve (an integer).")
     history: list[Turn] = Field(
-        [], max_length=20, description="Previous turns, for follow-ups such as « Et en quelle année ? »."
+        [],
+        max_length=MAX_TURNS,
+        description="Previous turns, for follow-ups such as « Et en quelle année ? ».",
     )
 
 
@@ -142,6 +161,18 @@ class AdminDocument(DocumentInfo):
     managed: bool  # uploaded through /admin: may be deleted there
 
 
+class LogCounts(BaseModel):
+    pending: int = Field(description="Answers waiting for the log's database (pending file and memory).")
+    in_memory: int = Field(
+        description="Of those, held in memory: the pending file cannot be written (disk full)."
+    )
+    quarantined: int = Field(
+        description="Answers the database refused (a NUL…), set aside in the pending file's "
+        "`quarantine` table."
+    )
+    dropped: int = Field(description="Answers lost past the bounds since the server started.")
+
+
 class Health(BaseModel):
     status: str = Field(
         description="`ready`, or `degraded` while an optional store (the log's "
@@ -149,6 +180,7 @@ class Health(BaseModel):
     )
     index: IndexInfo
     reasons: list[str] = Field(default_factory=list, description="Why `degraded`, in a few words each.")
+    log: LogCounts | None = Field(None, description="The conversation log's queue, when the log is on.")
 
 
 class FeedbackAck(BaseModel):

@@ -15,13 +15,13 @@ import numpy as np
 from bot.answer.composer import Composed
 from bot.answer.events import Event, error_event, final_answer
 from bot.answer.llm import LLMWriter, describe
+from bot.answer.question import check_question
 from bot.answer.reader.model import load_model
 from bot.answer.retrieval import Hit
 from bot.answer.snapshot import Snapshot, Snapshots
 from bot.config import AnswerConfig
 from bot.embedding import Tokens, load_embedder
 from bot.embedding.batching import QueryBatcher
-from bot.errors import QuestionError, question_too_long
 from bot.index import store
 from bot.schema import Answer, IndexInfo, Passage, Turn
 
@@ -61,20 +61,6 @@ class Retrieved:
     @cached_property  # the reader runs once per query, whoever asks first
     def composed(self) -> Composed:
         return self.snapshot.composer(self.query, self.vector, self.hits, self.tokens)
-
-
-def check_question(question: str, limit: int) -> str:
-    """The question stripped, or the error that says what is wrong with it."""
-    question = question.strip()
-    if not question:
-        raise QuestionError(
-            "empty_question",
-            "La question est vide : écrivez une question.",
-            "The question is empty: type a question.",
-        )
-    if len(question) > limit:
-        raise question_too_long(limit)
-    return question
 
 
 class Assistant:
@@ -143,6 +129,13 @@ class Assistant:
         return f"{previous[-1]} {question}" if previous else None
 
     def search(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Retrieved:
+        """Ranked passages for a question, checked first like every question (`check_question`)."""
+        return self._retrieve(self._checked(question, history, k), k, history)
+
+    def _checked(self, question: str, history: Sequence[Turn], k: int | None) -> str:
+        return check_question(question, self.config.retrieval.max_question_chars, history, k)
+
+    def _retrieve(self, question: str, k: int | None, history: Sequence[Turn]) -> Retrieved:
         """The question (already checked) is searched and read on its own; only when the
         reader is not confident in what that finds (below STANDS_ALONE), and there is a
         previous turn, is it searched again together with the previous question, and the
@@ -177,11 +170,11 @@ class Assistant:
         """The one answer sequence, for `/ask` (its `done`), `/ask/stream` (all of it) and the
         CLI: `passages`, `delta`*, [`replace`], `citations`, then `done` or `error`. The
         question is checked now: a bad one raises before anything is sent."""
-        return self._events(check_question(question, self.config.retrieval.max_question_chars), k, history)
+        return self._events(self._checked(question, history, k), k, history)
 
     def _events(self, question: str, k: int | None, history: Sequence[Turn]) -> Iterator[Event]:
         try:
-            found = self.search(question, k, history)
+            found = self._retrieve(question, k, history)
             yield Event("passages", {"passages": [p.model_dump() for p in found.passages]})
             for item in self.compose_stream(found):
                 if isinstance(item, str):

@@ -80,11 +80,23 @@ class _StoresCollector:
             fallbacks.add_metric([], self.limiter.fallbacks)
             out.append(fallbacks)
         if self.log is not None:
+            counts = self.log.counts()
             pending = GaugeMetricFamily("alliance_log_pending", "Answers waiting for the log's database.")
-            pending.add_metric([], self.log.pending.count)
+            pending.add_metric([], counts["pending"])
+            in_memory = GaugeMetricFamily(
+                "alliance_log_pending_in_memory",
+                "Of those, answers held in memory because the pending file cannot be written (disk full).",
+            )
+            in_memory.add_metric([], counts["in_memory"])
+            quarantined = GaugeMetricFamily(
+                "alliance_log_quarantined",
+                "Answers the log's database refused (DataError…), set aside in the pending file's "
+                "quarantine table instead of blocking the answers behind them.",
+            )
+            quarantined.add_metric([], counts["quarantined"])
             dropped = CounterMetricFamily("alliance_log_dropped", "Answers not logged (past the bounds).")
-            dropped.add_metric([], self.log.dropped)
-            out += [pending, dropped]
+            dropped.add_metric([], counts["dropped"])
+            out += [pending, in_memory, quarantined, dropped]
         return out
 
 

@@ -234,10 +234,7 @@ def _quote(quote: str, margin: str = "      ", width: int = 102) -> str:
 @fail_on_known_errors
 def ask_command(question: str, k: int | None, as_json: bool) -> None:
     """Answer a question from the documents, with numbered sources."""
-    _check_readable(question)
-    from bot.answer.assistant import check_question
-
-    check_question(question, current_settings().max_question_chars)  # before loading anything: a usage error
+    _check_question(question)
     answer = _open_assistant().ask(question, k)
     if as_json:
         echo(answer.model_dump_json(indent=2))
@@ -266,7 +263,7 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
 @fail_on_known_errors
 def search_command(question: str, k: int | None, as_json: bool) -> None:
     """Ranked passages only, with their dense and BM25 evidence."""
-    _check_readable(question)
+    _check_question(question)
     assistant = _open_assistant()
     passages = assistant.search(question, k).passages
     if as_json:
@@ -388,16 +385,12 @@ def uvicorn_options(settings: Settings) -> dict:
     }
 
 
-def _check_readable(question: str) -> None:
-    """Bytes that are not text in the terminal's encoding arrive as lone surrogates."""
-    try:
-        question.encode("utf-8")
-    except UnicodeEncodeError:
-        raise QuestionError(
-            "unreadable_question",
-            "La question contient des octets illisibles : vérifiez l'encodage du terminal (UTF-8).",
-            "The question has unreadable bytes: check the terminal encoding.",
-        ) from None
+def _check_question(question: str) -> None:
+    """The assistant's own check (`bot.answer.question`), before the model loads: a usage error
+    at once. Bytes that are not text in the terminal's encoding arrive as lone surrogates."""
+    from bot.answer.question import check_question
+
+    check_question(question, current_settings().max_question_chars)
 
 
 def _location(item) -> str:

@@ -103,8 +103,10 @@ def test_search_and_documents_and_health(live_server, stored_texts):
         ({"question": "ok", "k": 0}, 422, "invalid_request"),
     ],
 )
-def test_bad_questions_get_clear_messages(live_server, body, status, code):
-    r = httpx.post(f"{live_server}/ask", json=body)
+@pytest.mark.parametrize("route", ["/ask", "/ask/stream", "/search"])
+def test_bad_questions_get_clear_messages(live_server, body, status, code, route):
+    """`/search` took an empty or overlong question: every route checks it the same way."""
+    r = httpx.post(f"{live_server}{route}", json=body)
     assert r.status_code == status
     error = r.json()
     assert error["code"] == code and error["detail"] and error["detail_en"]

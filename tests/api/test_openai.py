@@ -218,3 +218,78 @@ def test_past_the_rate_limit_the_library_raises_429(keyed_server):
             api.chat.completions.create(model=model, messages=messages)
     assert raised.value.body["code"] == "rate_limited"
     assert raised.value.response.headers["retry-after"].isdigit()
+
+
+IMAGE = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+TOOL_CALL = [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+
+
+@pytest.mark.parametrize(
+    "messages, extra, param",
+    [
+        # An image in a message that is not the user's was reported at messages[0].
+        (
+            [
+                {"role": "user", "content": "Bonjour"},
+                {"role": "system", "content": IMAGE},
+                {"role": "user", "content": QUESTION},
+            ],
+            {},
+            "messages[1].content",
+        ),
+        (
+            [{"role": "developer", "content": "Sois bref."}, {"role": "assistant", "content": IMAGE}]
+            + [{"role": "user", "content": QUESTION}],
+            {},
+            "messages[1].content",
+        ),
+        # tool_calls on an assistant turn were accepted and silently ignored.
+        (
+            [
+                {"role": "user", "content": "Bonjour"},
+                {"role": "assistant", "content": None, "tool_calls": TOOL_CALL},
+                {"role": "user", "content": QUESTION},
+            ],
+            {},
+            "messages[1].tool_calls",
+        ),
+        (
+            [
+                {"role": "assistant", "content": "", "function_call": {"name": "f", "arguments": "{}"}},
+                {"role": "user", "content": QUESTION},
+            ],
+            {},
+            "messages[0].function_call",
+        ),
+        (
+            [
+                {"role": "assistant", "content": "", "tool_calls": TOOL_CALL},
+                {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+                {"role": "user", "content": QUESTION},
+            ],
+            {},
+            "messages[0].tool_calls",
+        ),
+        ([{"role": "tool", "tool_call_id": "call_1", "content": "42"}], {}, "messages[0].role"),
+        ([{"role": "user", "content": QUESTION}], {"tools": []}, "tools"),
+        ([{"role": "user", "content": QUESTION}], {"tool_choice": "none"}, "tool_choice"),
+        ([{"role": "user", "content": QUESTION}], {"parallel_tool_calls": False}, "parallel_tool_calls"),
+    ],
+)
+def test_tool_use_and_images_are_refused_at_their_own_index(live_server, model, messages, extra, param):
+    r = httpx.post(
+        f"{live_server}/v1/chat/completions", json={"model": model, "messages": messages, **extra}, timeout=60
+    )
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "unsupported_parameter" and error["param"] == param, error
+    assert error["type"] == "invalid_request_error" and param in error["message"]
+
+
+def test_a_participant_name_is_not_tool_use(live_server, model):
+    r = httpx.post(
+        f"{live_server}/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "name": "Ana", "content": QUESTION}]},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text

@@ -3,6 +3,7 @@ PostgreSQL is absent, frozen (SIGSTOP) or stopped, and what the log holds afterw
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import threading
@@ -174,3 +175,115 @@ def test_questions_are_answered_and_logged_through_postgresql_outages(assistant,
         if proc is not None:
             stop_server(proc)
         cluster.stop()
+
+
+class FullDisk:
+    """The log's folder, on a 4 MB tmpfs of its own filled with zeros where this process may
+    mount one (root); elsewhere a server whose file-size limit (RLIMIT_FSIZE, set from outside
+    with prlimit) drops to 0: every write to a file then fails, as on a full disk."""
+
+    def __init__(self, folder):
+        import os
+        import subprocess
+
+        self.folder = folder
+        folder.mkdir()
+        self.mounted = (
+            os.geteuid() == 0
+            and (
+                subprocess.run(
+                    ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True
+                )
+            ).returncode
+            == 0
+        )
+
+    def fill(self, pid: int) -> None:
+        import errno
+        import resource
+
+        if not self.mounted:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+            return
+        with open(self.folder / "filler", "wb", buffering=0) as f:
+            for size in (65536, 4096, 512, 1):  # down to the last byte
+                try:
+                    while True:
+                        f.write(b"\0" * size)
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC
+
+    def free(self, pid: int) -> None:
+        import resource
+
+        if self.mounted:
+            (self.folder / "filler").unlink()
+        else:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    def close(self) -> None:
+        import subprocess
+
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.folder)], check=False)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    disk = FullDisk(tmp_path / "disk")
+    yield disk
+    disk.close()
+
+
+def test_answers_asked_while_the_log_disk_is_full_are_all_logged_once_space_returns(
+    assistant, settings, full_disk
+):
+    """With the SQLite log on a full disk, 21 of 26 answers were never logged, each with a
+    traceback. Now they wait in memory (within the pending file's bound), /health says so, and
+    they are written when space returns."""
+    small_disk = full_disk.folder
+    proc, url = start_server(
+        settings.index_dir, settings.documents_dir, ALLIANCE_RATE_LIMIT="0", ALLIANCE_DATA_DIR=str(small_disk)
+    )
+
+    def count(ids: list[str]) -> int:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(small_disk / "log.sqlite", timeout=5)) as db:
+            marks = ",".join("?" * len(ids))
+            return db.execute(f"SELECT count(*) FROM answers WHERE id IN ({marks})", ids).fetchone()[0]
+
+    try:
+        status, _, first = timed_ask(url)
+        assert status == 200
+        deadline = time.monotonic() + 10
+        while count([first]) < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        full_disk.fill(proc.pid)
+        sent = []
+        for i in range(26):
+            status, _, answer_id = timed_ask(url, f"{QUESTION} ({i})")
+            assert status == 200
+            sent.append(answer_id)
+        deadline = time.monotonic() + 10
+        while not health(url)["log"]["in_memory"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        full = health(url)
+        assert full["status"] == "degraded" and full["log"]["in_memory"] > 0, full
+        assert any("in memory" in reason for reason in full["reasons"]), full
+        assert full["log"]["dropped"] == 0
+
+        full_disk.free(proc.pid)
+        deadline = time.monotonic() + 60
+        while count(sent) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert count(sent) == len(sent) == 26
+        deadline = time.monotonic() + 15
+        while health(url)["status"] != "ready" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        after = health(url)
+        assert after["status"] == "ready" and after["log"]["pending"] == 0, after
+    finally:
+        stop_server(proc)
+    errors = proc.stderr.read()
+    assert "Traceback" not in errors, errors[-3000:]

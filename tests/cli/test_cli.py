@@ -142,3 +142,12 @@ def test_report_with_its_database_down_is_one_line(assistant, settings):
     )  # port 9: refused
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and "ALLIANCE_DATABASE_URL" in r.stderr
+
+
+def test_search_checks_the_question_like_ask(settings):
+    """`search ""` loaded the model and searched nothing: now the same usage error as `ask`."""
+    for command in ("ask", "search"):
+        empty = run(command, "  ", index_dir=settings.index_dir)
+        assert empty.returncode == 2 and "La question est vide" in empty.stderr, empty.stderr
+        long = run(command, "x" * 2001, index_dir=settings.index_dir)
+        assert long.returncode == 2 and "dépasse 2000 caractères" in long.stderr, long.stderr

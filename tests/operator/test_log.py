@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -170,7 +171,7 @@ def test_pending_answers_survive_a_restart_and_stay_bounded(tmp_path):
 
     small = Pending(tmp_path / "pending.sqlite", limit=25)  # reopened: still there, then bounded
     assert small.count == 30
-    _, (row,) = small.head(1)
+    ((_, row),) = small.head(1)
     assert small.add([dict(row, id=make_answer().id)]) == 6 and small.count == 25
     small.close()
 
@@ -179,3 +180,89 @@ def test_pending_answers_survive_a_restart_and_stay_bounded(tmp_path):
     assert wait_for(lambda: log.pending.count == 0, 30)
     log.close()
     assert count_answers(url) == 25
+
+
+def logged(url: str, ids: list[str]) -> set[str]:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as db:
+            return set(db.execute(select(answers.c.id).where(answers.c.id.in_(ids))).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_a_row_postgresql_refuses_is_set_aside_and_the_rows_behind_it_are_written(postgres_url, tmp_path):
+    """A NUL in a question: PostgreSQL refused the row (DataError), the writer took it for an
+    outage and every later answer waited behind it for good. Now the refused row is set aside
+    (in the pending file's quarantine table, counted) and the rest are written, in one batch
+    and one at a time."""
+    import sqlite3
+
+    log = ConversationLog(postgres_url, pending_path=tmp_path / "pending.sqlite")
+    before, poisoned, after = make_answer(), make_answer(), [make_answer() for _ in range(5)]
+    log.record(before, "avant")
+    log.record(poisoned, "Qui a lancé\x00 l'Alliance ?")
+    for answer in after:
+        log.record(answer, "après")
+    log.flush()
+    good = [before.id] + [a.id for a in after]
+    assert wait_for(lambda: logged(postgres_url, good) == set(good), 10)
+    assert logged(postgres_url, [poisoned.id]) == set()
+    assert log.status() is None and log.pending.count == 0
+    assert log.counts() == {"pending": 0, "in_memory": 0, "quarantined": 1, "dropped": 0}
+    lone = make_answer()  # alone in its batch
+    log.record(make_answer(status="no_answer"), "\x00")
+    log.record(lone, "seule")
+    log.flush()
+    assert wait_for(lambda: logged(postgres_url, [lone.id]) == {lone.id}, 10)
+    assert log.counts()["quarantined"] == 2
+    log.close()
+    with sqlite3.connect(tmp_path / "pending.sqlite") as kept:
+        rows = kept.execute("SELECT reason, row FROM quarantine ORDER BY seq").fetchall()
+    assert [json.loads(row)["id"] for _, row in rows][0] == poisoned.id
+    assert all("DataError" in reason for reason, _ in rows)
+
+
+def test_a_refused_row_at_the_head_of_the_pending_file_no_longer_blocks_it(postgres_url, tmp_path):
+    """The poisoned row waited in the pending file (the database away when it was answered):
+    every drain retried it and failed, the answers behind it piled up across restarts."""
+    missing = "postgresql+psycopg://nobody@127.0.0.1:9/none"
+    log = ConversationLog(missing, pending_path=tmp_path / "pending.sqlite")
+    poisoned, behind = make_answer(), [make_answer() for _ in range(20)]
+    log.record(poisoned, "\x00")
+    for answer in behind:
+        log.record(answer, "derrière")
+    log.flush()
+    assert log.pending.count == 21
+    log.close()
+
+    log = ConversationLog(postgres_url, pending_path=tmp_path / "pending.sqlite")
+    ids = [a.id for a in behind]
+    assert wait_for(lambda: log.pending.count == 0, 30), log.status()
+    assert logged(postgres_url, ids) == set(ids) and log.counts()["quarantined"] == 1
+    assert log.status() is None
+    log.close()
+
+
+def test_answers_wait_in_memory_within_the_bound_while_the_pending_file_cannot_be_written(tmp_path):
+    """A pending file that cannot be written (here its folder is a file; on a full disk, the
+    same OSError) lost every answer with a traceback: they now wait in memory, bounded."""
+    from bot.operator.log.store import Pending
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    pending = Pending(blocked / "pending.sqlite", limit=5)
+    rows = [{"id": str(i), "asked_at": utcnow()} for i in range(8)]
+    assert pending.add(rows) == 3  # the 3 oldest dropped, counted
+    assert pending.count == 5 and len(pending.memory) == 5 and pending.trouble
+    entries = pending.head(2)
+    assert [row["id"] for _, row in entries] == ["3", "4"]
+    assert pending.remove(entries) and [r["id"] for _, r in pending.head(10)] == ["5", "6", "7"]
+
+    blocked.unlink()  # room again: the next add moves what waits into the file
+    assert pending.add([{"id": "8", "asked_at": utcnow()}]) == 0
+    assert pending.in_file == 4 and not pending.memory and pending.trouble is None
+    assert [r["id"] for _, r in pending.head(10)] == ["5", "6", "7", "8"]
+    pending.close()

@@ -29,6 +29,7 @@ from bot.config import Settings
 from bot.errors import body as error_body
 from bot.errors import invalid_request, model_not_found, unsupported
 from bot.schema import (
+    MAX_TURNS,
     Answer,
     AnswerData,
     AskRequest,
@@ -41,7 +42,11 @@ from bot.schema import (
 )
 
 ROUTE = V1 + "/chat/completions"
-HISTORY_TURNS = 20  # the last turns kept, as `/ask` takes them (only the previous question is used)
+HISTORY_TURNS = MAX_TURNS  # the last turns kept, as `/ask` takes them (only the previous question is used)
+# What a message may carry besides `role` and `content`: a participant's `name` changes nothing.
+# Anything else (`tool_calls`, `function_call`, `tool_call_id`, `audio`…) is tool use or media,
+# which this server refuses rather than ignores.
+MESSAGE_FIELDS_IGNORED = frozenset({"name"})
 _WORDS = re.compile(r"\w+|[^\w\s]")
 
 router = APIRouter(prefix=V1, tags=["openai"], dependencies=[ApiKey])
@@ -88,7 +93,7 @@ def chat_completions(
     """Answer the last user message with cited sources, in OpenAI's chat completion shape."""
     checked = parse_question(body)
     model = requested_model(body.model, model_id(settings, assistant))
-    prompt_tokens = sum(count_tokens(_text(m)) for m in body.messages)
+    prompt_tokens = sum(count_tokens(_text(m, i)) for i, m in enumerate(body.messages))
     events = assistant.events(checked.question, None, checked.history)  # 4xx before any stream
     base = public_base(request, settings)
     if not body.stream:
@@ -159,14 +164,17 @@ def stream_chunks(
 
 
 def parse_question(body: ChatRequest) -> AskRequest:
-    """The question and history, checked by `/ask`'s own request model (same limits)."""
+    """The question and history, checked by `/ask`'s own request model (same limits). Every
+    message is read, whatever its role: what it cannot carry is refused with its own index."""
     refuse_unsupported(body)
     turns = []
     for i, message in enumerate(body.messages):
         if message.role in ("tool", "function"):
             raise unsupported(f"messages[{i}].role", "pas d'outils", "no tools")
+        refuse_message_fields(message, i)
+        text = _text(message, i)
         if message.role in ("user", "assistant"):
-            turns.append({"role": message.role, "content": _text(message, i)})
+            turns.append({"role": message.role, "content": text})
     if not turns or turns[-1]["role"] != "user":
         raise invalid_request("messages", "le dernier message doit venir de « user »")
     *history, last = turns
@@ -179,6 +187,19 @@ def parse_question(body: ChatRequest) -> AskRequest:
         first = e.errors()[0]
         field = "messages" if first["loc"][0] == "history" else f"messages[{len(body.messages) - 1}].content"
         raise invalid_request(field, str(first.get("msg", "")).split("\n")[0][:200]) from None
+
+
+def refuse_message_fields(message: ChatMessage, i: int) -> None:
+    """`tool_calls` on an assistant turn was accepted and silently ignored: tool use is refused."""
+    for name, value in (message.model_extra or {}).items():
+        if name in MESSAGE_FIELDS_IGNORED or value is None:
+            continue
+        shown = name if name.isascii() and name.isprintable() and len(name) <= 60 else "?"
+        raise unsupported(
+            f"messages[{i}].{shown}",
+            "ce serveur ne répond qu'en texte cité, sans outils",
+            "this server only answers with cited text, without tools",
+        )
 
 
 def refuse_unsupported(body: ChatRequest) -> None:

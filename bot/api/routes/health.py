@@ -31,7 +31,10 @@ async def health(services: ServicesDep):
     try:
         assistant = await anyio.to_thread.run_sync(services.current_assistant, limiter=_HEALTH_THREADS)
         reasons = degraded(services)
-        return Health(status="degraded" if reasons else "ready", index=assistant.info(), reasons=reasons)
+        log_counts = services.conversation_log.counts() if services.conversation_log is not None else None
+        return Health(
+            status="degraded" if reasons else "ready", index=assistant.info(), reasons=reasons, log=log_counts
+        )
     except Exception:  # not ready is an answer, not an error page; the reason goes to the log
         log.exception("health: not ready")
         return JSONResponse(NotReady(**body(not_ready())).model_dump(), status_code=503)

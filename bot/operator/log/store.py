@@ -12,7 +12,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
@@ -21,6 +21,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -83,7 +84,39 @@ def migrate(engine: Engine) -> None:
 
 
 class Unavailable(Exception):
-    """The log's database did not answer in time (down, frozen, locked) or is busy."""
+    """The log's database did not answer in time (down, frozen, locked, its disk full) or is busy."""
+
+
+class Rejected(Unavailable):
+    """The database answered and refused what it was given (a NUL in a text column, a value
+    too long…): sending the same rows again will never work. Callers that only read may treat
+    it as `Unavailable`; the writer sets the refused row aside instead of retrying it."""
+
+
+# What says the database is away rather than refusing these rows: it may take them later.
+# ProgrammingError (a missing table, a withdrawn right) is the statement, not the row: it is
+# waited out like an outage, so that a schema problem never sets every answer aside.
+_AWAY = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.ProgrammingError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    OSError,
+)
+
+
+def refused(error: BaseException) -> bool:
+    """True when the database (or the driver, before sending) refused the data itself:
+    DataError, IntegrityError, a value it cannot encode; False for an outage."""
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return False
+    return not isinstance(error, _AWAY)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text.splitlines()[0][:200] if text else ''}"
 
 
 class Calls:
@@ -114,56 +147,179 @@ class Calls:
             raise Unavailable(f"no reply in {timeout:g} s") from None
         except Unavailable:
             raise
-        except Exception as e:  # the driver's own error: down, refused, locked
-            raise Unavailable(f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from e
+        except Exception as e:  # the driver's own error: down, locked, disk full; or the data refused
+            raise (Rejected if refused(e) else Unavailable)(_describe(e)) from e
+
+
+Entry = tuple[int | None, dict]  # (its sequence number in the pending file, or None in memory; row)
 
 
 class Pending:
     """Answers not yet in the database, in a local SQLite file: they survive a restart, and
-    at most `limit` are kept (past it, the oldest are dropped and counted)."""
+    at most `limit` are kept (past it, the oldest are dropped and counted).
+
+    When the file cannot be written (its disk is full), answers wait in memory instead, within
+    the same bound, and go to the file (or the database) as soon as it takes them again. Rows
+    the database refused are set aside in the file's `quarantine` table, never retried."""
 
     def __init__(self, path: Path | None, limit: int = MAX_PENDING):
         self.limit = limit
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT)"
-        )
-        self.db.commit()
-        self.count = self.db.execute("SELECT count(*) FROM pending").fetchone()[0]
+        self.path = path
+        self.db: sqlite3.Connection | None = None
+        self.in_file = 0
+        self.memory: deque[dict] = deque()  # newer than every row of the file
+        self.quarantined = 0
+        self.set_aside: list[tuple[dict, str]] = []  # refused rows the file could not take
+        self.trouble: str | None = None  # why the file is not written to, while it is not
+        self._open()
+
+    @property
+    def count(self) -> int:
+        return self.in_file + len(self.memory)
+
+    def _open(self) -> bool:
+        if self.db is not None:
+            return True
+        db = None
+        try:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(self.path) if self.path else ":memory:", check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT)"
+                )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS quarantine (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                    "set_aside_at TEXT, reason TEXT, row TEXT)"
+                )
+            self.in_file = db.execute("SELECT count(*) FROM pending").fetchone()[0]
+            self.quarantined = db.execute("SELECT count(*) FROM quarantine").fetchone()[0] + len(
+                self.set_aside
+            )
+        except (sqlite3.Error, OSError) as e:
+            if db is not None:
+                db.close()
+            self._failed(e)
+            return False
+        self.db = db
+        return True
+
+    def _failed(self, error: Exception) -> None:
+        if self.trouble is None:  # once, not once per answer: a full disk stays full a while
+            log.warning(
+                "log: the pending file cannot be written (%s): answers wait in memory", _describe(error)
+            )
+        self.trouble = _describe(error)
 
     def add(self, rows: list[dict]) -> int:
         """Keep `rows`; returns how many of the oldest were dropped to stay under the limit."""
-        self.db.executemany(
-            "INSERT INTO pending (row) VALUES (?)",
-            [(json.dumps(r, default=_iso, ensure_ascii=False),) for r in rows],
-        )
-        over = self.count + len(rows) - self.limit
-        if over > 0:
-            self.db.execute(
-                "DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq LIMIT ?)", (over,)
-            )
-        self.db.commit()
-        self.count = min(self.count + len(rows), self.limit)
-        return max(over, 0)
+        self.memory.extend(rows)
+        self._spill()
+        return self._bound()
 
-    def head(self, n: int) -> tuple[int, list[dict]]:
-        """The `n` oldest rows and the sequence number of the last one."""
-        found = self.db.execute("SELECT seq, row FROM pending ORDER BY seq LIMIT ?", (n,)).fetchall()
-        rows = [json.loads(r) for _, r in found]
-        for row in rows:
-            row["asked_at"] = datetime.fromisoformat(row["asked_at"])
-        return (found[-1][0] if found else 0), rows
+    def _spill(self) -> None:
+        """What waits in memory, into the file when it takes it."""
+        if not self.memory and not self.set_aside:
+            return
+        if not self._open():
+            return
+        assert self.db is not None
+        try:
+            with self.db:  # one transaction: all of it, or nothing
+                self.db.executemany(
+                    "INSERT INTO pending (row) VALUES (?)", [(_dumps(r),) for r in self.memory]
+                )
+                self.db.executemany(
+                    "INSERT INTO quarantine (set_aside_at, reason, row) VALUES (?, ?, ?)",
+                    [(utcnow().isoformat(), why, _dumps(r)) for r, why in self.set_aside],
+                )
+        except sqlite3.Error as e:
+            self._failed(e)
+            return
+        if self.trouble is not None:
+            log.info("log: the pending file is written again (%d answers from memory)", len(self.memory))
+        self.in_file += len(self.memory)
+        self.memory.clear()
+        self.set_aside.clear()
+        self.trouble = None
 
-    def remove(self, upto: int) -> None:
-        gone = self.db.execute("DELETE FROM pending WHERE seq <= ?", (upto,)).rowcount
-        self.db.commit()
-        self.count -= gone
+    def _bound(self) -> int:
+        over = self.count - self.limit
+        if over <= 0:
+            return 0
+        from_file = min(over, self.in_file)
+        if from_file and self.db is not None:
+            try:
+                with self.db:
+                    self.db.execute(
+                        "DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq LIMIT ?)",
+                        (from_file,),
+                    )
+                self.in_file -= from_file
+            except sqlite3.Error as e:
+                self._failed(e)
+        for _ in range(min(self.count - self.limit, len(self.memory))):
+            self.memory.popleft()
+        return over
+
+    def head(self, n: int) -> list[Entry]:
+        """The `n` oldest rows (the file's, then those in memory), oldest first."""
+        entries: list[Entry] = []
+        if self.in_file and self.db is not None:
+            try:
+                found = self.db.execute("SELECT seq, row FROM pending ORDER BY seq LIMIT ?", (n,)).fetchall()
+            except sqlite3.Error as e:
+                self._failed(e)
+                return []
+            entries = [(seq, _loads(row)) for seq, row in found]
+        if not self.in_file:
+            entries = [(None, row) for row in list(self.memory)[:n]]
+        return entries
+
+    def remove(self, entries: list[Entry]) -> bool:
+        """Forget `entries`, a prefix of `head` (written or set aside); False when the file
+        could not be changed (they stay, and are written again: the insert skips them)."""
+        seqs = [seq for seq, _ in entries if seq is not None]
+        if seqs and self.db is not None:
+            try:
+                with self.db:
+                    gone = self.db.execute("DELETE FROM pending WHERE seq <= ?", (max(seqs),)).rowcount
+            except sqlite3.Error as e:
+                self._failed(e)
+                return False
+            self.in_file -= gone
+        for _ in range(len(entries) - len(seqs)):
+            self.memory.popleft()
+        return True
+
+    def quarantine(self, row: dict, reason: str) -> None:
+        """Set aside a row the database refused: kept (in the file when it can be written), counted."""
+        self.set_aside.append((row, reason))
+        self.quarantined += 1
+        self._spill()
 
     def close(self) -> None:
-        self.db.close()
+        self._spill()
+        if self.memory:
+            log.warning(
+                "log: %d answers still in memory at exit (the pending file cannot be written)",
+                len(self.memory),
+            )
+        if self.db is not None:
+            self.db.close()
+
+
+def _dumps(row: dict) -> str:
+    # ASCII: a lone surrogate that slipped through is kept as an escape, never an encoding error.
+    return json.dumps(row, default=_iso)
+
+
+def _loads(text: str) -> dict:
+    row = json.loads(text)
+    row["asked_at"] = datetime.fromisoformat(row["asked_at"])
+    return row
 
 
 def _iso(value):
@@ -272,8 +428,12 @@ class ConversationLog:
                     break
             rows = [r for r in batch if r is not None]
             try:
-                if rows and (self.pending.count or not self._write(rows)):
-                    self._keep(rows)
+                if rows:  # behind those already waiting, or written now
+                    left = rows if self.pending.count else self._write(rows)
+                    if left:
+                        self._keep(left)
+                elif self.pending.memory:  # the pending file's disk may have room again
+                    self.pending.add([])
                 if self.pending.count and time.monotonic() >= self._retry_at:
                     self._drain()
                 if self.problem is None and time.monotonic() - self._last_purge > PURGE_EVERY:
@@ -287,18 +447,40 @@ class ConversationLog:
             if None in batch:
                 return
 
-    def _write(self, rows: list[dict]) -> bool:
-        """Write `rows` to the database; False (and the reason kept) when it cannot."""
+    def _write(self, rows: list[dict]) -> list[dict]:
+        """Write `rows` to the database; returns those it could not write now (an outage: the
+        reason is kept). A batch the database refuses is written row by row, and a row refused
+        on its own is set aside (`Pending.quarantine`): the rows behind it are still written."""
         try:
+            if not self._migrated:  # whatever fails here is the schema's, never a row's
+                try:
+                    self._writes.call(self._migrate)
+                except Rejected as e:
+                    raise Unavailable(str(e)) from e
             self._writes.call(self._insert, rows)
+        except Rejected as e:
+            if len(rows) == 1:
+                self._set_aside(rows[0], e)
+            else:
+                for i, row in enumerate(rows):
+                    if self._write([row]):
+                        return rows[i:]
         except Unavailable as e:
             self._failed(e)
-            return False
+            return rows
         self.problem, self._backoff = None, RETRY_MIN
-        return True
+        return []
+
+    def _set_aside(self, row: dict, error: Exception) -> None:
+        self.pending.quarantine(row, str(error))
+        log.warning(
+            "log: answer %s refused by the database (%s), set aside (%d so far)",
+            row.get("id"),
+            error,
+            self.pending.quarantined,
+        )
 
     def _insert(self, rows: list[dict]) -> None:
-        self._migrate()
         with self.engine.begin() as db:
             db.execute(_insert_new(self.engine.dialect.name), rows)
 
@@ -309,12 +491,14 @@ class ConversationLog:
             log.warning("log: %d pending answers over %d, the oldest dropped", dropped, self.pending.limit)
 
     def _drain(self) -> None:
-        """Write what waits in the pending file, oldest first, while the database answers."""
+        """Write what waits (pending file, then memory), oldest first, while the database answers."""
         while self.pending.count:
-            last, rows = self.pending.head(500)
-            if not rows or not self._write(rows):
+            entries = self.pending.head(500)
+            if not entries:
                 return
-            self.pending.remove(last)
+            left = self._write([row for _, row in entries])
+            if not self.pending.remove(entries[: len(entries) - len(left)]) or left:
+                return
         log.info("log: the database answers again, pending answers written")
 
     def _failed(self, error: Exception) -> None:
@@ -326,9 +510,25 @@ class ConversationLog:
 
     def status(self) -> str | None:
         """None when the log is written as answers come; else why not, in a few words."""
-        if self.problem is None:
-            return None
-        return f"log database unavailable ({self.problem}); {self.pending.count} answers pending"
+        reasons = []
+        if self.problem is not None:
+            reasons.append(f"log database unavailable ({self.problem}); {self.pending.count} answers pending")
+        if self.pending.memory:
+            reasons.append(
+                f"log pending file not writable ({self.pending.trouble or 'disk full?'}): "
+                f"{len(self.pending.memory)} answers kept in memory (at most {self.pending.limit}), "
+                "written once there is room"
+            )
+        return "; ".join(reasons) or None
+
+    def counts(self) -> dict[str, int]:
+        """For `/health` and the metrics: answers waiting (of which in memory), set aside, lost."""
+        return {
+            "pending": self.pending.count,
+            "in_memory": len(self.pending.memory),
+            "quarantined": self.pending.quarantined,
+            "dropped": self.dropped,
+        }
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued answer is written (or kept in the pending file); False
