@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bot.cli.common import current_settings, fail_on_known_errors
-from bot.training.reader_fit import run_fit
+from bot.training.reader_fit import DEFAULT_SETTINGS, SETTINGS, run_fit
 
 
 @click.group("reader")
@@ -53,6 +53,11 @@ def reader() -> None:
     help="The features fitted (see docs): neutral leaves out what needs the question's own words.",
 )
 @click.option(
+    "--withheld",
+    is_flag=True,
+    help="Also read each question against its own article without its answer (near misses).",
+)
+@click.option(
     "--groups",
     "groups_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -67,6 +72,7 @@ def fit_command(
     workdir: Path | None,
     vectors_from: Path | None,
     variant: str,
+    withheld: bool,
     groups_file: Path | None,
 ) -> None:
     """Rebuild the reader's parameters from PIAF train articles, deterministically."""
@@ -85,4 +91,5 @@ def fit_command(
         workdir=workdir,
         groups_file=groups_file,
         variant=variant,
+        wanted=SETTINGS if withheld else DEFAULT_SETTINGS,
     )

@@ -54,6 +54,9 @@ class Group:
 
 
 SETTINGS = ("all", "without", "alone", "other", "withheld")
+# What the shipped parameters were fitted on: `withheld` (--withheld) refuses more near misses
+# on one article but answers far less (bench/reader_variants.py, docs/answers.md).
+DEFAULT_SETTINGS = SETTINGS[:4]
 
 
 def collect(
@@ -63,7 +66,7 @@ def collect(
     workdir: Path,
     limit: int | None,
     log,
-    wanted: tuple[str, ...] = SETTINGS,
+    wanted: tuple[str, ...] = DEFAULT_SETTINGS,
 ) -> tuple[list[Group], dict]:
     """Each question read in five settings, so that answering and refusing hold on an index of
     one article as on one of many: against all train articles and against its own article
@@ -308,6 +311,17 @@ def fit_verifier(selector, groups: list[Group], second_ratio: float, names: tupl
     return model, int(y.sum())
 
 
+def _hardest_refusal(groups: list[Group], judged, threshold: float) -> float:
+    """The lowest refusal rate over the absent settings."""
+    found = by_setting(groups, judged, threshold)
+    return min(o["refusal"] for name, o in found.items() if name in THRESHOLD_SETTINGS)
+
+
+# The absent settings the threshold must refuse at REFUSAL_TARGET. `withheld` teaches the fit
+# what a near miss looks like, but refusing 90 % of it costs half the answers (measured).
+THRESHOLD_SETTINGS = ("without", "other")
+
+
 def by_setting(groups: list[Group], judged, threshold: float) -> dict:
     out = {}
     for setting in SETTINGS:
@@ -342,12 +356,15 @@ def fit_model(groups: list[Group], facts: dict, model_name: str, variant: str = 
         candidate, right = fit_verifier(selector, fitting, ratio, verifier_names)
         judged = judge_all(candidate, held)
         scored = [(t, outcomes(held, judged, t)) for t in grid]
-        meeting = [(t, o) for t, o in scored if o["refusal"] >= REFUSAL_TARGET]
+        # Each kind of absent question refused at the target on its own: another article
+        # alone is easy to refuse, and must not make up for near misses.
+        hardest = {t: _hardest_refusal(held, judged, t) for t in grid}
+        meeting = [(t, o) for t, o in scored if hardest[t] >= REFUSAL_TARGET]
         if meeting:
             t, at = max(meeting, key=lambda to: (to[1]["answer_accuracy"], -to[0]))
         else:
-            t, at = max(scored, key=lambda to: (to[1]["answer_accuracy"] + to[1]["refusal"], -to[0]))
-        key = (at["refusal"] >= REFUSAL_TARGET, at["answer_accuracy"] + at["refusal"], ratio)
+            t, at = max(scored, key=lambda to: (to[1]["answer_accuracy"] + hardest[to[0]], -to[0]))
+        key = (hardest[t] >= REFUSAL_TARGET, at["answer_accuracy"] + hardest[t], ratio)
         if best is None or key > best[0]:
             best = (key, candidate, right, t, at, ratio, scored, judged)
     _, model, right, threshold, at, second_ratio, scored, judged = best
@@ -369,7 +386,7 @@ def fit_model(groups: list[Group], facts: dict, model_name: str, variant: str = 
         "verifier_positives": right,
         "holdout_examples": len(held),
         "estimator": f"scikit-learn {sklearn.__version__} LogisticRegression(C={C}, lbfgs)",
-        "threshold_rule": f"best held-out answer accuracy with refusal >= {REFUSAL_TARGET}",
+        "threshold_rule": f"best held-out accuracy, refusal >= {REFUSAL_TARGET} in each absent setting",
         "second_ratios_tried": list(SECOND_RATIOS),
         "holdout_at_threshold": at,
         "holdout_by_setting": by_setting(held, judged, threshold),
@@ -433,6 +450,7 @@ def run_fit(
     workdir: Path | None = None,
     groups_file: Path | None = None,
     variant: str = "neutral",
+    wanted: tuple[str, ...] = DEFAULT_SETTINGS,
 ):
     """Collect the readings (or load them from `groups_file`, where they are also saved),
     fit the variant's selector and verifier, and write their parameters to `out`."""
@@ -462,10 +480,10 @@ def run_fit(
                 groups, facts = load_groups(groups_file)
                 log(f"{len(groups)} readings taken from {groups_file}")
             elif workdir is not None:  # kept, to look at the indexes afterwards
-                groups, facts = collect(piaf, settings, cached, workdir, limit, log)
+                groups, facts = collect(piaf, settings, cached, workdir, limit, log, wanted)
             else:
                 with tempfile.TemporaryDirectory(prefix="alliance-reader-fit-") as tmp:
-                    groups, facts = collect(piaf, settings, cached, Path(tmp), limit, log)
+                    groups, facts = collect(piaf, settings, cached, Path(tmp), limit, log, wanted)
             cached.save()
             if groups_file is not None and not groups_file.is_file():
                 save_groups(groups, facts, groups_file)
