@@ -259,20 +259,27 @@ def sentence_contexts(doc: Document, spans: list[tuple[int, int]]) -> list[str]:
 def encode_with_progress(embedder, texts: list[str], progress: bool | None) -> np.ndarray:
     """Embed in batches, with a progress bar (passages/s) on a terminal or when asked.
 
-    Texts go longest first, so that each batch pads to a length close to its own
-    texts' (chunks of 800 characters and single sentences are mixed otherwise); the
-    vectors come back in the order of `texts`.
+    Each distinct text is embedded once: a document that repeats one sentence (a
+    template, a footer on every page, a hostile page) would otherwise cost a pass per
+    copy, tens of thousands for 1 MB. Texts go longest first, so that each batch pads to
+    a length close to its own texts' (chunks of 800 characters and single sentences are
+    mixed otherwise); the vectors come back in the order of `texts`.
     """
     show = sys.stderr.isatty() if progress is None else progress
     batch = 64
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    out = np.zeros((len(texts), embedder.dimension), np.float32)
-    with tqdm(total=len(texts), disable=not show, unit="passage", unit_scale=False, desc="Encodage") as bar:
+    distinct = list(dict.fromkeys(texts))
+    order = sorted(range(len(distinct)), key=lambda i: -len(distinct[i]))
+    vectors = np.zeros((len(distinct), embedder.dimension), np.float32)
+    bar = tqdm(total=len(distinct), disable=not show, unit="passage", unit_scale=False, desc="Encodage")
+    with bar:
         for i in range(0, len(order), batch):
             rows = order[i : i + batch]
-            out[rows] = embedder.encode_passages([texts[r] for r in rows])
+            vectors[rows] = embedder.encode_passages([distinct[r] for r in rows])
             bar.update(len(rows))
-    return out
+    if len(distinct) == len(texts):
+        return vectors
+    row_of = {text: row for row, text in enumerate(distinct)}
+    return vectors[[row_of[t] for t in texts]]
 
 
 def ensure_index(config: IndexConfig, embedder_factory) -> IngestSummary:
