@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 
@@ -37,13 +38,10 @@ class Document:
         return h.hexdigest()
 
     def section_at(self, offset: int) -> Section:
-        """The section that contains `offset` (sections are sorted by start)."""
-        current = Section(0)
-        for section in self.sections:
-            if section.start > offset:
-                break
-            current = section
-        return current
+        """The section that contains `offset` (sections are sorted by start). A binary search:
+        the chunker asks once a section, and a page of headings has tens of thousands."""
+        at = bisect_right(self.sections, offset, key=lambda s: s.start)
+        return self.sections[at - 1] if at else Section(0)
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,8 @@ CELL_SEPARATOR = " | "  # how the loaders join the cells of a table row on one l
 def table_header(text: str, start: int) -> str | None:
     """For a table row starting at `start` (a line of cells), the first row of its table
     (its column headers); None for the first row itself and for text that is no row."""
+    if start > 0 and text[start - 1] != "\n":
+        return None  # a row starts a line; without this a long paragraph is read to its end
     end = text.find("\n", start)
     if CELL_SEPARATOR not in text[start : end if end >= 0 else len(text)]:
         return None
@@ -84,7 +84,28 @@ def table_header(text: str, start: int) -> str | None:
     return text[first : text.find("\n", first)]
 
 
-def sentence_reading(title: str, text: str, spans: list[tuple[int, int]], i: int) -> tuple[str, int]:
+def table_headers(text: str, spans: list[tuple[int, int]]) -> list[str | None]:
+    """`table_header` of every span, from one pass over the text's lines (an ingest reads
+    tables of thousands of rows: looking back from each row would be quadratic)."""
+    header_at: dict[int, str | None] = {}  # line start -> its table's first row
+    first: str | None = None
+    at = 0
+    for line in text.split("\n"):
+        if CELL_SEPARATOR in line:
+            header_at[at] = first  # None for the first row itself
+            first = line if first is None else first
+        else:
+            first = None
+        at += len(line) + 1
+    return [header_at.get(start) for start, _ in spans]
+
+
+_UNKNOWN = object()
+
+
+def sentence_reading(
+    title: str, text: str, spans: list[tuple[int, int]], i: int, header=_UNKNOWN
+) -> tuple[str, int]:
     """What sentence i is embedded with, and where in it the tokens it is aligned on start.
 
     A sentence is read after its document's title and the sentence before it ("Il débute en
@@ -92,7 +113,8 @@ def sentence_reading(title: str, text: str, spans: list[tuple[int, int]], i: int
     headers, and aligned on both ("Montant" is what « combien coûtent » finds).
     """
     a, b = spans[i]
-    header = table_header(text, a)
+    if header is _UNKNOWN:
+        header = table_header(text, a)
     before = header if header is not None else (text[spans[i - 1][0] : spans[i - 1][1]] if i else "")
     context = f"{title}\n{before + ' ' if before else ''}{text[a:b]}"
     own = len(title) + 1 if header is not None else len(context) - (b - a)

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.config import IndexConfig
-from bot.documents import Chunk, Document, sentence_reading
+from bot.documents import Chunk, Document, sentence_reading, table_headers
 from bot.errors import IndexUnavailable, UserError
 from bot.index import store
 from bot.ingest.chunking import Chunker, embedding_text
@@ -243,10 +243,11 @@ def _embed(
         chunk_vectors = [v.tobytes() for v in vectors[at : at + len(chunks)]]
         at += len(chunks)
         sentences = []
+        headers = table_headers(doc.text, spans) if with_tokens else []
         for i, (a, b) in enumerate(spans):
             own = offsets = None
             if with_tokens:
-                context, start = sentence_reading(doc.title, doc.text, spans, i)
+                context, start = sentence_reading(doc.title, doc.text, spans, i, headers[i])
                 read = tokens[sentence_at].slice_from(start).words_only(context[start:])
                 own, offsets = read.int8(), read.offsets_bytes()
             sentences.append((a, b, vectors[sentence_at].tobytes(), own, offsets))
@@ -280,7 +281,8 @@ def _language(config: IndexConfig, docs: Sequence[Document]) -> str:
 
 def sentence_contexts(doc: Document, spans: list[tuple[int, int]]) -> list[str]:
     """Each sentence in the context it is embedded with (bot.documents.sentence_reading)."""
-    return [sentence_reading(doc.title, doc.text, spans, i)[0] for i in range(len(spans))]
+    headers = table_headers(doc.text, spans)
+    return [sentence_reading(doc.title, doc.text, spans, i, headers[i])[0] for i in range(len(spans))]
 
 
 def encode_with_progress(
@@ -288,28 +290,39 @@ def encode_with_progress(
 ) -> tuple[np.ndarray, list]:
     """Embed in batches, with a progress bar (passages/s) on a terminal or when asked.
 
-    Texts go longest first, so that each batch pads to a length close to its own
-    texts' (chunks of 800 characters and single sentences are mixed otherwise); the
-    vectors come back in the order of `texts`, with the Tokens of texts from `tokens_from`
-    on (None for the others, and for all when it is None).
+    Each distinct text is embedded once: a document that repeats one sentence (a
+    template, a footer on every page, a hostile page) would otherwise cost a pass per
+    copy, tens of thousands for 1 MB. Texts go longest first, so that each batch pads to
+    a length close to its own texts' (chunks of 800 characters and single sentences are
+    mixed otherwise); the vectors come back in the order of `texts`, with the Tokens of
+    texts from `tokens_from` on (None for the others, and for all when it is None).
     """
     show = sys.stderr.isatty() if progress is None else progress
     batch = 64
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    out = np.zeros((len(texts), embedder.dimension), np.float32)
-    tokens: list = [None] * len(texts)
-    with tqdm(total=len(texts), disable=not show, unit="passage", unit_scale=False, desc="Encodage") as bar:
+    distinct = list(dict.fromkeys(texts))
+    row_of = {text: row for row, text in enumerate(distinct)}
+    wanted = [False] * len(distinct)
+    if tokens_from is not None:
+        for text in texts[tokens_from:]:
+            wanted[row_of[text]] = True
+    order = sorted(range(len(distinct)), key=lambda i: -len(distinct[i]))
+    vectors = np.zeros((len(distinct), embedder.dimension), np.float32)
+    found: list = [None] * len(distinct)
+    bar = tqdm(total=len(distinct), disable=not show, unit="passage", unit_scale=False, desc="Encodage")
+    with bar:
         for i in range(0, len(order), batch):
             rows = order[i : i + batch]
-            chosen = [texts[r] for r in rows]
-            if tokens_from is not None and max(rows) >= tokens_from:
-                out[rows], found = embedder.encode_with_tokens(chosen, False)
-                for r, t in zip(rows, found, strict=True):
-                    tokens[r] = t if r >= tokens_from else None
+            chosen = [distinct[r] for r in rows]
+            if any(wanted[r] for r in rows):
+                vectors[rows], tokens = embedder.encode_with_tokens(chosen, False)
+                for r, t in zip(rows, tokens, strict=True):
+                    found[r] = t if wanted[r] else None
             else:
-                out[rows] = embedder.encode_passages(chosen)
+                vectors[rows] = embedder.encode_passages(chosen)
             bar.update(len(rows))
-    return out, tokens
+    at = [row_of[t] for t in texts]
+    start = len(texts) if tokens_from is None else tokens_from
+    return vectors[at], [found[r] if k >= start else None for k, r in enumerate(at)]
 
 
 def ensure_index(config: IndexConfig, embedder_factory) -> IngestSummary:

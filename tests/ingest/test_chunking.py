@@ -1,5 +1,6 @@
 from bot.documents import Document, Section
 from bot.ingest.chunking import Chunker, embedding_text
+from tests.deadline import within
 
 TEXT = (
     "Historique\n\n"
@@ -57,3 +58,35 @@ def test_embedding_text_prepends_title_and_headings_once():
     chunk = Chunker(size=2000)(doc)[0]
     assert embedding_text("L'Alliance", chunk, doc.text).startswith("L'Alliance > Historique\n")
     assert embedding_text("Historique", chunk, doc.text).startswith("Historique\n")
+
+
+def test_a_document_of_sixty_thousand_headings_is_chunked_in_seconds():
+    """Each section looked up its heading path by scanning every section before it: 60,000
+    headings (a 1.35 MB page of them) took minutes."""
+    parts, sections, at = [], [], 0
+    for i in range(60_000):
+        block = f"Titre {i}\n\nUne phrase numéro {i}.\n\n"
+        sections.append(Section(at, (f"Titre {i}",)))
+        parts.append(block)
+        at += len(block)
+    doc = Document(source="titres.md", title="Titres", text="".join(parts).rstrip("\n"), sections=sections)
+    with within(20):
+        chunks = Chunker()(doc)
+    assert len(chunks) == 60_000
+    assert chunks[12_345].headings == ("Titre 12345",)
+    assert (
+        doc.text[chunks[12_345].char_start : chunks[12_345].char_end]
+        == "Titre 12345\n\nUne phrase numéro 12345."
+    )
+
+
+def test_section_at_finds_the_section_holding_an_offset():
+    doc = make_doc()
+    second = TEXT.index("Partenariats")
+    assert doc.section_at(0).headings == ("Historique",)
+    assert doc.section_at(second - 1).headings == ("Historique",)
+    assert doc.section_at(second).headings == ("Partenariats",)
+    assert doc.section_at(len(TEXT)).headings == ("Partenariats",)
+    late = Document(source="b.md", title="", text=TEXT, sections=[Section(10, ("Tard",))])
+    assert late.section_at(3) == Section(0) and late.section_at(10).headings == ("Tard",)
+    assert Document(source="c.md", title="", text=TEXT).section_at(5) == Section(0)

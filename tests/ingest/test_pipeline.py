@@ -9,13 +9,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.answer.assistant import Assistant
 from bot.config import Settings
 from bot.errors import IndexUnavailable
 from bot.index.store import CURRENT, LoadedIndex, current_generation
-from bot.ingest.pipeline import ingest
+from bot.ingest.chunking import embedding_text
+from bot.ingest.pipeline import encode_with_progress, ingest
+from tests.deadline import within
 
 DOCS = {
     "histoire.md": "---\ntitle: Histoire\n---\n# Histoire\n\nLe projet Tilleul a été lancé en 2011 "
@@ -153,3 +156,57 @@ def test_killed_ingest_leaves_previous_index_answering(corpus, settings, embedde
     leftovers = [p.name for p in settings.index_dir.iterdir() if p.name.startswith(".staging-")]
     assert leftovers == []
     assert len([p for p in settings.index_dir.iterdir() if p.name.startswith("gen-")]) == 1
+
+
+REPEATED = "L'Alliance Dynamique réunit des partenaires de l'économie sociale et solidaire. "
+
+
+def test_a_file_repeating_one_sentence_ingests_in_seconds(corpus, settings, embedder):
+    """1.35 MB of one sentence (17,000 copies; a crawled page can serve the same): every copy
+    of a chunk or a sentence cost a pass of the model, minutes under the ingest lock."""
+    (corpus / "repetition.md").write_text(REPEATED * (1_350_000 // len(REPEATED.encode())), "utf-8")
+    counting = CountingEmbedder(embedder)
+    with within(60):
+        summary = ingest([corpus], settings.index, lambda: counting, progress=False)
+    assert "docs/repetition.md" in summary.added and summary.chunks > 1_500
+    assert summary.embedded_passages > 17_000 and counting.passages < 20  # each distinct text once
+
+    index = LoadedIndex(current_generation(settings.index_dir))
+    assert index.faiss.ntotal == len(index.chunks) == index.bm25.weights.shape[0]
+    for source in ("docs/repetition.md", "docs/histoire.md"):  # each vector is its own text's
+        doc = index.documents[source]
+        rows = [i for i, c in enumerate(index.chunks) if c.source == source][-2:]
+        expected = embedder.encode_passages(
+            [embedding_text(doc.title, index.chunks[i], doc.text) for i in rows]
+        )
+        assert np.all(np.sum(index.vectors[rows] * expected, axis=1) > 0.99)
+    answer = Assistant(settings.answer, embedder=embedder).ask("Quand le projet Tilleul a-t-il été lancé ?")
+    assert answer.status == "answered" and "2011" in answer.answer
+
+
+class HashEmbedder:
+    """A vector that only depends on the text, counting the texts it is given."""
+
+    dimension = 8
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def encode_passages(self, texts, **kwargs):
+        self.texts += texts
+        return np.array([self.vector(t) for t in texts], np.float32)
+
+    @staticmethod
+    def vector(text: str) -> np.ndarray:
+        return np.random.default_rng(list(text.encode())).random(8, dtype=np.float32)
+
+
+def test_each_distinct_text_is_embedded_once_and_every_text_gets_its_vector():
+    texts = ["b", "a", "b", "ccc", "a", "b"] * 50
+    fake = HashEmbedder()
+    vectors, tokens = encode_with_progress(fake, texts, progress=False)
+    assert tokens == [None] * len(texts)
+    assert sorted(fake.texts) == ["a", "b", "ccc"]
+    assert vectors.shape == (len(texts), 8)
+    for text, vector in zip(texts, vectors, strict=True):
+        assert np.array_equal(vector, HashEmbedder.vector(text))

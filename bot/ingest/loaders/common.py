@@ -240,5 +240,19 @@ def assemble(blocks: list[Block]) -> tuple[str, list[Section]]:
     return "".join(parts), sections
 
 
+_DIGITS = re.compile(r"[ \t\n\r]*\+?([0-9]+)[ \t\n\r]*")
+
+
+def attribute_int(value: str | None, default: int, low: int, high: int) -> int:
+    """An integer attribute of a document's markup (a count, a level, a span), read
+    defensively: missing or malformed (`"abc"`, `"-3"`, `"1e9"`) gives `default`, and a
+    well-formed one is clamped to [low, high], so that no attribute sizes an allocation."""
+    match = _DIGITS.fullmatch(value or "")
+    if match is None:
+        return default
+    digits = match.group(1).lstrip("0") or "0"
+    return max(low, min(int(digits) if len(digits) <= 18 else high, high))
+
+
 def first_heading(blocks: list[Block], level: int = 1) -> str | None:
     return next((b.text for b in blocks if b.kind == "heading" and b.level == level), None)

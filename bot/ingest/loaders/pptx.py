@@ -1,7 +1,10 @@
 """PowerPoint (.pptx): one section per slide, its number as the page (python-pptx).
 
 A slide reads as its title (a heading), its text boxes and tables from top to bottom,
-then its speaker notes after « Notes : ». The zip is checked like a .docx first.
+then its speaker notes after « Notes : ». The zip is checked like a .docx first. The
+attributes read here are read from the XML defensively: python-pptx gives `lvl` as written
+(`lvl="2000000000"` indented a list item by 4 GB) and raises on a malformed merge flag or
+position; markup it cannot read makes a corrupt file, never a crash.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from bot.ingest.loaders.common import (
     Block,
     DocumentError,
     assemble,
+    attribute_int,
     prettify_stem,
     squash,
 )
@@ -41,7 +45,7 @@ def _shape_blocks(shape, title_id: int | None) -> list[Block]:
         for row in shape.table.rows:
             cells, last = [], None
             for cell in row.cells:
-                if cell.is_spanned:  # covered by a merged cell: its text is the merged one's
+                if _spanned(cell):  # covered by a merged cell: its text is the merged one's
                     continue
                 if (text := squash(_lines(cell.text).replace("\n", " "))) and text != last:
                     cells.append(text)
@@ -56,16 +60,33 @@ def _shape_blocks(shape, title_id: int | None) -> list[Block]:
         text = _lines("".join(run.text for run in paragraph.runs) or paragraph.text)
         if not text:
             continue
-        if paragraph.level > 0:
-            blocks.append(Block("  " * (paragraph.level - 1) + "- " + text, "li"))
+        if (level := _level(paragraph)) > 0:
+            blocks.append(Block("  " * (level - 1) + "- " + text, "li"))
         else:
             blocks.append(Block(text))
     return blocks
 
 
+def _level(paragraph) -> int:
+    """The outline level of a paragraph, 0 to 8 as the format allows."""
+    properties = paragraph._p.pPr
+    return attribute_int(properties.get("lvl") if properties is not None else None, 0, 0, 8)
+
+
+def _spanned(cell) -> bool:
+    return any(cell._tc.get(flag) in ("1", "true") for flag in ("hMerge", "vMerge"))
+
+
 def _reading_order(shapes) -> list:
     """Top to bottom, then left to right (the order of the file is the drawing order)."""
-    return sorted(shapes, key=lambda s: ((s.top or 0), (s.left or 0)))
+    return sorted(shapes, key=_position)
+
+
+def _position(shape) -> tuple[int, int]:
+    try:
+        return (shape.top or 0), (shape.left or 0)
+    except Exception:  # a malformed offset: the shape is read, where the file puts it
+        return 0, 0
 
 
 def load_pptx(data: bytes, path: Path) -> Document:
@@ -78,6 +99,18 @@ def load_pptx(data: bytes, path: Path) -> Document:
     except Exception as exc:
         raise DocumentError(CORRUPT_PPTX) from exc
 
+    try:
+        blocks, first_title = _slides_blocks(slides)
+        title = squash(presentation.core_properties.title or "") or first_title
+    except DocumentError:
+        raise
+    except Exception as exc:  # markup python-pptx does not expect: a corrupt file, not a crash
+        raise DocumentError(CORRUPT_PPTX) from exc
+    text, sections = assemble(blocks)
+    return Document(source=path.name, title=title or prettify_stem(path), text=text, sections=sections)
+
+
+def _slides_blocks(slides) -> tuple[list[Block], str | None]:
     blocks: list[Block] = []
     first_title = None
     for number, slide in enumerate(slides, start=1):
@@ -96,7 +129,4 @@ def load_pptx(data: bytes, path: Path) -> Document:
         if slide_blocks:
             slide_blocks[0].page = number
             blocks += slide_blocks
-
-    text, sections = assemble(blocks)
-    title = squash(presentation.core_properties.title or "") or first_title
-    return Document(source=path.name, title=title or prettify_stem(path), text=text, sections=sections)
+    return blocks, first_title

@@ -81,3 +81,42 @@ def make_odt(path: Path, body: str, title: str | None = None, prolog: str = "") 
         archive.writestr("content.xml", content)
         archive.writestr("meta.xml", meta)
         archive.writestr("META-INF/manifest.xml", manifest)
+
+
+# Loads a warm-up file (imports and parsers in place), then the file given, in a child process
+# under a 1.5 GB address-space cap; prints the growth of its peak RSS (KB) and the outcome.
+_PEAK_SCRIPT = """
+import json, resource, sys
+from pathlib import Path
+from bot.ingest.loaders import DocumentError, load_document
+warm, path = Path(sys.argv[1]), Path(sys.argv[2])
+load_document(warm, warm.parent)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+try:
+    outcome = {"text": load_document(path, path.parent).text}
+except DocumentError as exc:
+    outcome = {"error": str(exc)}
+outcome["growth_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps(outcome))
+"""
+
+
+def load_with_peak(warm: Path, path: Path) -> dict:
+    """Load `path` in a fresh process (`warm`, a small file of the same format, first): its
+    text or error, and `growth_kb`, how much its peak RSS grew while loading it."""
+    import json
+    import subprocess
+    import sys
+
+    from bot.config import REPO_ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, str(warm), str(path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.splitlines()[-1])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.ingest.loaders import MAX_DOCX_XML_BYTES, DocumentError, load_document, load_documents
-from tests.ingest.loaders.helpers import check_sections, make_odt, skipped_reason
+from tests.ingest.loaders.helpers import check_sections, load_with_peak, make_odt, skipped_reason
 
 BODY = (
     '<text:h text:outline-level="1">Alliance Dynamique</text:h>'
@@ -88,3 +88,61 @@ def test_odt_whose_xml_unzips_past_the_limit_is_refused_before_parsing(tmp_path:
     reason = skipped_reason(skipped, "bombe.odt")
     assert reason.startswith("document OpenDocument trop volumineux une fois décompressé (parties XML")
     assert ".odt too large once unzipped (XML parts)" in reason
+
+
+def test_huge_space_runs_allocate_nothing(tmp_path: Path) -> None:
+    """`<text:s text:c="2000000000"/>` allocated 2 GB before any limit (a 409-byte file took a
+    server from 655 to 1,178 MB with a smaller one): runs are clamped to what is left under
+    the text limit, all runs together included."""
+    huge = '<text:s text:c="2000000000"/>' * 50
+    under = '<text:s text:c="1999999"/>' * 500  # each under the limit, 1 GB together
+    body = f"<text:p>Avant{huge}après</text:p><text:p>Puis{under}fin.</text:p>"
+    make_odt(tmp_path / "espaces.odt", body)
+    make_odt(tmp_path / "normal.odt", "<text:p>Un paragraphe ordinaire.</text:p>")
+    assert (tmp_path / "espaces.odt").stat().st_size < 2_000
+
+    outcome = load_with_peak(tmp_path / "normal.odt", tmp_path / "espaces.odt")
+    assert outcome.get("text") == "Avant après\n\nPuis fin.", outcome.get("error")
+    assert outcome["growth_kb"] < 50_000
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        ('<text:p>en<text:s text:c="abc"/>2014</text:p>', "en 2014"),
+        ('<text:p>en<text:s text:c="-5"/>2014</text:p>', "en 2014"),
+        ('<text:p>en<text:s text:c="1e9"/>2014</text:p>', "en 2014"),
+        (f'<text:p>en<text:s text:c="{"9" * 5000}"/>2014</text:p>', "en 2014"),  # past int()'s digits
+        ('<text:h text:outline-level="zz">Titre</text:h>', "Titre"),
+        ('<text:h text:outline-level="2.5">Titre</text:h>', "Titre"),
+    ],
+)
+def test_malformed_integer_attributes_read_as_a_default(tmp_path: Path, markup: str, expected: str) -> None:
+    """`text:c="abc"` or `text:outline-level="zz"` gave a traceback logged as an unexpected error."""
+    make_odt(tmp_path / "bizarre.odt", markup + "<text:p>Suite du texte.</text:p>")
+    docs, skipped = load_documents([tmp_path / "bizarre.odt"])
+    assert not skipped and docs[0].text == f"{expected}\n\nSuite du texte."
+    if "text:h" in markup:
+        assert docs[0].sections[0].headings == ("Titre",)
+
+
+def test_repeated_rows_and_cells_are_read_once_and_nested_tables_once(tmp_path: Path) -> None:
+    """Repeat counts are never expanded; a table nested in a cell was read twice, as the cell's
+    text and as rows of the outer table (each level of nesting once more)."""
+    inner = (
+        "<table:table><table:table-row><table:table-cell><text:p>Intérieur</text:p></table:table-cell>"
+        "</table:table-row></table:table>"
+    )
+    body = (
+        "<table:table><table:table-header-rows><table:table-row>"
+        '<table:table-cell table:number-columns-repeated="2000000000"><text:p>Année</text:p>'
+        '</table:table-cell><table:table-cell table:number-columns-spanned="abc"><text:p>Fait</text:p>'
+        "</table:table-cell><table:covered-table-cell><text:p>Fait</text:p></table:covered-table-cell>"
+        "</table:table-row></table:table-header-rows>"
+        '<table:table-row table:number-rows-repeated="2000000000"><table:table-cell><text:p>2008</text:p>'
+        f"</table:table-cell><table:table-cell><text:p>Début</text:p>{inner}</table:table-cell>"
+        "</table:table-row></table:table>"
+    )
+    make_odt(tmp_path / "tableau.odt", body)
+    doc = load_document(tmp_path / "tableau.odt", tmp_path)
+    assert doc.text == "Année | Fait\n2008 | Début Intérieur"

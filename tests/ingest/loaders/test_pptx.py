@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from bot.ingest.loaders import MAX_DOCX_XML_BYTES, DocumentError, load_document, load_documents
-from tests.ingest.loaders.helpers import skipped_reason
+from bot.ingest.loaders.common import CORRUPT_PPTX
+from tests.ingest.loaders.helpers import load_with_peak, skipped_reason
 
 
 def _presentation(path: Path) -> None:
@@ -84,3 +86,63 @@ def test_pptx_whose_xml_unzips_past_the_limit_is_refused_before_parsing(tmp_path
     reason = skipped_reason(skipped, "bombe.pptx")
     assert reason.startswith("présentation PowerPoint trop volumineuse une fois décompressé (parties XML")
     assert ".pptx too large once unzipped (XML parts)" in reason
+
+
+def _patched(source: Path, target: Path, slide: int, patch) -> None:
+    """A copy of `source` whose slide `slide`'s XML goes through `patch` (bytes to bytes)."""
+    with zipfile.ZipFile(source) as archive:
+        parts = {info.filename: archive.read(info) for info in archive.infolist()}
+    name = f"ppt/slides/slide{slide}.xml"
+    parts[name] = patch(parts[name])
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part, data in parts.items():
+            archive.writestr(part, data)
+
+
+def test_a_huge_outline_level_allocates_nothing(tmp_path: Path) -> None:
+    """python-pptx gives `lvl` as written: `lvl="2000000000"` indented a list item by 4 GB
+    (two minutes, then « texte trop long »). The format allows levels 0 to 8."""
+    _presentation(tmp_path / "bilan.pptx")
+    _patched(
+        tmp_path / "bilan.pptx",
+        tmp_path / "niveau.pptx",
+        1,
+        lambda b: b.replace(b'lvl="1"', b'lvl="2000000000"'),
+    )
+
+    outcome = load_with_peak(tmp_path / "bilan.pptx", tmp_path / "niveau.pptx")
+    assert "\n\n" + "  " * 7 + "- Économie sociale et solidaire\n\n" in outcome.get("text", ""), outcome.get(
+        "error"
+    )
+    assert outcome["growth_kb"] < 50_000
+
+
+@pytest.mark.parametrize(
+    ("slide", "patch"),
+    [
+        (1, lambda b: b.replace(b'lvl="1"', b'lvl="zz"')),
+        (2, lambda b: b.replace(b"<a:tc>", b'<a:tc hMerge="zz">', 1)),
+        (2, lambda b: b.replace(b"<a:tc>", b'<a:tc vMerge="2">', 1)),
+        (2, lambda b: re.sub(rb'<a:off x="\d+"', b'<a:off x="abc"', b, count=1)),
+    ],
+    ids=["level", "hMerge", "vMerge", "offset"],
+)
+def test_malformed_attributes_read_as_defaults(tmp_path: Path, slide: int, patch) -> None:
+    """A malformed level, merge flag or position raised from python-pptx: unexpected error."""
+    _presentation(tmp_path / "bilan.pptx")
+    _patched(tmp_path / "bilan.pptx", tmp_path / "bizarre.pptx", slide, patch)
+    docs, skipped = load_documents([tmp_path / "bizarre.pptx"])
+    assert not skipped
+    assert "Économie sociale et solidaire" in docs[0].text and "2020 | 150" in docs[0].text
+
+
+def test_markup_python_pptx_cannot_read_is_a_corrupt_file(tmp_path: Path) -> None:
+    _presentation(tmp_path / "bilan.pptx")
+    _patched(
+        tmp_path / "bilan.pptx",
+        tmp_path / "forme.pptx",
+        2,
+        lambda b: b.replace(b'<p:cNvPr id="', b'<p:cNvPr id="x'),
+    )
+    docs, skipped = load_documents([tmp_path / "forme.pptx"])
+    assert not docs and skipped_reason(skipped, "forme.pptx") == CORRUPT_PPTX
