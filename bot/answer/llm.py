@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import httpx
 
 from bot.answer.markers import MARKER, names_only_passages, rewrite_markers
 from bot.config import LLMConfig
@@ -113,6 +112,8 @@ class LLMWriter:
     def tokens(self, body: dict) -> Iterator[str]:
         """The reply's text as the server sends it (`stream: true`; a server that answers with
         one JSON body instead is read whole), within one deadline for the whole exchange."""
+        import httpx  # here: 0.3 s to import, and most runs have no LLM
+
         deadline = time.monotonic() + self.timeout
         body = body | {"stream": True}
         with httpx.Client(timeout=self.timeout) as client:

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from bot.cli.common import current_settings, fail_on_known_errors
-from bot.training.reader_fit import run_fit
 
 
 @click.group("reader")
@@ -75,6 +74,7 @@ def fit_command(
 ) -> None:
     """Rebuild the reader's parameters from PIAF train articles, deterministically."""
     from bot.answer.reader.model import default_params_path
+    from bot.training.reader_fit import run_fit  # imported when it runs: `--help` stays instant
 
     settings = current_settings()  # --index and ALLIANCE_* as for every command
     if cross:

@@ -15,16 +15,15 @@ loaded once. tests/embedding/test_pruned_tokenizer.py checks both give the same 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, models
+
+from bot.embedding import derived
 
 FOLDER = "pruned-tokenizer"
 FORMAT = 1
@@ -46,59 +45,40 @@ class Encoded:
     attention_mask: list[int]
 
 
-def _stamp(tokenizer_json: Path) -> dict:
-    stat = tokenizer_json.stat()
-    return {"format": FORMAT, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
 def write_pruned_files(model_dir: Path) -> Path:
     """Write `model_dir/pruned-tokenizer/` from tokenizer.json (once, atomically)."""
     source = model_dir / "tokenizer.json"
-    spec = json.loads(source.read_text(encoding="utf-8"))
-    vocab = spec["model"]["vocab"]
-    pieces = [p for p, _ in vocab]
-    scores = np.array([s for _, s in vocab], np.float64)
-    head = [pieces.index(s) for s in SPECIALS]
-    if spec["model"].get("byte_fallback") or spec["model"]["unk_id"] != head[SPECIALS.index("<unk>")]:
-        raise ValueError(f"{source}: not the e5 Unigram tokenizer this module prunes")
-    # The skeleton: tokenizer.json with only the special pieces, at local ids 0..4.
-    spec["model"]["vocab"] = [vocab[i] for i in head]
-    spec["model"]["unk_id"] = SPECIALS.index("<unk>")
-    for token in spec["added_tokens"]:
-        token["id"] = SPECIALS.index(token["content"])
-    for special in spec["post_processor"].get("special_tokens", {}).values():
-        special["ids"] = [SPECIALS.index(t) for t in special["tokens"]]
-    order = np.argsort(np.array(pieces), kind="stable")
-    sorted_pieces = np.array(pieces)[order]
-    target = model_dir / FOLDER
-    work = Path(tempfile.mkdtemp(prefix=f".{FOLDER}.", dir=model_dir))
-    try:
-        np.save(work / "pieces.npy", sorted_pieces)
+
+    def fill(work: Path) -> dict:
+        spec = json.loads(source.read_text(encoding="utf-8"))
+        vocab = spec["model"]["vocab"]
+        pieces = [p for p, _ in vocab]
+        scores = np.array([s for _, s in vocab], np.float64)
+        head = [pieces.index(s) for s in SPECIALS]
+        if spec["model"].get("byte_fallback") or spec["model"]["unk_id"] != head[SPECIALS.index("<unk>")]:
+            raise ValueError(f"{source}: not the e5 Unigram tokenizer this module prunes")
+        # The skeleton: tokenizer.json with only the special pieces, at local ids 0..4.
+        spec["model"]["vocab"] = [vocab[i] for i in head]
+        spec["model"]["unk_id"] = SPECIALS.index("<unk>")
+        for token in spec["added_tokens"]:
+            token["id"] = SPECIALS.index(token["content"])
+        for special in spec["post_processor"].get("special_tokens", {}).values():
+            special["ids"] = [SPECIALS.index(t) for t in special["tokens"]]
+        order = np.argsort(np.array(pieces), kind="stable")
+        np.save(work / "pieces.npy", np.array(pieces)[order])
         np.save(work / "ids.npy", order.astype(np.int32))
         np.save(work / "scores.npy", scores)
         (work / "skeleton.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
         lowest = int(np.argmin(scores))
-        meta = _stamp(source) | {"head": head, "lowest": lowest, "lowest_piece": pieces[lowest]}
-        (work / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        for file in work.iterdir():
-            file.chmod(0o644)
-        work.chmod(0o755)
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
-        os.replace(work, target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+        return {"head": head, "lowest": lowest, "lowest_piece": pieces[lowest]}
+
+    derived.write(model_dir / FOLDER, source, fill, format=FORMAT)
+    return model_dir / FOLDER
 
 
 def _meta(model_dir: Path) -> dict | None:
     """The pruned files' description if they are there and made from this tokenizer.json."""
-    try:
-        meta = json.loads((model_dir / FOLDER / "meta.json").read_text(encoding="utf-8"))
-        stamp = _stamp(model_dir / "tokenizer.json")
-    except (OSError, ValueError):
-        return None
-    return meta if all(meta.get(k) == v for k, v in stamp.items()) else None
+    return derived.current(model_dir / FOLDER, model_dir / "tokenizer.json", format=FORMAT)
 
 
 def load_tokenizer(model_dir: Path, max_length: int):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 import shutil
-import time
 
 import pytest
 from tokenizers import Tokenizer
@@ -78,13 +77,18 @@ def test_same_ids_as_the_full_tokenizer(model_dir, full):
     assert [e.ids for e in pruned.encode_batch(large)] == [e.ids for e in full.encode_batch(large)]
 
 
-def test_loads_in_milliseconds(model_dir):
+def test_a_question_never_reads_the_full_vocabulary(model_dir, monkeypatch):
+    """What made `ask` slow: tokenizer.json's 250,002 pieces parsed and built into a trie
+    (about 1 s of CPU). Once the pruned files exist, a question never does that."""
     load_tokenizer(model_dir, 512)  # the files exist from here on
-    started = time.process_time()
+
+    def full_tokenizer(*args):
+        raise AssertionError("tokenizer.json was loaded whole")
+
+    monkeypatch.setattr(Tokenizer, "from_file", full_tokenizer)
+    monkeypatch.setattr(pruned_tokenizer.Tokenizer, "from_file", full_tokenizer)
     tokenizer = load_tokenizer(model_dir, 512)
-    tokenizer.encode_batch(["query: Qui a lancé l'Alliance Dynamique ?"])
-    # Tokenizer.from_file takes about 1 s of CPU here; the pruned one about 0.02 s.
-    assert time.process_time() - started < 0.25
+    assert tokenizer.encode_batch(["query: Qui a lancé l'Alliance Dynamique ?"])[0].ids[:3] == [0, 41, 1294]
 
 
 def test_stale_files_are_rewritten_and_a_read_only_cache_falls_back(model_dir, full, tmp_path, monkeypatch):
@@ -92,10 +96,11 @@ def test_stale_files_are_rewritten_and_a_read_only_cache_falls_back(model_dir, f
     copy.mkdir()
     shutil.copy2(model_dir / "tokenizer.json", copy / "tokenizer.json")
     load_tokenizer(copy, 512)
-    (copy / "tokenizer.json").touch()  # another tokenizer.json: the pruned files are stale
-    meta_before = (copy / FOLDER / "meta.json").read_text(encoding="utf-8")
+    with (copy / "tokenizer.json").open("a") as f:  # another tokenizer.json: stale pruned files
+        f.write(" ")
+    stamp_before = (copy / FOLDER / "stamp.json").read_text(encoding="utf-8")
     load_tokenizer(copy, 512)
-    assert (copy / FOLDER / "meta.json").read_text(encoding="utf-8") != meta_before
+    assert (copy / FOLDER / "stamp.json").read_text(encoding="utf-8") != stamp_before
 
     shutil.rmtree(copy / FOLDER)
 
