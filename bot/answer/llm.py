@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-
 from bot.answer.markers import MARKER, names_only_passages, rewrite_markers
 from bot.config import LLMConfig
 from bot.schema import Citation, Passage

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import sys
 from functools import wraps
-
 from typing import TYPE_CHECKING
 
 import click
