@@ -10,6 +10,7 @@ Linux x86_64, the image's).
     python bench/serve_requirements.py            # rewrite requirements/serve.txt
     python bench/serve_requirements.py --check    # exit 1 if it is not what pyproject gives
     python bench/serve_requirements.py --left-out # what the full install has and it has not
+    python bench/serve_requirements.py --sizes    # both profiles' size on disk
 """
 
 from __future__ import annotations
@@ -78,6 +79,17 @@ def full() -> dict[str, str]:
     return closure([Requirement(d) for d in pyproject()["project"]["dependencies"]])
 
 
+def size_on_disk(names) -> int:
+    """Bytes of the installed files of these distributions (their RECORD), in this environment."""
+    total = 0
+    for name in names:
+        for file in metadata.distribution(name).files or []:
+            path = Path(file.locate())
+            if path.is_file():
+                total += path.stat().st_size
+    return total
+
+
 def render(pinned: dict[str, str]) -> str:
     return HEADER + "".join(f"{name}=={version}\n" for name, version in sorted(pinned.items()))
 
@@ -86,7 +98,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--left-out", action="store_true")
+    parser.add_argument("--sizes", action="store_true")
     args = parser.parse_args()
+    if args.sizes:
+        served, everything = serving(), full()
+        print("| profile | packages | site-packages |\n|---|---|---|")
+        for label, names in (
+            ("full (`pip install -e .`)", everything),
+            ("serving (requirements/serve.txt)", served),
+        ):
+            print(f"| {label} | {len(names)} | {size_on_disk(names) / 2**20:,.0f} MiB |")
+        for name in sorted(set(everything) - set(served), key=lambda n: -size_on_disk([n])):
+            print(f"  left out: {name}=={everything[name]}  {size_on_disk([name]) / 2**20:,.1f} MiB")
+        return
     if args.left_out:
         served = serving()
         for name, version in sorted(full().items()):
