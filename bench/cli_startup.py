@@ -7,6 +7,7 @@ sys CPU time of the process (its threads included) much less, so both are printe
 the load average before each run.
 
     python bench/cli_startup.py --runs 10 --baseline /tmp/main
+    python bench/cli_startup.py --profile     # where one `ask` spends its time, step by step
 """
 
 from __future__ import annotations
@@ -39,11 +40,58 @@ def timed(checkout: Path, args: list[str], env: dict) -> tuple[float, float, flo
     return wall, cpu, load
 
 
+PROFILE = """
+import os, sys, time
+started = time.perf_counter(), time.process_time()
+last = list(started)
+rows = []
+
+
+def step(name):
+    now = time.perf_counter(), time.process_time()
+    rows.append((name, now[0] - last[0], now[1] - last[1]))
+    last[:] = now
+
+
+import click  # noqa
+import bot.cli  # noqa
+step("import click, bot.cli (what --version loads)")
+from bot.config import Settings  # noqa
+step("import bot.config (pydantic, pydantic-settings)")
+settings = Settings()
+step("Settings()")
+from bot.embedding import load_embedder  # noqa
+import onnxruntime, tokenizers  # noqa
+from bot.embedding import onnx_backend  # noqa
+step("import numpy, onnxruntime, tokenizers")
+embedder = load_embedder(settings.embedding)
+step("load the model: pruned tokenizer + ONNX session (mapped weights)")
+import faiss  # noqa
+from bot.answer.assistant import Assistant  # noqa
+from bot.ingest import freshness  # noqa
+step("import faiss and the answer modules")
+assert freshness.unchanged(settings.index), "run `alliance-bot ask` once first"
+step("documents unchanged? (file signature)")
+assistant = Assistant(settings.answer, embedder=embedder)
+step("load the index (SQLite, FAISS, BM25 arrays)")
+assistant.ask(sys.argv[1], None)
+step("answer (embed, search, read)")
+print("| step | wall | CPU (user+sys, all threads) |")
+print("|---|---|---|")
+for name, wall, cpu in rows:
+    print(f"| {name} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms |")
+total = time.perf_counter() - started[0], time.process_time() - started[1]
+print(f"| total, one step after another (`ask` overlaps the model with the imports) "
+      f"| {total[0] * 1000:.0f} ms | {total[1] * 1000:.0f} ms |")
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--baseline", type=Path, help="another checkout, run in alternation")
     parser.add_argument("--index", type=Path, help="index to answer from (default: a fresh one)")
+    parser.add_argument("--profile", action="store_true", help="time one ask step by step, in-process")
     args = parser.parse_args()
     index = args.index or Path(tempfile.mkdtemp(prefix="cli-startup-")) / "index"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {
@@ -61,6 +109,10 @@ def main() -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    if args.profile:
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        subprocess.run([sys.executable, "-c", PROFILE, QUESTION], cwd=ROOT, env=env, check=True)
+        return
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     for _ in range(args.runs):
         for command, argv in commands.items():
