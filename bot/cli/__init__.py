@@ -263,9 +263,11 @@ def _quote(quote: str, margin: str = "      ", width: int = 102) -> str:
 def ask_command(question: str, k: int | None, as_json: bool) -> None:
     """Answer a question from the documents, with numbered sources."""
     _check_readable(question)
-    from bot.answer.assistant import check_question
+    limit = current_settings().max_question_chars
+    if not question.strip() or len(question.strip()) > limit:  # a usage error, before loading anything
+        from bot.answer.assistant import check_question  # its error says what is wrong
 
-    check_question(question, current_settings().max_question_chars)  # before loading anything: a usage error
+        check_question(question, limit)
     answer = _open_assistant().ask(question, k)
     if as_json:
         echo(answer.model_dump_json(indent=2))
