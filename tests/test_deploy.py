@@ -181,3 +181,42 @@ def test_k8s_objects_fit_together():
     for spec in (serve_spec, ingest_spec):
         for c in spec["containers"]:
             assert {e["configMapRef"]["name"] for e in c.get("envFrom", [])} <= configmaps
+
+
+def dockerfile_stages() -> list[str]:
+    """The Dockerfile's stages, each from its FROM line to the next (comments dropped)."""
+    text = "\n".join(
+        line
+        for line in (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if not line.startswith("#")
+    )
+    return ["FROM" + part for part in re.split(r"^FROM", text, flags=re.M)[1:]]
+
+
+def test_the_image_serves_without_torch_as_a_non_root_user():
+    build, final = dockerfile_stages()[0], dockerfile_stages()[-1]
+    assert len(dockerfile_stages()) == 2 and " AS build" in build.splitlines()[0]
+    # The build stage converts the model with the CPU build of torch, never CUDA's.
+    assert "--index-url https://download.pytorch.org/whl/cpu torch==" in build
+    assert "alliance-bot model install" in build and "alliance-bot ingest" in build
+    # The image: the serving profile without a resolver, then the package without its dependencies.
+    installs = re.findall(r"pip install ([^\n&\\]+)", final)
+    assert installs and all("--no-deps" in i for i in installs), installs
+    assert any("-r requirements/serve.txt" in i for i in installs)
+    assert "torch" not in " ".join(installs)
+    served = (REPO_ROOT / "requirements" / "serve.txt").read_text(encoding="utf-8")
+    pinned = {line.split("==")[0] for line in served.splitlines() if line and not line.startswith("#")}
+    assert not pinned & {"torch", "transformers", "sentence-transformers", "onnx", "onnxscript"}
+    assert not [p for p in pinned if p.startswith(("nvidia-", "triton"))]
+    # What the first stage made is copied in; the server runs as the unprivileged user.
+    assert "COPY --from=build --chown=alliance:alliance /opt/alliance/model" in final
+    assert "COPY --from=build --chown=alliance:alliance /opt/alliance/index" in final
+    users = re.findall(r"^USER (\S+)", final, re.M)
+    assert users and users[-1] not in ("root", "0")
+    assert re.search(rf"useradd .*--uid {re.escape(users[-1])}\b|useradd .* {re.escape(users[-1])}\b", final)
+    # compose and k8s run that image.
+    for service in ("ingest", "bot"):
+        assert compose()["services"][service]["image"] == "alliance-bot:latest"
+    assert compose()["services"]["ingest"]["build"] == ".."
+    for spec in pod_specs():
+        assert all(ours(c["image"]) for c in spec["containers"])

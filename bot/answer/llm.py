@@ -25,8 +25,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import httpx
-
 from bot.answer.markers import MARKER, names_only_passages, rewrite_markers
 from bot.config import LLMConfig
 from bot.schema import Citation, Passage
@@ -68,6 +66,11 @@ class LLMWriter:
         self.max_reply_bytes = max_reply_bytes
         self.max_concurrent = max_concurrent
         self._slots = threading.BoundedSemaphore(max_concurrent)
+        # Imported with the writer, not at module import (0.3 s that `ask` without an LLM
+        # never needs) nor on the first call (where a burst of requests would wait for it).
+        import httpx
+
+        self._httpx = httpx
 
     @classmethod
     def from_config(cls, config: LLMConfig) -> LLMWriter:
@@ -113,6 +116,7 @@ class LLMWriter:
     def tokens(self, body: dict) -> Iterator[str]:
         """The reply's text as the server sends it (`stream: true`; a server that answers with
         one JSON body instead is read whole), within one deadline for the whole exchange."""
+        httpx = self._httpx
         deadline = time.monotonic() + self.timeout
         body = body | {"stream": True}
         with httpx.Client(timeout=self.timeout) as client:

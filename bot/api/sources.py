@@ -7,7 +7,6 @@ from html import escape
 from urllib.parse import quote
 
 from bot.html import SCROLL, html_page
-from bot.ingest.loaders.common import web_url
 from bot.shape import Run, shape
 
 
@@ -37,6 +36,8 @@ def render_source_page(
         if page:
             meta.append(f"page {page}")
         meta.append(f"caractères {span[0]}–{span[1]}")
+    from bot.ingest.loaders.common import web_url  # the loaders' package: not for `ask`'s link
+
     if url := web_url(doc.url):  # an index built before links were checked may hold others
         meta.append(f'<a href="{escape(url, quote=True)}" rel="noopener noreferrer">Document original</a>')
     body = (

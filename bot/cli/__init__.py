@@ -1,4 +1,8 @@
-"""Command line: `alliance-bot ingest | ask | search | eval | serve | mcp | model`."""
+"""Command line: `alliance-bot ingest | ask | search | eval | serve | mcp | model`.
+
+Imports only click and the standard library at the top: each command imports what it uses
+when it runs, so `--version` and `--help` answer at once and `ask` loads no server, no
+loader and no fitting code (tests/cli/test_startup.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +12,17 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from pydantic import ValidationError
 
 from bot.cli.common import USAGE_ERROR, SafeFormatter, current_settings, echo, fail_on_known_errors
 from bot.cli.model import model
 from bot.cli.reader import reader
-from bot.config import Settings
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
-from bot.errors import QuestionError
-from bot.shape import plain_lines
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,6 +38,10 @@ from bot.shape import plain_lines
 @click.pass_context
 def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
     """Alliance Bot: French question answering over your documents, with cited sources."""
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
     handler = logging.StreamHandler()
     handler.setFormatter(SafeFormatter("%(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
@@ -143,6 +151,8 @@ def ingest_command(
         )
         return
     if any(p.startswith(("http://", "https://")) for p in paths):
+        from bot.errors import QuestionError
+
         raise QuestionError(
             "url_without_crawl",
             "Une adresse web s'indexe avec --crawl : `alliance-bot ingest https://… --crawl`.",
@@ -168,6 +178,7 @@ def _crawl(
     settings, load_model, urls: list[str], as_json: bool, wait: float, rebuild: bool, **limits
 ) -> None:
     from bot.crawl.crawler import CrawlOptions, crawl
+    from bot.errors import QuestionError
 
     if not urls:
         raise QuestionError(
@@ -199,25 +210,44 @@ def _crawl(
 
 
 def _open_assistant():
-    from bot.answer.assistant import Assistant
+    """The assistant over the index, brought up to date. The model loads in a thread while
+    this one imports and loads the index: ONNX Runtime builds its session without the GIL,
+    so `ask` waits for the longer of the two rather than their sum."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from bot.embedding import load_embedder
-    from bot.ingest.pipeline import ensure_index
 
     settings = current_settings()
-    embedder = None
+    with ThreadPoolExecutor(1, thread_name_prefix="model") as pool:
+        model = pool.submit(load_embedder, settings.embedding)
+        from bot.answer.assistant import Assistant
+        from bot.ingest import freshness
 
-    def factory():
-        nonlocal embedder
-        embedder = embedder or load_embedder(settings.embedding)
-        return embedder
+        if not freshness.unchanged(settings.index):  # else the loaders are not even imported
+            from bot.ingest.pipeline import ensure_index
 
-    ensure_index(settings.index, factory)
-    return Assistant(settings.answer, embedder=factory())
+            ensure_index(settings.index, model.result)  # waits for the model only to embed
+            freshness.record(settings.index)
+        assistant = Assistant(settings.answer, embedder=_Loading(model))
+        model.result()  # its errors are the command's, told before any answer
+    return assistant
+
+
+class _Loading:
+    """An embedder still loading in a thread: its first use waits for it."""
+
+    def __init__(self, future):
+        self._future = future
+
+    def __getattr__(self, name: str):
+        return getattr(self._future.result(), name)
 
 
 def _quote(quote: str, margin: str = "      ", width: int = 102) -> str:
     """A citation's quote between « », one list item or table row a line (`bot.shape`), each
     line wrapped on its own under its text."""
+    from bot.shape import plain_lines
+
     lines = plain_lines(quote) or [("", "")]
     lines[0] = (lines[0][0] and "  " + lines[0][0], "« " + lines[0][1])
     lines[-1] = (lines[-1][0], lines[-1][1] + " »")

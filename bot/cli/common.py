@@ -7,13 +7,14 @@ import logging
 import sqlite3
 import sys
 from functools import wraps
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot import terminal
-from bot.config import Settings
-from bot.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 USAGE_ERROR = 2
 
@@ -51,22 +52,34 @@ def fail_on_known_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except UserError as e:
-            echo(f"alliance-bot: {one_line(e.detail)}", err=True)
-            sys.exit(e.exit_code)
         except sqlite3.DatabaseError as e:
             raise Failure(
                 f"base de l'index illisible ({e}) : relancez `alliance-bot ingest --rebuild`."
             ) from e
-        except (OSError, RuntimeError) as e:
-            raise Failure(one_line(str(e))) from e
-        except SQLAlchemyError as e:  # the log's database: down, refused, or a bad URL
-            raise Failure(
-                f"base du journal injoignable ({type(e).__name__}) : vérifiez "
-                "ALLIANCE_DATABASE_URL et que la base répond."
-            ) from e
+        except Exception as e:
+            # Matched by name of module: a command that never imported bot.errors or
+            # SQLAlchemy cannot have raised their errors, and importing them costs 0.3 s.
+            if raised(e, "bot.errors", "UserError"):
+                echo(f"alliance-bot: {one_line(e.detail)}", err=True)
+                sys.exit(e.exit_code)
+            if isinstance(e, OSError | RuntimeError):
+                raise Failure(one_line(str(e))) from e
+            if raised(
+                e, "sqlalchemy.exc", "SQLAlchemyError"
+            ):  # the log's database: down, refused, or a bad URL
+                raise Failure(
+                    f"base du journal injoignable ({type(e).__name__}) : vérifiez "
+                    "ALLIANCE_DATABASE_URL et que la base répond."
+                ) from e
+            raise
 
     return wrapper
+
+
+def raised(error: Exception, module: str, name: str) -> bool:
+    """Whether `error` is a `module.name`, without importing `module` when it was not."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(error, getattr(loaded, name))
 
 
 def one_line(message: str) -> str:

@@ -8,13 +8,15 @@ from pathlib import Path
 import click
 
 from bot.cli.common import current_settings
-from bot.config import DEFAULT_MODEL
-from bot.embedding.build.cache import describe_model, ensure_model
-from bot.embedding.build.errors import ModelBuildError
-from bot.embedding.build.onnx_export import ONNX_DIR, complete_export, ensure_onnx
+
+# Each command imports the model build when it runs: `alliance-bot --help` stays instant.
 
 
 def _built(force: bool = False) -> Path:
+    from bot.config import DEFAULT_MODEL
+    from bot.embedding.build.cache import ensure_model
+    from bot.embedding.build.errors import ModelBuildError
+
     settings = current_settings()
     if settings.embedding.model != DEFAULT_MODEL:
         click.echo(
@@ -39,10 +41,20 @@ def install(force: bool) -> None:
     """Build the model into the cache (ALLIANCE_MODEL_CACHE), export its ONNX variants
     (float32 and int8, used by ALLIANCE_EMBEDDING_BACKEND=onnx|onnx-int8) and print its
     directory."""
+    from bot.embedding.build.errors import ModelBuildError
+    from bot.embedding.build.onnx_export import ensure_onnx, variant_path
+    from bot.embedding.mapped_onnx import write_mapped
+    from bot.embedding.pruned_tokenizer import write_pruned_files
+
     directory = _built(force)
     try:
-        ensure_onnx(directory, force=force)
-    except ModelBuildError as e:
+        marker = ensure_onnx(directory, force=force)
+        # What makes a start fast (`ask` in under a second), written here so that a
+        # read-only copy of the cache (an image) has them too; the float32 variant's
+        # mapped copy (470 MB more) only if it is ever used.
+        write_pruned_files(directory)
+        write_mapped(variant_path(directory, marker, "onnx-int8"))
+    except (ModelBuildError, RuntimeError, OSError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(directory)
 
@@ -57,6 +69,10 @@ def path() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def info(as_json: bool) -> None:
     """Name, dimension, source package and version, weights checksum."""
+    from bot.embedding.build.cache import describe_model
+    from bot.embedding.build.errors import ModelBuildError
+    from bot.embedding.build.onnx_export import ONNX_DIR, complete_export
+
     try:
         description = describe_model(_built())
     except ModelBuildError as e:

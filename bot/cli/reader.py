@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from bot.cli.common import current_settings, fail_on_known_errors
-from bot.training.reader_fit import DEFAULT_SETTINGS, SETTINGS, run_fit
 
 
 @click.group("reader")
@@ -77,6 +76,9 @@ def fit_command(
 ) -> None:
     """Rebuild the reader's parameters from PIAF train articles, deterministically."""
     from bot.answer.reader.model import default_params_path
+
+    # imported when it runs: `--help` stays instant
+    from bot.training.reader_fit import DEFAULT_SETTINGS, SETTINGS, run_fit
 
     settings = current_settings()  # --index and ALLIANCE_* as for every command
     cache = cache or settings.paths.model_cache / "reader-fit-vectors.npz"

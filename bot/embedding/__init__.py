@@ -114,8 +114,10 @@ def load_embedder(config: EmbeddingConfig) -> Embedder:
         )
     from bot.embedding.build.cache import ensure_model
     from bot.embedding.build.onnx_export import ensure_onnx, variant_path
+    from bot.embedding.mapped_onnx import fast_path
     from bot.embedding.onnx_backend import OnnxEmbedder
 
     model_dir = ensure_model(config.cache)
     marker = ensure_onnx(model_dir)
-    return OnnxEmbedder(model_dir, variant_path(model_dir, marker, backend), config.model, backend)
+    graph = fast_path(variant_path(model_dir, marker, backend))  # the same graph, weights mapped
+    return OnnxEmbedder(model_dir, graph, config.model, backend)

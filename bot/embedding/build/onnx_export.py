@@ -21,7 +21,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from bot.embedding.build.cache import WRITABLE, install_dir, remove_stale, wrong_size
+from bot.embedding.build.cache import WRITABLE, cannot_convert, install_dir, remove_stale, wrong_size
 from bot.embedding.build.convert import MARKER, write_json
 from bot.embedding.build.errors import ModelBuildError
 
@@ -86,6 +86,8 @@ def ensure_onnx(model_dir: Path, force: bool = False) -> dict:
     marker = None if force else complete_export(model_dir)
     if marker is not None:
         return marker
+    if error := cannot_convert(model_dir.parent, "the ONNX export"):
+        raise error
     remove_stale(model_dir, ".onnx.*")
     try:
         work = Path(tempfile.mkdtemp(prefix=".onnx.build-", dir=model_dir))
