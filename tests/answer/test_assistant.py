@@ -17,9 +17,9 @@ def reads(assistant, monkeypatch) -> list[str]:
     original = composer.__call__
     seen: list[str] = []
 
-    def counting(self, question, vector, hits):
+    def counting(self, question, vector, hits, tokens=None):
         seen.append(question)
-        return original(self, question, vector, hits)
+        return original(self, question, vector, hits, tokens)
 
     monkeypatch.setattr(composer, "__call__", counting)
     return seen
