@@ -16,6 +16,8 @@ from platformdirs import user_cache_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import collections
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # In a checkout (`pip install -e .`, the README's way) the index and the corpus live in the
 # repository; an installed copy must not write into site-packages, so it uses the working
@@ -241,6 +243,14 @@ class Settings(BaseSettings):
         None, description="Names the corpus in the /v1 model id; default: the documents folder's name."
     )
 
+    # Collections (README, "Collections"): unset, the one default collection, as before.
+    collection: str | None = Field(
+        None, description="The collection the CLI works on; default: the default collection."
+    )
+    keys_file: Path | None = Field(
+        None, description="JSON file of API keys (hashes) and the collections each may read or administer."
+    )
+
     @property
     def backend(self) -> Backend:
         """The embedding backend in force, the default resolved."""
@@ -270,10 +280,34 @@ class Settings(BaseSettings):
         return EmbeddingConfig(self.embedding_model, self.backend, self.model_cache)
 
     @property
+    def default_collection(self) -> str:
+        return collections.default_name(self.corpus_name)
+
+    @property
+    def collection_name(self) -> str:
+        """The collection in force: ALLIANCE_COLLECTION (or `--collection`), else the default."""
+        return self.collection or self.default_collection
+
+    def for_collection(self, name: str) -> Settings:
+        """These settings, on another collection (its name checked)."""
+        return self.model_copy(update={"collection": collections.check_name(name)})
+
+    @property
+    def collection_dirs(self) -> tuple[Path, Path]:
+        """The collection's index directory, and the folder `ingest` reads when given none (for
+        the default collection, today's index and documents folders)."""
+        name, default = self.collection_name, self.default_collection
+        if name == default:
+            return self.index_dir, self.documents_dir
+        return (
+            collections.index_dir(self.index_dir, name, default),
+            self.data_path / collections.FOLDER / name / "documents",
+        )
+
+    @property
     def index(self) -> IndexConfig:
         return IndexConfig(
-            self.index_dir,
-            self.documents_dir,
+            *self.collection_dirs,
             self.embedding,
             self.chunk_size,
             self.chunk_overlap,

@@ -12,9 +12,10 @@ from functools import partial
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from bot.answer.assistant import Assistant
+from bot.api.access import Caller, Served, identify, resolve
 from bot.api.auth import bearer_matches, check_key
 from bot.api.metrics import Metrics
 from bot.api.services import Services
@@ -31,8 +32,32 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_assistant(services: ServicesDep) -> Assistant:
-    return services.current_assistant()  # sync: FastAPI runs it on a worker thread
+async def get_caller(request: Request, services: ServicesDep) -> Caller:
+    return identify(
+        request.headers.get("authorization", ""), services.keys, services.settings.operator.admin_token
+    )
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_served(
+    services: ServicesDep,
+    caller: CallerDep,
+    collection: Annotated[
+        str | None,
+        Query(max_length=40, description="The collection to read; default: the default collection."),
+    ] = None,
+) -> Served:
+    """The collection once resolved for this request (sync: FastAPI runs it on a worker thread)."""
+    return resolve(services.library, caller, collection)
+
+
+ServedDep = Annotated[Served, Depends(get_served)]
+
+
+def get_assistant(served: ServedDep) -> Assistant:
+    return served.assistant
 
 
 async def get_settings(services: ServicesDep) -> Settings:

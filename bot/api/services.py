@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.answer.assistant import Assistant
+from bot.answer.library import Library
 from bot.api.metrics import Metrics
 from bot.api.ratelimit import RateLimiter
 from bot.api.static import WIDGET_MAX_AGE, StaticAsset
+from bot.collections import Registry
 from bot.config import Settings
+from bot.keys import KeysFile
 from bot.operator.log import ConversationLog
 from bot.schema import Answer
 
@@ -31,6 +34,8 @@ class Services:
     conversation_log: ConversationLog | None  # None with ALLIANCE_LOG=0
     metrics: Metrics
     widget: StaticAsset
+    library: Library  # every collection's assistant, the default one being `assistant`
+    keys: KeysFile  # ALLIANCE_KEYS_FILE
 
     @classmethod
     def start(cls, settings: Settings, assistant: Assistant) -> Services:
@@ -54,6 +59,8 @@ class Services:
             widget=StaticAsset(
                 WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE, settings.http.compress
             ),
+            library=Library(assistant, Registry(settings.index_dir, settings.default_collection)),
+            keys=KeysFile(settings.keys_file),
         )
 
     def current_assistant(self) -> Assistant:

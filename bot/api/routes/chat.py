@@ -21,13 +21,15 @@ from pydantic import ValidationError
 
 from bot.answer.assistant import Assistant
 from bot.answer.events import final_answer
+from bot.api.access import Caller, Served, readable, resolve
 from bot.api.chat_schema import IGNORED, ChatMessage, ChatRequest
-from bot.api.deps import ApiKey, AssistantDep, Limited, Record, RecordDep, SettingsDep
+from bot.api.deps import ApiKey, CallerDep, Limited, Record, RecordDep, ServicesDep, SettingsDep
 from bot.api.responses import V1, openai_error_responses
+from bot.api.services import Services
 from bot.api.sources import source_link
 from bot.config import Settings
+from bot.errors import IndexUnavailable, invalid_request, model_not_found, unsupported
 from bot.errors import body as error_body
-from bot.errors import invalid_request, model_not_found, unsupported
 from bot.schema import (
     Answer,
     AnswerData,
@@ -51,16 +53,45 @@ def corpus_id(settings) -> str:
     return f"alliance-bot:{settings.operator.corpus_name or settings.paths.documents_dir.name}"
 
 
-def model_id(settings: Settings, assistant: Assistant) -> str:
-    """`alliance-bot:<corpus>@<index version>`; a request may name any version of the corpus."""
-    return f"{corpus_id(settings)}@{assistant.info().version}"
+def model_id(settings: Settings, assistant: Assistant, collection: str | None = None) -> str:
+    """`alliance-bot:<corpus>@<index version>`; a request may name any version of the corpus.
+    The default collection keeps the corpus's id; another is `alliance-bot:<collection>`."""
+    return f"{collection_model(settings, collection)}@{assistant.info().version}"
+
+
+def collection_model(settings: Settings, collection: str | None) -> str:
+    if collection is None or collection == settings.default_collection:
+        return corpus_id(settings)
+    return f"alliance-bot:{collection}"
 
 
 @router.get("/models", response_model=ModelList, responses=openai_error_responses(401, 500, 503))
-def list_models(assistant: AssistantDep, settings: SettingsDep) -> ModelList:
-    """The one model: this corpus, answered from its current index."""
-    created = int(assistant.snapshot.index.generation.stat().st_mtime)
-    return ModelList(data=[ModelCard(id=model_id(settings, assistant), created=created)])
+def list_models(services: ServicesDep, caller: CallerDep, settings: SettingsDep) -> ModelList:
+    """One model a collection the key may read (the default collection alone, without
+    collections): each answered from its current index."""
+    cards = []
+    for entry in readable(services.library, caller):
+        try:
+            served = resolve(services.library, caller, entry.name)
+        except IndexUnavailable:
+            if entry.default:
+                raise
+            continue  # created, never ingested: nothing to answer from yet
+        created = int(served.snapshot.index.generation.stat().st_mtime)
+        cards.append(ModelCard(id=model_id(settings, served.assistant, entry.name), created=created))
+    return ModelList(data=cards)
+
+
+def served_model(services: Services, caller: Caller, asked: str) -> Served:
+    """The collection the request's `model` names, as this caller may read it; else the same
+    404 `model_not_found`, whether it does not exist or may not be read."""
+    settings = services.settings
+    wanted = asked.split("@")[0]
+    for entry in readable(services.library, caller):
+        if wanted == collection_model(settings, entry.name):
+            return resolve(services.library, caller, entry.name)
+    default = resolve(services.library, caller, None)  # a 404 too when the default is private
+    raise model_not_found(model_id(settings, default.assistant))
 
 
 _STREAM_DOC = (
@@ -80,14 +111,18 @@ _STREAM_DOC = (
 )
 def chat_completions(
     body: Annotated[ChatRequest, Body()],
-    assistant: AssistantDep,
+    services: ServicesDep,
+    caller: CallerDep,
     settings: SettingsDep,
     record: RecordDep,
     request: Request,
 ):
-    """Answer the last user message with cited sources, in OpenAI's chat completion shape."""
+    """Answer the last user message with cited sources, in OpenAI's chat completion shape;
+    `model` chooses the collection (`GET /v1/models`)."""
     checked = parse_question(body)
-    model = requested_model(body.model, model_id(settings, assistant))
+    served = served_model(services, caller, body.model)
+    assistant = served.assistant
+    model = requested_model(body.model, model_id(settings, assistant, served.name))
     prompt_tokens = sum(count_tokens(_text(m)) for m in body.messages)
     events = assistant.events(checked.question, None, checked.history)  # 4xx before any stream
     base = public_base(request, settings)
@@ -282,7 +317,7 @@ def document_v1(app, settings: Settings) -> None:
             for name in ("HTTPValidationError", "ValidationError"):
                 if f'/{name}"' not in text and name in components:
                     del components[name]
-            accepted = f"^{re.escape(corpus_id(settings))}(@.*)?$"
+            accepted = f"^({re.escape(corpus_id(settings))}|alliance-bot:[a-z0-9][a-z0-9_-]{{0,39}})(@.*)?$"
             components["ChatRequest"]["properties"]["model"]["pattern"] = accepted
         return app.openapi_schema
 
