@@ -34,9 +34,13 @@ def default_name(corpus_name: str | None) -> str:
     return corpus_name if corpus_name and _NAME.match(corpus_name) else DEFAULT_NAME
 
 
+def valid_name(name: str) -> bool:
+    return bool(_NAME.match(name))
+
+
 def check_name(name: str) -> str:
     """A name is also a folder and part of a URL: lower-case letters, digits, `-`, `_`."""
-    if not _NAME.match(name):
+    if not valid_name(name):
         raise UserError(
             "invalid_collection",
             f"Nom de collection invalide : {name[:60]!r} (lettres minuscules, chiffres, - et _, "

@@ -251,6 +251,13 @@ class Settings(BaseSettings):
         None, description="JSON file of API keys (hashes) and the collections each may read or administer."
     )
 
+    @field_validator("collection")
+    @classmethod
+    def _valid_collection(cls, value: str | None) -> str | None:
+        if value is not None and not collections.valid_name(value):
+            raise ValueError("lettres minuscules, chiffres, - et _ (40 caractères au plus)")
+        return value
+
     @property
     def backend(self) -> Backend:
         """The embedding backend in force, the default resolved."""

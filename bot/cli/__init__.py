@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from bot.cli.collections import collection_option, collections, keys, register_if_new
 from bot.cli.common import USAGE_ERROR, SafeFormatter, current_settings, echo, fail_on_known_errors
 from bot.cli.model import model
 from bot.cli.reader import reader
@@ -103,6 +104,7 @@ def _env_name(loc: tuple) -> str:
     is_flag=True,
     help="Crawl: allow loopback, link-local and private addresses (an intranet).",
 )
+@collection_option
 @fail_on_known_errors
 def ingest_command(
     paths: tuple[str, ...],
@@ -121,6 +123,7 @@ def ingest_command(
     from bot.ingest.pipeline import ingest
 
     settings = current_settings()
+    register_if_new()
 
     def load_model():  # imported here: torch is not even imported when nothing changed
         from bot.embedding import load_embedder
@@ -148,7 +151,7 @@ def ingest_command(
             "Une adresse web s'indexe avec --crawl : `alliance-bot ingest https://… --crawl`.",
             "A web address is indexed with --crawl: `alliance-bot ingest https://… --crawl`.",
         )
-    roots = [Path(p) for p in paths] or [settings.paths.documents_dir]
+    roots = [Path(p) for p in paths] or [settings.index.documents_dir]
     summary = ingest(roots, settings.index, load_model, rebuild=rebuild, wait=wait)
     if as_json:
         echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
@@ -231,6 +234,7 @@ def _quote(quote: str, margin: str = "      ", width: int = 102) -> str:
 @click.argument("question")
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer contract as JSON.")
+@collection_option
 @fail_on_known_errors
 def ask_command(question: str, k: int | None, as_json: bool) -> None:
     """Answer a question from the documents, with numbered sources."""
@@ -263,6 +267,7 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
 @click.argument("question")
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ranked passages as JSON.")
+@collection_option
 @fail_on_known_errors
 def search_command(question: str, k: int | None, as_json: bool) -> None:
     """Ranked passages only, with their dense and BM25 evidence."""
@@ -284,6 +289,7 @@ def search_command(question: str, k: int | None, as_json: bool) -> None:
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--limit", type=click.IntRange(1), help="Evaluate the first N questions only.")
+@collection_option
 @fail_on_known_errors
 def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
     """Measure on a question file (.jsonl) or a dataset folder (corpus, queries, qrels)."""
@@ -309,6 +315,7 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
     "--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML page."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@collection_option
 @fail_on_known_errors
 def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     """The operator's report over the conversation log (ALLIANCE_DATABASE_URL or data/log.sqlite)."""
@@ -347,6 +354,8 @@ def serve_command(host: str, port: int) -> None:
 
     from bot.api.app import create_app
 
+    root = click.get_current_context().find_root()
+    root.obj = root.obj.model_copy(update={"collection": None})  # serves every collection
     settings = current_settings()
     assistant = _open_assistant()
     app = create_app(settings, assistant)
@@ -412,6 +421,8 @@ def _excerpt(text: str, width: int = 160) -> str:
 
 
 cli.add_command(model)
+cli.add_command(collections)
+cli.add_command(keys)
 cli.add_command(reader)
 
 
