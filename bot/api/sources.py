@@ -11,9 +11,11 @@ from bot.ingest.loaders.common import web_url
 from bot.shape import Run, shape
 
 
-def source_link(base: str, source: str, start: int, end: int) -> str:
-    """Where a citation opens: the page of its document with its span highlighted."""
-    return f"{base.rstrip('/')}/sources/{quote(source)}?start={start}&end={end}#quote"
+def source_link(base: str, source: str, start: int, end: int, collection: str | None = None) -> str:
+    """Where a citation opens: the page of its document with its span highlighted (`collection`:
+    named when it is not the default one)."""
+    named = f"&collection={quote(collection)}" if collection else ""
+    return f"{base.rstrip('/')}/sources/{quote(source)}?start={start}&end={end}{named}#quote"
 
 
 def not_found_page(theme: str | None = None) -> str:

@@ -256,11 +256,13 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
         return
     from bot.api.sources import source_link
 
+    settings = current_settings()
+    named = settings.collection if settings.collection_name != settings.default_collection else None
     echo("\nSources :")
     for c in answer.citations:
         echo(f"  [{c.n}] {c.title} — {_location(c)}")
         echo(_quote(c.quote))
-        echo(f"      {source_link(current_settings().public_url, c.source, c.char_start, c.char_end)}")
+        echo(f"      {source_link(settings.public_url, c.source, c.char_start, c.char_end, named)}")
 
 
 @cli.command("search")

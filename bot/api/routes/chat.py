@@ -126,10 +126,11 @@ def chat_completions(
     prompt_tokens = sum(count_tokens(_text(m)) for m in body.messages)
     events = assistant.events(checked.question, None, checked.history)  # 4xx before any stream
     base = public_base(request, settings)
+    named = None if served.name == settings.default_collection else served.name  # in source links
     if not body.stream:
         answer = final_answer(events)
         record(checked.question, answer, ROUTE)
-        content = answer.answer + sources_text(answer, base)
+        content = answer.answer + sources_text(answer, base, named)
         return ChatCompletion(
             id=f"chatcmpl-{uuid.uuid4().hex}",
             created=int(time.time()),
@@ -139,7 +140,7 @@ def chat_completions(
             alliance=answer_data(answer),
         )
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    chunks = stream_chunks(events, record, checked.question, model, base, prompt_tokens, include_usage)
+    chunks = stream_chunks(events, record, checked.question, model, base, prompt_tokens, include_usage, named)
     return StreamingResponse(
         chunks,
         media_type="text/event-stream",
@@ -148,7 +149,14 @@ def chat_completions(
 
 
 def stream_chunks(
-    events, record: Record, question: str, model: str, base: str, prompt_tokens: int, include_usage: bool
+    events,
+    record: Record,
+    question: str,
+    model: str,
+    base: str,
+    prompt_tokens: int,
+    include_usage: bool,
+    collection: str | None = None,
 ) -> Iterator[str]:
     head = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -178,7 +186,7 @@ def stream_chunks(
         elif event.answer is not None:
             answer = event.answer
             record(question, answer, ROUTE)
-            tail = sources_text(answer, base)
+            tail = sources_text(answer, base, collection)
             if tail:
                 yield chunk({"content": tail})
             yield chunk({}, "stop", alliance=answer_data(answer).model_dump())
@@ -259,12 +267,12 @@ SOURCES_HEADING = "\n\nSources :\n"
 REPLACED = "\n\n(Réponse retirée : elle citait mal ses sources. Réponse extraite des documents :)\n\n"
 
 
-def sources_text(answer: Answer, base: str) -> str:
+def sources_text(answer: Answer, base: str, collection: str | None = None) -> str:
     """The numbered sources after the answer: title and the link to the quoted passage."""
     if not answer.citations:
         return ""
     lines = [
-        f"[{c.n}] {c.title} — {source_link(base, c.source, c.char_start, c.char_end)}"
+        f"[{c.n}] {c.title} — {source_link(base, c.source, c.char_start, c.char_end, collection)}"
         for c in answer.citations
     ]
     return SOURCES_HEADING + "\n".join(lines)
