@@ -1,0 +1,180 @@
+"""Collections against a real uvicorn: two collections, each with a canary document. A caller
+without the key of the private one never receives its canary sentence, its title or its file
+name, whatever the way in; a caller with the key does; each collection answers from its own
+documents only."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import pytest
+
+from bot.collections import Registry
+from bot.ingest.pipeline import ingest
+from bot.keys import add_key
+from tests.conftest import ADMIN_TOKEN
+from tests.servers import start_server, stop_server
+
+PRIVATE_FILE = "consignes-kestrel.md"
+PRIVATE_DOC = (
+    "# Consignes Kestrel-Omega\n\n"
+    "Le mot de passe du coffre de l'entrepôt est PERCE-NEIGE-4417. Il est changé chaque trimestre "
+    "par la responsable de la sécurité, qui le transmet en main propre aux gardiens de nuit.\n"
+)
+PRIVATE_SOURCE = f"interne/{PRIVATE_FILE}"  # as ingest stores it: under the folder ingested
+PRIVATE_MARKS = ("PERCE-NEIGE-4417", "Kestrel-Omega", "consignes-kestrel")
+PRIVATE_QUESTION = "Quel est le mot de passe du coffre de l'entrepôt ?"
+PUBLIC_FILE = "permanence-orionide.md"
+PUBLIC_DOC = (
+    "# Permanence Orionide\n\n"
+    "La permanence de l'association Orionide se tient le mardi à Quimper, de 14 h à 17 h, "
+    "dans la salle du conseil de la mairie.\n"
+)
+PUBLIC_QUESTION = "Où se tient la permanence de l'association Orionide ?"
+
+
+@pytest.fixture(scope="module")
+def site(settings, assistant, embedder, tmp_path_factory):
+    """The session's index copied, with a public canary added to the default collection and a
+    private collection `interne` holding the private canary. Keys: `staff` reads `interne`,
+    `autre` reads only a collection of that name (empty)."""
+    root = tmp_path_factory.mktemp("collections")
+    index = root / "index"
+    shutil.copytree(settings.index_dir, index)
+    public_docs, private_docs = root / "public", root / "interne"
+    public_docs.mkdir(), private_docs.mkdir()
+    (public_docs / PUBLIC_FILE).write_text(PUBLIC_DOC, encoding="utf-8")
+    (private_docs / PRIVATE_FILE).write_text(PRIVATE_DOC, encoding="utf-8")
+    here = settings.model_copy(update={"index_dir": index, "data_dir": root / "data"})
+    ingest([settings.documents_dir, public_docs], here.index, lambda: embedder, progress=False)
+    registry = Registry(index, here.default_collection)
+    registry.create("interne")
+    registry.create("autre")
+    ingest([private_docs], here.for_collection("interne").index, lambda: embedder, progress=False)
+    keys_file = root / "keys.json"
+    staff = add_key(keys_file, "staff", ["interne"], [])
+    other = add_key(keys_file, "autre", ["autre"], [])
+    proc, url = start_server(
+        index,
+        settings.documents_dir,
+        ALLIANCE_RATE_LIMIT="0",
+        ALLIANCE_KEYS_FILE=str(keys_file),
+        ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN,
+        ALLIANCE_DATA_DIR=str(root / "data"),
+    )
+    yield {"url": url, "staff": staff, "other": other, "registry": registry}
+    stop_server(proc)
+
+
+def bearer(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def call(site, way: str, collection: str | None, key: str | None) -> httpx.Response:
+    """One way in, on `collection` (None: the default one), asked the private question."""
+    url, headers = site["url"], bearer(key)
+    params = {"collection": collection} if collection else {}
+    body = {"question": PRIVATE_QUESTION}
+    if way == "ask":
+        return httpx.post(f"{url}/ask", params=params, json=body, headers=headers, timeout=60)
+    if way == "stream":
+        return httpx.post(f"{url}/ask/stream", params=params, json=body, headers=headers, timeout=60)
+    if way == "search":
+        return httpx.post(f"{url}/search", params=params, json=body, headers=headers, timeout=60)
+    if way == "documents":
+        return httpx.get(f"{url}/documents", params=params, headers=headers, timeout=60)
+    if way == "sources":
+        return httpx.get(f"{url}/sources/{PRIVATE_SOURCE}", params=params, headers=headers, timeout=60)
+    raise AssertionError(way)
+
+
+WAYS = ("ask", "stream", "search", "documents", "sources")
+
+
+def leaks(text: str) -> list[str]:
+    return [mark for mark in PRIVATE_MARKS if mark in text]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_without_the_key_a_private_collection_is_the_same_404_as_none(site, way):
+    unknown = call(site, way, "nulle-part", None)
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_collection"
+    for key in (None, site["other"], "ak-not-a-key", ADMIN_TOKEN + "x"):
+        r = call(site, way, "interne", key)
+        assert r.status_code == 404, (way, key and key[:3])
+        assert r.content == unknown.content  # nothing tells that `interne` exists
+        assert not leaks(r.text)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_with_the_key_the_private_collection_is_read(site, way):
+    for key in (site["staff"], ADMIN_TOKEN):
+        r = call(site, way, "interne", key)
+        assert r.status_code == 200, r.text[:300]
+        assert ("Kestrel-Omega" if way == "documents" else "PERCE-NEIGE-4417") in r.text
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_the_default_collection_never_shows_the_private_document(site, way):
+    for key in (None, site["staff"]):  # even with its key: the default collection does not hold it
+        r = call(site, way, None, key)
+        assert r.status_code in (200, 404)
+        assert not leaks(r.text), way
+
+
+def test_each_collection_answers_from_its_own_documents(site):
+    url, staff = site["url"], site["staff"]
+    inside = httpx.post(
+        f"{url}/ask",
+        params={"collection": "interne"},
+        json={"question": PRIVATE_QUESTION},
+        headers=bearer(staff),
+        timeout=60,
+    ).json()
+    assert inside["status"] == "answered"
+    assert {c["source"] for c in inside["citations"]} == {PRIVATE_SOURCE}
+    assert inside["index"]["documents"] == 1
+    public = httpx.post(f"{url}/ask", json={"question": PUBLIC_QUESTION}, timeout=60).json()
+    assert public["status"] == "answered" and "Quimper" in json.dumps(public, ensure_ascii=False)
+    # The public document's question asked in `interne`: nothing of the default collection comes back.
+    across = httpx.post(
+        f"{url}/ask",
+        params={"collection": "interne"},
+        json={"question": PUBLIC_QUESTION},
+        headers=bearer(staff),
+        timeout=60,
+    ).json()
+    assert "Quimper" not in json.dumps(across, ensure_ascii=False)
+    assert {p["source"] for p in across["passages"]} <= {PRIVATE_SOURCE}
+
+
+def test_v1_models_lists_the_collections_the_key_reads(site):
+    url = site["url"]
+    anonymous = [m["id"] for m in httpx.get(f"{url}/v1/models", timeout=60).json()["data"]]
+    assert len(anonymous) == 1 and not any("interne" in m for m in anonymous)
+    listed = httpx.get(f"{url}/v1/models", headers=bearer(site["staff"]), timeout=60).json()["data"]
+    staff = [m["id"] for m in listed]
+    assert staff[0] == anonymous[0] and staff[1].startswith("alliance-bot:interne@") and len(staff) == 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_v1_chat_completions_model_chooses_the_collection(site, stream):
+    url = site["url"]
+    body = {"model": "alliance-bot:interne", "messages": [{"role": "user", "content": PRIVATE_QUESTION}]}
+    body["stream"] = stream
+    for key in (None, site["other"]):
+        r = httpx.post(f"{url}/v1/chat/completions", json=body, headers=bearer(key), timeout=60)
+        assert r.status_code == 404 and not leaks(r.text)
+        assert "interne" not in r.text
+    r = httpx.post(f"{url}/v1/chat/completions", json=body, headers=bearer(site["staff"]), timeout=60)
+    assert r.status_code == 200 and "PERCE-NEIGE-4417" in r.text
+    assert "collection=interne" in r.text  # its source links open the page with the key's collection
+    default = body | {"model": anonymous_model(url)}
+    r = httpx.post(f"{url}/v1/chat/completions", json=default, headers=bearer(site["staff"]), timeout=60)
+    assert r.status_code == 200 and not leaks(r.text)
+
+
+def anonymous_model(url: str) -> str:
+    return httpx.get(f"{url}/v1/models", timeout=60).json()["data"][0]["id"]
