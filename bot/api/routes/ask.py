@@ -14,7 +14,7 @@ from bot.schema import Answer, AskRequest, Passage
 
 router = APIRouter()
 
-QUESTION_ERRORS = error_responses(408, 413, 422, 429, 500, 503)
+QUESTION_ERRORS = error_responses(404, 408, 413, 422, 429, 500, 503)  # 404: the collection
 
 
 @router.post("/ask", response_model=Answer, dependencies=[Limited], responses=QUESTION_ERRORS)
