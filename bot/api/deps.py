@@ -125,8 +125,9 @@ async def require_admin(request: Request, settings: SettingsDep) -> None:
         raise wrong_admin_token()
 
 
-async def require_api_key(request: Request, settings: SettingsDep) -> None:
-    if (error := check_key(request.headers, settings.http.api_keys)) is not None:
+async def require_api_key(request: Request, settings: SettingsDep, caller: CallerDep) -> None:
+    """A key of ALLIANCE_API_KEYS, or one of the keys file (it names the collections it reads)."""
+    if (error := check_key(request.headers, settings.http.api_keys)) is not None and caller.key is None:
         raise error
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import anyio
 import httpx
 import pytest
 
@@ -178,3 +179,49 @@ def test_v1_chat_completions_model_chooses_the_collection(site, stream):
 
 def anonymous_model(url: str) -> str:
     return httpx.get(f"{url}/v1/models", timeout=60).json()["data"][0]["id"]
+
+
+def mcp_calls(site, key: str | None) -> dict[str, str]:
+    """Every MCP tool on `interne` and the resources, over HTTP: what each answered, as text."""
+    from tests.api.test_mcp import http_session
+
+    async def main():
+        out = {}
+        async with http_session(site["url"], key) as session:
+            for tool, args in (
+                ("ask", {"question": PRIVATE_QUESTION}),
+                ("search", {"query": PRIVATE_QUESTION}),
+                ("list_documents", {}),
+            ):
+                result = await session.call_tool(tool, args | {"collection": "interne"})
+                out[tool] = json.dumps(result.model_dump(mode="json"), ensure_ascii=False)
+                out[tool + "-error"] = result.is_error
+                default = await session.call_tool(tool, args)
+                out[tool + "-default"] = json.dumps(default.model_dump(mode="json"), ensure_ascii=False)
+            listed = await session.list_resources()
+            out["resources"] = json.dumps(listed.model_dump(mode="json"), ensure_ascii=False)
+            try:
+                uri = "alliance://documents/" + PRIVATE_SOURCE.replace("/", "%2F")
+                read = await session.read_resource(uri)
+                out["read"] = json.dumps(read.model_dump(mode="json"), ensure_ascii=False)
+            except Exception as e:  # the SDK raises the server's error (it repeats the URI asked)
+                out["read-error"] = str(e)
+        return out
+
+    return anyio.run(main)
+
+
+def test_mcp_tools_take_the_collection_the_key_reads(site):
+    for key in (None, site["other"]):
+        out = mcp_calls(site, key)
+        assert "Document inconnu" in out.pop("read-error")
+        for name, text in out.items():
+            assert isinstance(text, bool) or not leaks(text), name
+        assert out["ask-error"] and out["search-error"] and out["list_documents-error"]
+        assert "unknown_collection" in out["ask"]
+    out = mcp_calls(site, site["staff"])
+    assert not out["ask-error"] and "PERCE-NEIGE-4417" in out["ask"]
+    assert "PERCE-NEIGE-4417" in out["search"] and "Kestrel-Omega" in out["list_documents"]
+    for name in ("ask-default", "search-default", "list_documents-default", "resources"):
+        assert not leaks(out[name]), name  # the default collection does not hold it, key or not
+    assert "Document inconnu" in out["read-error"]
