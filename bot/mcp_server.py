@@ -61,7 +61,7 @@ class Hooks:
     def check(self, ctx: Context, payload: str) -> None:
         """Raises a `UserError` when this client must wait."""
 
-    def record(self, ctx: Context, question: str, answer: Answer) -> None:
+    def record(self, ctx: Context, question: str, answer: Answer, collection: str | None = None) -> None:
         pass
 
     def assistant(self, ctx: Context | None, collection: str | None) -> Assistant | None:
@@ -90,9 +90,9 @@ class LoggedHooks(Hooks):
             self.log = ConversationLog(settings.operator.log_url, settings.operator.log_days)
             atexit.register(self.log.close)
 
-    def record(self, ctx: Context, question: str, answer: Answer) -> None:
+    def record(self, ctx: Context, question: str, answer: Answer, collection: str | None = None) -> None:
         if self.log is not None:
-            self.log.record(answer, question, None, "mcp-stdio")
+            self.log.record(answer, question, None, "mcp-stdio", collection)
 
 
 def document_uri(source: str) -> str:
@@ -173,7 +173,7 @@ class AllianceMCP(MCPServer):
                 answer = await anyio.to_thread.run_sync(assistant.ask, question, None, history or [])
             except Exception as e:
                 raise tool_error(e) from e
-            hooks.record(ctx, question, answer)
+            hooks.record(ctx, question, answer, collection)
             result = AskResult(
                 answer_id=answer.id,
                 status=answer.status,

@@ -22,7 +22,6 @@ from bot.api.services import Services
 from bot.config import Settings
 from bot.errors import admin_off, rate_limited, votes_rate_limited, wrong_admin_token
 from bot.operator.log import ConversationLog
-from bot.schema import Answer
 
 
 async def get_services(request: Request) -> Services:
@@ -77,7 +76,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 LogDep = Annotated[ConversationLog | None, Depends(get_log)]  # None with ALLIANCE_LOG=0
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
-Record = Callable[[str, Answer, str], None]
+Record = Callable[..., None]  # (question, answer, route, collection=None)
 
 
 async def get_record(request: Request, services: ServicesDep) -> Record:

@@ -36,10 +36,11 @@ class HTTPHooks(Hooks):
         if wait:
             raise rate_limited(wait)
 
-    def record(self, ctx: Context, question: str, answer) -> None:
+    def record(self, ctx: Context, question: str, answer, collection: str | None = None) -> None:
         request = ctx.request_context.request
         if isinstance(request, Request):
-            self.services.record(question, answer, PATH, request.client.host if request.client else None)
+            client = request.client.host if request.client else None
+            self.services.record(question, answer, PATH, client, collection)
 
     def assistant(self, ctx: Context | None, collection: str | None):
         request = ctx.request_context.request if ctx is not None else None

@@ -74,11 +74,21 @@ class Services:
         self.metrics.ingest.observe(seconds)
         self.assistant.refresh_if_changed()
 
-    def record(self, question: str, answer: Answer, route: str, client: str | None = None) -> None:
-        """The log hook: called once per answer produced. Only queues; never fails the request."""
+    def record(
+        self,
+        question: str,
+        answer: Answer,
+        route: str,
+        client: str | None = None,
+        collection: str | None = None,
+    ) -> None:
+        """The log hook: called once per answer produced. Only queues; never fails the request.
+        `collection`: the one answered from (the default one is logged as NULL, as before)."""
+        if collection == self.library.default_name:
+            collection = None
         try:
             self.metrics.answers.labels(status=answer.status).inc()
             if self.conversation_log is not None:
-                self.conversation_log.record(answer, question, client, route)
+                self.conversation_log.record(answer, question, client, route, collection)
         except Exception:
             log.exception("could not log an answer")

@@ -225,3 +225,30 @@ def test_mcp_tools_take_the_collection_the_key_reads(site):
     for name in ("ask-default", "search-default", "list_documents-default", "resources"):
         assert not leaks(out[name]), name  # the default collection does not hold it, key or not
     assert "Document inconnu" in out["read-error"]
+
+
+def test_a_vote_lands_on_its_answers_collection_for_whoever_reads_it(site):
+    url, staff = site["url"], site["staff"]
+    inside = httpx.post(
+        f"{url}/ask",
+        params={"collection": "interne"},
+        json={"question": PRIVATE_QUESTION},
+        headers=bearer(staff),
+        timeout=60,
+    ).json()["id"]
+    public = httpx.post(f"{url}/ask", json={"question": PUBLIC_QUESTION}, timeout=60).json()["id"]
+    unknown = httpx.post(
+        f"{url}/feedback", json={"answer_id": "0" * 8 + "-0000-0000-0000-" + "0" * 12, "rating": "up"}
+    )
+    assert unknown.status_code == 404
+    for key in (None, site["other"]):
+        refused = httpx.post(
+            f"{url}/feedback", json={"answer_id": inside, "rating": "up"}, headers=bearer(key), timeout=30
+        )
+        assert refused.status_code == 404 and refused.json() == unknown.json()
+    vote = {"answer_id": inside, "rating": "down"}
+    assert httpx.post(f"{url}/feedback", json=vote, headers=bearer(staff), timeout=30).status_code == 200
+    assert (
+        httpx.post(f"{url}/feedback", json={"answer_id": public, "rating": "up"}, timeout=30).status_code
+        == 200
+    )

@@ -129,7 +129,7 @@ def chat_completions(
     named = None if served.name == settings.default_collection else served.name  # in source links
     if not body.stream:
         answer = final_answer(events)
-        record(checked.question, answer, ROUTE)
+        record(checked.question, answer, ROUTE, collection=served.name)
         content = answer.answer + sources_text(answer, base, named)
         return ChatCompletion(
             id=f"chatcmpl-{uuid.uuid4().hex}",
@@ -185,7 +185,7 @@ def stream_chunks(
             yield chunk({"content": notice}, alliance_replace=event.data)
         elif event.answer is not None:
             answer = event.answer
-            record(question, answer, ROUTE)
+            record(question, answer, ROUTE, collection=collection)
             tail = sources_text(answer, base, collection)
             if tail:
                 yield chunk({"content": tail})
