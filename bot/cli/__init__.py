@@ -331,9 +331,9 @@ def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     settings = current_settings()
     assistant = _open_assistant()
     engine = open_engine(settings.operator.log_url)
-    data = report.build_report(
-        engine, period, assistant.embedder, {d.source: d.title for d in assistant.index.documents.values()}
-    )
+    named = settings.collection if settings.collection_name != settings.default_collection else None
+    titles = {d.source: d.title for d in assistant.index.documents.values()}
+    data = report.build_report(engine, period, assistant.embedder, titles, collection=named)
     engine.dispose()
     if html_file:
         html_file.write_text(report.render_html(data), encoding="utf-8")
