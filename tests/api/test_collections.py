@@ -57,6 +57,8 @@ def site(settings, assistant, embedder, tmp_path_factory):
     keys_file = root / "keys.json"
     staff = add_key(keys_file, "staff", ["interne"], [])
     other = add_key(keys_file, "autre", ["autre"], [])
+    keeper = add_key(keys_file, "keeper", [], ["interne"])
+    autre_admin = add_key(keys_file, "autre-admin", [], ["autre"])
     proc, url = start_server(
         index,
         settings.documents_dir,
@@ -65,7 +67,14 @@ def site(settings, assistant, embedder, tmp_path_factory):
         ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN,
         ALLIANCE_DATA_DIR=str(root / "data"),
     )
-    yield {"url": url, "staff": staff, "other": other, "registry": registry}
+    yield {
+        "url": url,
+        "staff": staff,
+        "other": other,
+        "keeper": keeper,
+        "autre_admin": autre_admin,
+        "registry": registry,
+    }
     stop_server(proc)
 
 
@@ -252,3 +261,83 @@ def test_a_vote_lands_on_its_answers_collection_for_whoever_reads_it(site):
         httpx.post(f"{url}/feedback", json={"answer_id": public, "rating": "up"}, timeout=30).status_code
         == 200
     )
+
+
+def test_an_admin_key_administers_its_collections_only(site):
+    url, keeper = site["url"], site["keeper"]
+    listed = httpx.get(f"{url}/admin/documents", params={"collection": "interne"}, headers=bearer(keeper))
+    assert listed.status_code == 200 and PRIVATE_SOURCE in listed.text
+    for key in (None, site["staff"], "ak-not-a-key"):  # no admin right at all
+        r = httpx.get(f"{url}/admin/documents", params={"collection": "interne"}, headers=bearer(key))
+        assert r.status_code == 401 and not leaks(r.text)
+    unknown = httpx.get(f"{url}/admin/documents", params={"collection": "nulle-part"}, headers=bearer(keeper))
+    assert unknown.status_code == 404
+    # The default collection (public, readable by all) is not theirs to administer.
+    attempts = [
+        ("GET", "/admin/documents", None, None),
+        (
+            "POST",
+            "/admin/documents?filename=intrus.md",
+            b"# Intrus\n\nUn texte glisse dans la vitrine.\n",
+            None,
+        ),
+        ("DELETE", "/admin/documents/uploads/intrus.md", None, None),
+        ("POST", "/admin/reingest", None, None),
+        ("POST", "/admin/crawl", None, {"urls": ["https://example.org/"]}),
+        ("GET", "/admin/report", None, None),
+    ]
+    for method, path, content, body in attempts:
+        r = httpx.request(method, url + path, content=content, json=body, headers=bearer(keeper), timeout=60)
+        assert r.status_code == 404 and r.json() == unknown.json(), (method, path)
+    everything = httpx.get(f"{url}/documents", timeout=30).text
+    assert "intrus" not in everything
+
+
+def test_an_upload_lands_in_its_collection_alone(site):
+    url, admin = site["url"], site["autre_admin"]
+    text = "# Annexe Cassiopée\n\nLe local à vélos de l'annexe Cassiopée ferme à 21 h 30 chaque soir.\n"
+    r = httpx.post(
+        f"{url}/admin/documents",
+        params={"collection": "autre", "filename": "annexe.md"},
+        content=text.encode(),
+        headers=bearer(admin),
+        timeout=120,
+    )
+    assert r.status_code == 201, r.text
+    question = {"question": "À quelle heure ferme le local à vélos ?"}
+    inside = httpx.post(
+        f"{url}/search",
+        params={"collection": "autre"},
+        json=question,
+        headers=bearer(site["other"]),
+        timeout=60,
+    )
+    assert inside.status_code == 200 and "21 h 30" in inside.text
+    for collection, key in ((None, None), ("interne", site["staff"])):
+        params = {"collection": collection} if collection else {}
+        r = httpx.post(f"{url}/search", params=params, json=question, headers=bearer(key), timeout=60)
+        assert r.status_code == 200 and "Cassiopée" not in r.text and "21 h 30" not in r.text
+
+
+def test_the_report_shows_one_collections_questions(site):
+    url = site["url"]
+    asked = "Qui remet le mot de passe aux gardiens de nuit ?"
+    r = httpx.post(
+        f"{url}/ask",
+        params={"collection": "interne"},
+        json={"question": asked},
+        headers=bearer(site["staff"]),
+        timeout=60,
+    )
+    assert r.status_code == 200
+    inside = httpx.get(
+        f"{url}/admin/report",
+        params={"collection": "interne", "format": "json"},
+        headers=bearer(site["keeper"]),
+        timeout=60,
+    )
+    assert inside.status_code == 200 and "gardiens de nuit" in inside.text
+    default = httpx.get(
+        f"{url}/admin/report", params={"format": "json"}, headers=bearer(ADMIN_TOKEN), timeout=60
+    )
+    assert default.status_code == 200 and "gardiens de nuit" not in default.text
