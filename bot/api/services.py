@@ -84,10 +84,14 @@ class Services:
     ) -> None:
         """The log hook: called once per answer produced. Only queues; never fails the request.
         `collection`: the one answered from (the default one is logged as NULL, as before)."""
-        if collection == self.library.default_name:
+        registry = self.library.registry
+        if collection == registry.default:
             collection = None
         try:
             self.metrics.answers.labels(status=answer.status).inc()
+            name = collection or registry.default
+            label = name if registry.entry(name).visibility == "public" else "private"
+            self.metrics.collection_answers.labels(label, answer.status).inc()
             if self.conversation_log is not None:
                 self.conversation_log.record(answer, question, client, route, collection)
         except Exception:

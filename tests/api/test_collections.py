@@ -341,3 +341,20 @@ def test_the_report_shows_one_collections_questions(site):
         f"{url}/admin/report", params={"format": "json"}, headers=bearer(ADMIN_TOKEN), timeout=60
     )
     assert default.status_code == 200 and "gardiens de nuit" not in default.text
+
+
+def test_metrics_count_public_collections_by_name_and_never_name_a_private_one(site):
+    url = site["url"]
+    r = httpx.post(
+        f"{url}/ask",
+        params={"collection": "interne"},
+        json={"question": PRIVATE_QUESTION},
+        headers=bearer(site["staff"]),
+        timeout=60,
+    )
+    assert r.status_code == 200
+    httpx.post(f"{url}/ask", json={"question": PUBLIC_QUESTION}, timeout=60)
+    scraped = httpx.get(f"{url}/metrics", timeout=30).text
+    assert 'alliance_collection_answers_total{collection="private",status="answered"}' in scraped
+    assert 'alliance_collection_answers_total{collection="alliance",status="answered"}' in scraped
+    assert "interne" not in scraped and "autre" not in scraped and not leaks(scraped)
