@@ -16,7 +16,7 @@ from platformdirs import user_cache_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot import collections
+from bot import collections as named_collections
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # In a checkout (`pip install -e .`, the README's way) the index and the corpus live in the
@@ -127,6 +127,21 @@ class OperatorConfig:
     public_url: str
     crawl_allow_private: bool
     corpus_name: str | None
+
+
+@dataclass(frozen=True)
+class CollectionsConfig:
+    """Where the collections live and which one the CLI works on (bot/collections.py)."""
+
+    root: Path  # the index directory: the default collection's, the others under it
+    default: str
+    chosen: str
+    keys_file: Path | None
+
+    @property
+    def named(self) -> str | None:
+        """The chosen collection's name, None when it is the default one."""
+        return None if self.chosen == self.default else self.chosen
 
 
 class Settings(BaseSettings):
@@ -254,7 +269,7 @@ class Settings(BaseSettings):
     @field_validator("collection")
     @classmethod
     def _valid_collection(cls, value: str | None) -> str | None:
-        if value is not None and not collections.valid_name(value):
+        if value is not None and not named_collections.valid_name(value):
             raise ValueError("lettres minuscules, chiffres, - et _ (40 caractères au plus)")
         return value
 
@@ -288,7 +303,7 @@ class Settings(BaseSettings):
 
     @property
     def default_collection(self) -> str:
-        return collections.default_name(self.corpus_name)
+        return named_collections.default_name(self.corpus_name)
 
     @property
     def collection_name(self) -> str:
@@ -297,7 +312,7 @@ class Settings(BaseSettings):
 
     def for_collection(self, name: str) -> Settings:
         """These settings, on another collection (its name checked)."""
-        return self.model_copy(update={"collection": collections.check_name(name)})
+        return self.model_copy(update={"collection": named_collections.check_name(name)})
 
     @property
     def collection_dirs(self) -> tuple[Path, Path]:
@@ -307,9 +322,14 @@ class Settings(BaseSettings):
         if name == default:
             return self.index_dir, self.documents_dir
         return (
-            collections.index_dir(self.index_dir, name, default),
-            self.data_path / collections.FOLDER / name / "documents",
+            named_collections.index_dir(self.index_dir, name, default),
+            self.data_path / named_collections.FOLDER / name / "documents",
         )
+
+    @property
+    def collections(self) -> CollectionsConfig:
+        default, chosen = self.default_collection, self.collection_name
+        return CollectionsConfig(self.index_dir, default, chosen, self.keys_file)
 
     @property
     def index(self) -> IndexConfig:

@@ -82,7 +82,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
         BodyGuard,
         max_bytes=settings.http.max_body_bytes,
         timeout=settings.http.body_read_timeout,
-        override=upload_limits(settings, services.keys if settings.keys_file else None),
+        override=upload_limits(settings, services.keys if settings.collections.keys_file else None),
     )
     if settings.http.cors_origins:
         app.add_middleware(

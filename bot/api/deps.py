@@ -116,7 +116,7 @@ async def vote_limit(request: Request, services: ServicesDep) -> None:
 
 def admin_on(settings: Settings) -> bool:
     """The admin token, or a keys file (its keys may administer collections)."""
-    return bool(settings.operator.admin_token or settings.keys_file)
+    return bool(settings.operator.admin_token or settings.collections.keys_file)
 
 
 async def admin_enabled(settings: SettingsDep) -> None:

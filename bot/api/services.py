@@ -59,8 +59,8 @@ class Services:
             widget=StaticAsset(
                 WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE, settings.http.compress
             ),
-            library=Library(assistant, Registry(settings.index_dir, settings.default_collection)),
-            keys=KeysFile(settings.keys_file),
+            library=Library(assistant, Registry(settings.collections.root, settings.collections.default)),
+            keys=KeysFile(settings.collections.keys_file),
         )
 
     def current_assistant(self) -> Assistant:

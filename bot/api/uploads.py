@@ -21,7 +21,7 @@ logger = logging.getLogger("bot.api")
 def uploads_dir(settings) -> Path:
     """`<data dir>/uploads` for the default collection, `<data dir>/collections/<name>/uploads`
     for another (the settings' collection)."""
-    if settings.collection_name == settings.default_collection:
+    if settings.collections.named is None:
         return settings.paths.data_dir / UPLOADS
     return settings.index.documents_dir.parent / UPLOADS
 

@@ -257,12 +257,12 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
     from bot.api.sources import source_link
 
     settings = current_settings()
-    named = settings.collection if settings.collection_name != settings.default_collection else None
+    named = settings.collections.named
     echo("\nSources :")
     for c in answer.citations:
         echo(f"  [{c.n}] {c.title} — {_location(c)}")
         echo(_quote(c.quote))
-        echo(f"      {source_link(settings.public_url, c.source, c.char_start, c.char_end, named)}")
+        echo(f"      {source_link(settings.operator.public_url, c.source, c.char_start, c.char_end, named)}")
 
 
 @cli.command("search")
@@ -331,7 +331,7 @@ def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     settings = current_settings()
     assistant = _open_assistant()
     engine = open_engine(settings.operator.log_url)
-    named = settings.collection if settings.collection_name != settings.default_collection else None
+    named = settings.collections.named
     titles = {d.source: d.title for d in assistant.index.documents.values()}
     data = report.build_report(engine, period, assistant.embedder, titles, collection=named)
     engine.dispose()

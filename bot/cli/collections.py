@@ -17,7 +17,7 @@ from bot.errors import UserError, unknown_collection
 
 def registry() -> Registry:
     settings = current_settings()
-    return Registry(settings.index_dir, settings.default_collection)
+    return Registry(settings.collections.root, settings.collections.default)
 
 
 def _choose(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -48,8 +48,8 @@ def collection_option(command):
 def register_if_new() -> None:
     """Before an ingest into a collection that does not exist yet: created, private."""
     settings = current_settings()
-    if settings.collection_name != settings.default_collection:
-        registry().create(settings.collection_name)
+    if settings.collections.named is not None:
+        registry().create(settings.collections.named)
 
 
 @click.group("collections", invoke_without_command=True)

@@ -60,7 +60,7 @@ def model_id(settings: Settings, assistant: Assistant, collection: str | None = 
 
 
 def collection_model(settings: Settings, collection: str | None) -> str:
-    if collection is None or collection == settings.default_collection:
+    if collection is None or collection == settings.collections.default:
         return corpus_id(settings)
     return f"alliance-bot:{collection}"
 
@@ -126,7 +126,7 @@ def chat_completions(
     prompt_tokens = sum(count_tokens(_text(m)) for m in body.messages)
     events = assistant.events(checked.question, None, checked.history)  # 4xx before any stream
     base = public_base(request, settings)
-    named = None if served.name == settings.default_collection else served.name  # in source links
+    named = None if served.name == settings.collections.default else served.name  # in source links
     if not body.stream:
         answer = final_answer(events)
         record(checked.question, answer, ROUTE, collection=served.name)
