@@ -59,6 +59,7 @@ def site(settings, assistant, embedder, tmp_path_factory):
     other = add_key(keys_file, "autre", ["autre"], [])
     keeper = add_key(keys_file, "keeper", [], ["interne"])
     autre_admin = add_key(keys_file, "autre-admin", [], ["autre"])
+    public_only = add_key(keys_file, "vitrine", [here.default_collection], [])
     proc, url = start_server(
         index,
         settings.documents_dir,
@@ -73,6 +74,7 @@ def site(settings, assistant, embedder, tmp_path_factory):
         "other": other,
         "keeper": keeper,
         "autre_admin": autre_admin,
+        "public_only": public_only,
         "registry": registry,
     }
     stop_server(proc)
@@ -358,3 +360,47 @@ def test_metrics_count_public_collections_by_name_and_never_name_a_private_one(s
     assert 'alliance_collection_answers_total{collection="private",status="answered"}' in scraped
     assert 'alliance_collection_answers_total{collection="alliance",status="answered"}' in scraped
     assert "interne" not in scraped and "autre" not in scraped and not leaks(scraped)
+
+
+def test_generated_requests_with_a_public_only_key_never_fail_nor_leak(site):
+    """schemathesis over every route of the schema, sent with a key that reads only the
+    default collection: no server error, no stack trace, and the private canary in no response."""
+    import schemathesis
+    from schemathesis.checks import not_a_server_error
+
+    from tests.api.test_fuzz import no_stack_trace
+
+    def no_private_canary(ctx, response, case):
+        if leaked := leaks(response.text):
+            raise AssertionError(f"{case.method} {case.path} answered {leaked}")
+
+    schema = schemathesis.openapi.from_url(f"{site['url']}/openapi.json")
+    headers = bearer(site["public_only"])
+    sent: dict[str, int] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        sent[operation.label] = 0
+        fuzz(operation, headers, sent, [not_a_server_error, no_stack_trace, no_private_canary])()
+    print("requests per operation:", sent)
+    expected = {"POST /ask", "POST /search", "GET /documents", "GET /admin/documents", "POST /feedback"}
+    assert expected <= set(sent) and all(sent.values())
+
+
+def fuzz(operation, headers: dict[str, str], sent: dict[str, int], checks: list):
+    from hypothesis import HealthCheck, given, settings
+
+    from tests.api.test_fuzz import cases
+
+    @given(case=cases(operation))
+    @settings(
+        max_examples=8,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case):
+        sent[operation.label] += 1
+        case.call_and_validate(checks=checks, headers=headers, timeout=60)
+
+    return run
