@@ -71,19 +71,19 @@ class Registry:
     def __init__(self, root: Path, default: str):
         self.root, self.default = root, default
         self.path = root / REGISTRY
-        self._seen: tuple[int, int] | None = None
-        self._data: dict[str, dict] = {}
+        # (mtime, size) and what was read then, swapped as one: request threads share it
+        self._cache: tuple[tuple[int, int] | None, dict[str, dict]] = (None, {})
 
     def _read(self) -> dict[str, dict]:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            self._seen, self._data = None, {}
-            return self._data
-        if self._seen != (stat.st_mtime_ns, stat.st_size):
+            return {}
+        seen, data = self._cache
+        if seen != (stat.st_mtime_ns, stat.st_size):
             data = json.loads(self.path.read_text(encoding="utf-8")).get("collections", {})
-            self._seen, self._data = (stat.st_mtime_ns, stat.st_size), data
-        return self._data
+            self._cache = ((stat.st_mtime_ns, stat.st_size), data)
+        return data
 
     def names(self) -> list[str]:
         """The default collection first, then every created one, by name."""
@@ -129,7 +129,7 @@ class Registry:
         data = {n: dict(v) for n, v in self._read().items()}
         data.setdefault(name, {})["visibility"] = visibility
         write_json(self.path, {"collections": data})
-        self._seen = None
+        self._cache = (None, {})
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -42,8 +42,8 @@ def key_hash(key: str) -> str:
 class KeysFile:
     def __init__(self, path: Path | None):
         self.path = path
-        self._seen: tuple[int, int] | None = None
-        self._keys: list[tuple[bytes, KeyRights]] = []
+        # (mtime, size) and the keys read then, swapped as one: request threads share it
+        self._cache: tuple[tuple[int, int] | None, list[tuple[bytes, KeyRights]]] = (None, [])
 
     def _load(self) -> list[tuple[bytes, KeyRights]]:
         if self.path is None:
@@ -51,12 +51,12 @@ class KeysFile:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            self._seen, self._keys = None, []
-            return self._keys
-        if self._seen != (stat.st_mtime_ns, stat.st_size):
-            self._keys = _parse(read_keys(self.path))
-            self._seen = (stat.st_mtime_ns, stat.st_size)
-        return self._keys
+            return []
+        seen, keys = self._cache
+        if seen != (stat.st_mtime_ns, stat.st_size):
+            keys = _parse(read_keys(self.path))
+            self._cache = ((stat.st_mtime_ns, stat.st_size), keys)
+        return keys
 
     def rights(self, key: str) -> KeyRights | None:
         """The rights of the key sent, or None when it is no key of the file."""

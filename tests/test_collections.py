@@ -76,3 +76,18 @@ def test_visibility_of_an_unknown_collection_is_refused(tmp_path):
         Registry(tmp_path, "alliance").set_visibility("nulle-part", "public")
     assert caught.value.status == 404
     assert not (tmp_path / REGISTRY).exists()
+
+
+def test_two_collections_are_ingested_at_once_one_collection_once(tmp_path):
+    """Each collection holds its own ingest lock: one running ingest does not hold another
+    collection's, but does hold its own."""
+    from bot.index.store import IngestBusy, IngestLock
+
+    settings = Settings(index_dir=tmp_path / "embeddings")
+    default, other = settings.index.index_dir, settings.for_collection("interne").index.index_dir
+    with IngestLock(default, wait=0):
+        with IngestLock(other, wait=0):
+            with pytest.raises(IngestBusy):
+                IngestLock(default, wait=0).__enter__()
+            with pytest.raises(IngestBusy):
+                IngestLock(other, wait=0).__enter__()
