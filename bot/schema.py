@@ -142,6 +142,14 @@ class AdminDocument(DocumentInfo):
     managed: bool  # uploaded through /admin: may be deleted there
 
 
+class CollectionInfo(BaseModel):
+    name: str
+    visibility: Literal["public", "private"]
+    default: bool
+    documents: int
+    chunks: int
+
+
 class Health(BaseModel):
     status: str = Field(
         description="`ready`, or `degraded` while an optional store (the log's "

@@ -404,3 +404,12 @@ def fuzz(operation, headers: dict[str, str], sent: dict[str, int], checks: list)
         case.call_and_validate(checks=checks, headers=headers, timeout=60)
 
     return run
+
+
+def test_admin_collections_lists_what_the_caller_administers(site):
+    url = site["url"]
+    mine = httpx.get(f"{url}/admin/collections", headers=bearer(site["keeper"]), timeout=30).json()
+    assert [(c["name"], c["visibility"], c["documents"]) for c in mine] == [("interne", "private", 1)]
+    every = httpx.get(f"{url}/admin/collections", headers=bearer(ADMIN_TOKEN), timeout=30).json()
+    assert [c["name"] for c in every] == ["alliance", "autre", "interne"] and every[0]["default"]
+    assert httpx.get(f"{url}/admin/collections", headers=bearer(site["staff"]), timeout=30).status_code == 401

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from bot.api.deps import AdminAuth, AdminDep, Administered, ServicesDep
+from bot.api.deps import AdminAuth, AdminDep, Administered, CallerDep, ServicesDep
 from bot.api.routes.documents import document_infos
 from bot.api.services import Services
 from bot.api.uploads import (
@@ -33,7 +33,7 @@ from bot.errors import empty_file, file_too_large, not_managed, unknown_document
 from bot.index import store
 from bot.ingest.loaders import MAX_FILE_BYTES
 from bot.ingest.pipeline import ingest
-from bot.schema import AdminDocument, CrawlResult, IngestResult
+from bot.schema import AdminDocument, CollectionInfo, CrawlResult, IngestResult
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminAuth])
 # One admin ingest at a time per collection in this process (the index's file lock holds
@@ -45,6 +45,28 @@ _locks_lock = threading.Lock()
 def _ingest_lock(name: str) -> threading.Lock:
     with _locks_lock:
         return _ingest_locks.setdefault(name, threading.Lock())
+
+
+@router.get("/collections", response_model=list[CollectionInfo])
+def list_collections(services: ServicesDep, caller: CallerDep) -> list[CollectionInfo]:
+    """The collections this token or key administers, with their size and visibility."""
+    registry = services.library.registry
+    out = []
+    for entry in registry.entries():
+        if not caller.administers(entry.name):
+            continue
+        generation = store.current_generation(registry.index_dir(entry.name))
+        manifest = store.read_stored_manifest(generation) if generation is not None else None
+        out.append(
+            CollectionInfo(
+                name=entry.name,
+                visibility=entry.visibility,
+                default=entry.default,
+                documents=manifest.documents if manifest else 0,
+                chunks=manifest.chunks if manifest else 0,
+            )
+        )
+    return out
 
 
 @router.get("/documents", response_model=list[AdminDocument])
