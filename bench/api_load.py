@@ -3,6 +3,7 @@
     python bench/api_load.py [--seconds 30] [--clients 16] [--backend onnx-int8]
     python bench/api_load.py --log-overhead [--rounds 8] [--sequential 100]
     python bench/api_load.py --chat-overhead [--rounds 8] [--sequential 100]
+    python bench/api_load.py --collections 3 [--seconds 30] [--clients 16]
 
 Starts `alliance-bot serve` on 127.0.0.1 (rate limit off), then: one client asking one
 question after another (p50, p99), and N concurrent clients for S seconds (errors, p99,
@@ -13,6 +14,10 @@ Prints a Markdown table. Traffic stays on 127.0.0.1 and stops by itself.
 asked in alternating rounds of one client each (so that machine load hits both alike);
 prints POST /ask p50 for each and the difference.
 
+`--collections N`: the default corpus's index also published as N-1 more collections (its
+generation copied, nothing embedded again), each loaded by one question before the load;
+prints the server's resident memory with 1, 2, … N collections loaded.
+
 `--chat-overhead`: one server, each question asked on `POST /ask` and on `POST
 /v1/chat/completions` (OpenAI's shape) back to back by one client, in alternating order
 (`--rounds` × `--sequential` questions); prints each p50 and the difference.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -162,6 +168,33 @@ def _count_rows(path: Path) -> int:
         return db.execute("SELECT count(*) FROM answers").fetchone()[0]
 
 
+def add_collections(index: Path, n: int) -> list[str]:
+    """N-1 more public collections, each a copy of the default one's published generation."""
+    from bot.collections import FOLDER, Registry, default_name
+    from bot.index import store
+
+    registry = Registry(index, default_name(None))
+    generation = store.current_generation(index)
+    names = []
+    for k in range(2, n + 1):
+        name = f"copie{k}"
+        target = index / FOLDER / name
+        shutil.copytree(generation, target / generation.name)
+        (target / store.CURRENT).write_text(generation.name, encoding="utf-8")
+        registry.create(name, "public")
+        names.append(name)
+    return names
+
+
+def load_collections(url: str, names: list[str], server: psutil.Process) -> list[float]:
+    """The resident memory once each further collection is loaded (by one question)."""
+    sizes = []
+    for name in names:
+        httpx.post(f"{url}/ask", params={"collection": name}, json={"question": QUESTIONS[0]}, timeout=60)
+        sizes.append(server.memory_info().rss / 2**20)
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
@@ -183,6 +216,9 @@ def main() -> None:
         "--chat-overhead", action="store_true", help="Compare POST /ask and POST /v1/chat/completions."
     )
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument(
+        "--collections", type=int, default=1, help="Collections loaded (copies of the default)."
+    )
     args = parser.parse_args()
     repo = Path(__file__).resolve().parent.parent
     backend = {"ALLIANCE_EMBEDDING_BACKEND": args.backend} if args.backend else {}
@@ -198,11 +234,13 @@ def main() -> None:
             return chat_overhead(Path(tmp), repo / "documents", args.rounds, args.sequential or 100)
         if args.log_overhead:
             return log_overhead(Path(tmp), repo / "documents", Path(tmp), args.rounds, args.sequential or 100)
+        names = add_collections(Path(tmp), args.collections)
         proc, url = start_server(Path(tmp), repo / "documents", ALLIANCE_RATE_LIMIT="0", **backend)
         try:
             server = psutil.Process(proc.pid)
             ready_mb = server.memory_info().rss / 2**20
             sequential(url, 20)  # warm-up
+            loaded = [server.memory_info().rss / 2**20, *load_collections(url, names, server)]
             seq, embed = sequential(url, args.sequential or 300)
             conc, errors, elapsed = concurrent(url, args.clients, args.seconds)
             served = 20 + len(seq) + len(conc)
@@ -225,6 +263,9 @@ def main() -> None:
     )
     print(f"| {args.clients} clients, requests per second | {len(conc) / elapsed:.1f} |")
     print(f"| server resident memory: ready / after {served} requests | {ready_mb:.0f} / {rss_mb:.0f} MB |")
+    if names:
+        steps = " / ".join(f"{mb:.0f}" for mb in loaded)
+        print(f"| resident memory with 1 … {len(loaded)} collections loaded | {steps} MB |")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from platformdirs import user_cache_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import collections as named_collections
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # In a checkout (`pip install -e .`, the README's way) the index and the corpus live in the
 # repository; an installed copy must not write into site-packages, so it uses the working
@@ -125,6 +127,21 @@ class OperatorConfig:
     public_url: str
     crawl_allow_private: bool
     corpus_name: str | None
+
+
+@dataclass(frozen=True)
+class CollectionsConfig:
+    """Where the collections live and which one the CLI works on (bot/collections.py)."""
+
+    root: Path  # the index directory: the default collection's, the others under it
+    default: str
+    chosen: str
+    keys_file: Path | None
+
+    @property
+    def named(self) -> str | None:
+        """The chosen collection's name, None when it is the default one."""
+        return None if self.chosen == self.default else self.chosen
 
 
 class Settings(BaseSettings):
@@ -241,6 +258,21 @@ class Settings(BaseSettings):
         None, description="Names the corpus in the /v1 model id; default: the documents folder's name."
     )
 
+    # Collections (README, "Collections"): unset, the one default collection, as before.
+    collection: str | None = Field(
+        None, description="The collection the CLI works on; default: the default collection."
+    )
+    keys_file: Path | None = Field(
+        None, description="JSON file of API keys (hashes) and the collections each may read or administer."
+    )
+
+    @field_validator("collection")
+    @classmethod
+    def _valid_collection(cls, value: str | None) -> str | None:
+        if value is not None and not named_collections.valid_name(value):
+            raise ValueError("lettres minuscules, chiffres, - et _ (40 caractères au plus)")
+        return value
+
     @property
     def backend(self) -> Backend:
         """The embedding backend in force, the default resolved."""
@@ -270,10 +302,39 @@ class Settings(BaseSettings):
         return EmbeddingConfig(self.embedding_model, self.backend, self.model_cache)
 
     @property
+    def default_collection(self) -> str:
+        return named_collections.default_name(self.corpus_name)
+
+    @property
+    def collection_name(self) -> str:
+        """The collection in force: ALLIANCE_COLLECTION (or `--collection`), else the default."""
+        return self.collection or self.default_collection
+
+    def for_collection(self, name: str) -> Settings:
+        """These settings, on another collection (its name checked)."""
+        return self.model_copy(update={"collection": named_collections.check_name(name)})
+
+    @property
+    def collection_dirs(self) -> tuple[Path, Path]:
+        """The collection's index directory, and the folder `ingest` reads when given none (for
+        the default collection, today's index and documents folders)."""
+        name, default = self.collection_name, self.default_collection
+        if name == default:
+            return self.index_dir, self.documents_dir
+        return (
+            named_collections.index_dir(self.index_dir, name, default),
+            self.data_path / named_collections.FOLDER / name / "documents",
+        )
+
+    @property
+    def collections(self) -> CollectionsConfig:
+        default, chosen = self.default_collection, self.collection_name
+        return CollectionsConfig(self.index_dir, default, chosen, self.keys_file)
+
+    @property
     def index(self) -> IndexConfig:
         return IndexConfig(
-            self.index_dir,
-            self.documents_dir,
+            *self.collection_dirs,
             self.embedding,
             self.chunk_size,
             self.chunk_overlap,

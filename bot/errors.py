@@ -182,6 +182,12 @@ def wrong_admin_token() -> UserError:
     )
 
 
+def unknown_collection() -> UserError:
+    """The same answer for a collection that does not exist and one the caller may not read:
+    names do not leak."""
+    return UserError("unknown_collection", "Collection introuvable.", "Collection not found.", status=404)
+
+
 # `/v1` (OpenAI's protocol).
 
 

@@ -23,10 +23,11 @@ from pydantic import BaseModel, Field
 
 from bot import __version__
 from bot.answer.assistant import Assistant
-from bot.errors import UserError, internal_error, public
+from bot.errors import UserError, internal_error, public, unknown_collection
 from bot.schema import Answer, Citation, Passage, ShortAnswer, Turn
 
 SCHEME = "alliance://documents/"
+COLLECTION = "La collection interrogée (omise : la collection par défaut)."
 
 
 class AskResult(BaseModel):
@@ -60,8 +61,20 @@ class Hooks:
     def check(self, ctx: Context, payload: str) -> None:
         """Raises a `UserError` when this client must wait."""
 
-    def record(self, ctx: Context, question: str, answer: Answer) -> None:
+    def record(self, ctx: Context, question: str, answer: Answer, collection: str | None = None) -> None:
         pass
+
+    def assistant(self, ctx: Context | None, collection: str | None) -> Assistant | None:
+        """The assistant of the `collection` a tool names, as this client may read it (raises
+        `unknown_collection` otherwise); None: the server's own. Blocking."""
+        if collection is not None:
+            raise unknown_collection()
+        return None
+
+    def resources_listed(self) -> bool:
+        """Whether the default collection's documents are listed as resources (the listing
+        has no request at hand to tell who asks)."""
+        return True
 
 
 class LoggedHooks(Hooks):
@@ -77,9 +90,9 @@ class LoggedHooks(Hooks):
             self.log = ConversationLog(settings.operator.log_url, settings.operator.log_days)
             atexit.register(self.log.close)
 
-    def record(self, ctx: Context, question: str, answer: Answer) -> None:
+    def record(self, ctx: Context, question: str, answer: Answer, collection: str | None = None) -> None:
         if self.log is not None:
-            self.log.record(answer, question, None, "mcp-stdio")
+            self.log.record(answer, question, None, "mcp-stdio", collection)
 
 
 def document_uri(source: str) -> str:
@@ -116,6 +129,8 @@ class AllianceMCP(MCPServer):
         self._add_tools()
 
     async def list_resources(self) -> list[MCPResource]:
+        if not self.hooks.resources_listed():
+            return []
         assistant = await anyio.to_thread.run_sync(self.get_assistant)
         return [
             MCPResource(
@@ -130,7 +145,10 @@ class AllianceMCP(MCPServer):
 
     async def read_resource(self, uri: Any, context: Context | None = None) -> Iterable[ReadResourceContents]:
         text = str(uri)
-        assistant = await anyio.to_thread.run_sync(self.get_assistant)
+        try:
+            assistant = await anyio.to_thread.run_sync(self._assistant, context, None)
+        except UserError:
+            raise ResourceNotFoundError(f"Document inconnu / unknown document: {text[:200]}") from None
         doc = assistant.index.documents.get(unquote(text[len(SCHEME) :])) if text.startswith(SCHEME) else None
         if doc is None:
             raise ResourceNotFoundError(f"Document inconnu / unknown document: {text[:200]}")
@@ -144,14 +162,18 @@ class AllianceMCP(MCPServer):
             "refuse (status no_answer) quand les documents ne contiennent pas la réponse."
         )
         async def ask(
-            question: str, ctx: Context, history: list[Turn] | None = None
+            question: str,
+            ctx: Context,
+            history: list[Turn] | None = None,
+            collection: Annotated[str | None, Field(description=COLLECTION, max_length=40)] = None,
         ) -> Annotated[CallToolResult, AskResult]:
             try:
                 hooks.check(ctx, question)
-                answer = await anyio.to_thread.run_sync(self._answer, question, history or [])
+                assistant = await anyio.to_thread.run_sync(self._assistant, ctx, collection)
+                answer = await anyio.to_thread.run_sync(assistant.ask, question, None, history or [])
             except Exception as e:
                 raise tool_error(e) from e
-            hooks.record(ctx, question, answer)
+            hooks.record(ctx, question, answer, collection)
             result = AskResult(
                 answer_id=answer.id,
                 status=answer.status,
@@ -166,19 +188,27 @@ class AllianceMCP(MCPServer):
             )
 
         @self.tool(description="Passages classés (recherche dense + BM25), avec leur source et positions.")
-        async def search(query: str, ctx: Context, k: Annotated[int, Field(ge=1, le=50)] = 5) -> SearchResult:
+        async def search(
+            query: str,
+            ctx: Context,
+            k: Annotated[int, Field(ge=1, le=50)] = 5,
+            collection: Annotated[str | None, Field(description=COLLECTION, max_length=40)] = None,
+        ) -> SearchResult:
             try:
                 hooks.check(ctx, query)
-                assistant = await anyio.to_thread.run_sync(self.get_assistant)
+                assistant = await anyio.to_thread.run_sync(self._assistant, ctx, collection)
                 found = await anyio.to_thread.run_sync(assistant.search, query, k)
             except Exception as e:
                 raise tool_error(e) from e
             return SearchResult(passages=found.passages)
 
         @self.tool(description="Les documents indexés, avec l'URI de ressource de chacun.")
-        async def list_documents() -> DocumentList:
+        async def list_documents(
+            ctx: Context,
+            collection: Annotated[str | None, Field(description=COLLECTION, max_length=40)] = None,
+        ) -> DocumentList:
             try:
-                assistant = await anyio.to_thread.run_sync(self.get_assistant)
+                assistant = await anyio.to_thread.run_sync(self._assistant, ctx, collection)
             except Exception as e:
                 raise tool_error(e) from e
             return DocumentList(
@@ -188,5 +218,5 @@ class AllianceMCP(MCPServer):
                 ]
             )
 
-    def _answer(self, question: str, history: list[Turn]) -> Answer:
-        return self.get_assistant().ask(question, None, history)
+    def _assistant(self, ctx: Context | None, collection: str | None) -> Assistant:
+        return self.hooks.assistant(ctx, collection) or self.get_assistant()

@@ -173,6 +173,14 @@ class LogCounts(BaseModel):
     dropped: int = Field(description="Answers lost past the bounds since the server started.")
 
 
+class CollectionInfo(BaseModel):
+    name: str
+    visibility: Literal["public", "private"]
+    default: bool
+    documents: int
+    chunks: int
+
+
 class Health(BaseModel):
     status: str = Field(
         description="`ready`, or `degraded` while an optional store (the log's "

@@ -64,22 +64,30 @@ class Retrieved:
 
 
 class Assistant:
-    def __init__(self, config: AnswerConfig, embedder=None):
+    def __init__(self, config: AnswerConfig, embedder=None, *, shared: Assistant | None = None):
+        """`shared`: an assistant on another collection whose model, reader, batcher and LLM
+        writer this one uses (they are loaded once, whatever the number of collections)."""
         self.config = config
+        self._shared = shared
         self._embedder = embedder
         self._batcher_lock = threading.Lock()
         self._batcher: QueryBatcher | None = None
-        reader = load_model(config.reader.params)  # the fitted reader (bot/answer/reader)
+        # the fitted reader (bot/answer/reader)
+        reader = shared.snapshots.reader if shared else load_model(config.reader.params)
         self.snapshots = Snapshots(config, reader, self._passage_tokens)
 
     @cached_property
     def embedder(self):
+        if self._shared is not None:
+            return self._shared.embedder
         return self._embedder or load_embedder(self.config.index.embedding)
 
     @property
     def batcher(self) -> QueryBatcher:
         """One forward pass at a time, shared by the queries that arrive together: on 2
         cores, parallel passes only fight over the cores the model already uses."""
+        if self._shared is not None:
+            return self._shared.batcher
         if self._batcher is None:
             with self._batcher_lock:
                 if self._batcher is None:
@@ -224,6 +232,8 @@ class Assistant:
 
     @cached_property
     def llm(self) -> LLMWriter | None:
+        if self._shared is not None:
+            return self._shared.llm
         return LLMWriter.from_config(self.config.llm) if self.config.llm.url else None
 
     def to_answer(self, found: Retrieved, composed: Composed) -> Answer:

@@ -20,7 +20,9 @@ from starlette_compress import CompressMiddleware
 
 from bot import __version__
 from bot.answer.assistant import Assistant
+from bot.api.access import identify
 from bot.api.auth import bearer_matches
+from bot.api.deps import admin_on
 from bot.api.guards import BodyGuard
 from bot.api.mcp_http import install_mcp
 from bot.api.metrics import MetricsMiddleware
@@ -30,15 +32,17 @@ from bot.api.security import SecurityHeaders
 from bot.api.services import Services
 from bot.config import Settings
 from bot.errors import UserError, http_error, internal_error, invalid_request
+from bot.keys import KeysFile
 
 COMPRESS_MIN_BYTES = 512  # below this the encoding's headers cost more than they save
 
 log = logging.getLogger("bot.api")
 
 
-def upload_limits(settings: Settings):
+def upload_limits(settings: Settings, keys: KeysFile | None = None):
     """Documents uploaded to /admin may be larger and slower than questions, but only for a
-    request that carries the admin token: nobody else gets more than 64 KB buffered."""
+    request that carries the admin token or a key that administers a collection: nobody else
+    gets more than 64 KB buffered."""
     token = settings.operator.admin_token
     # Twice the upload limit: the admin route itself refuses what is over it (`file_too_large`).
     uploads = (
@@ -47,10 +51,13 @@ def upload_limits(settings: Settings):
     )
 
     def override(scope) -> tuple[int, float] | None:
-        if not token or not scope.get("path", "").startswith("/admin/"):
+        if not (token or keys) or not scope.get("path", "").startswith("/admin/"):
             return None
         sent = dict(scope.get("headers", ())).get(b"authorization", b"").decode("latin-1")
-        return uploads if bearer_matches(sent, token) else None
+        if token and bearer_matches(sent, token):
+            return uploads
+        caller = identify(sent, keys, None) if keys is not None else None
+        return uploads if caller is not None and caller.key is not None and caller.key.admin else None
 
     return override
 
@@ -75,7 +82,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
         BodyGuard,
         max_bytes=settings.http.max_body_bytes,
         timeout=settings.http.body_read_timeout,
-        override=upload_limits(settings),
+        override=upload_limits(settings, services.keys if settings.collections.keys_file else None),
     )
     if settings.http.cors_origins:
         app.add_middleware(
@@ -121,7 +128,7 @@ def create_app(settings: Settings, assistant: Assistant) -> FastAPI:
     # Without a token the admin routes answer 404 and are left out of the schema.
     admin_only = (admin.router, report.router)
     for router in admin_only:
-        app.include_router(router, include_in_schema=bool(settings.operator.admin_token))
+        app.include_router(router, include_in_schema=admin_on(settings))
     # Requests answered before any route (the guards' 413/408) are labelled by their path when it
     # is a known one, else "other" (labels stay bounded). FastAPI wraps an included router (no
     # `.path` on it), so the paths are read from the routers themselves.

@@ -8,20 +8,22 @@ up), so no route calls `refresh_if_changed()` itself."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from bot.answer.assistant import Assistant
-from bot.api.auth import bearer_matches, check_key
+from bot.answer.library import Library
+from bot.api.access import Caller, Served, identify, resolve
+from bot.api.auth import check_key
 from bot.api.metrics import Metrics
 from bot.api.services import Services
 from bot.config import Settings
-from bot.errors import admin_off, rate_limited, votes_rate_limited, wrong_admin_token
+from bot.errors import admin_off, rate_limited, unknown_collection, votes_rate_limited, wrong_admin_token
 from bot.operator.log import ConversationLog
-from bot.schema import Answer
 
 
 async def get_services(request: Request) -> Services:
@@ -31,8 +33,32 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_assistant(services: ServicesDep) -> Assistant:
-    return services.current_assistant()  # sync: FastAPI runs it on a worker thread
+async def get_caller(request: Request, services: ServicesDep) -> Caller:
+    return identify(
+        request.headers.get("authorization", ""), services.keys, services.settings.operator.admin_token
+    )
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_served(
+    services: ServicesDep,
+    caller: CallerDep,
+    collection: Annotated[
+        str | None,
+        Query(max_length=40, description="The collection to read; default: the default collection."),
+    ] = None,
+) -> Served:
+    """The collection once resolved for this request (sync: FastAPI runs it on a worker thread)."""
+    return resolve(services.library, caller, collection)
+
+
+ServedDep = Annotated[Served, Depends(get_served)]
+
+
+def get_assistant(served: ServedDep) -> Assistant:
+    return served.assistant
 
 
 async def get_settings(services: ServicesDep) -> Settings:
@@ -52,7 +78,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 LogDep = Annotated[ConversationLog | None, Depends(get_log)]  # None with ALLIANCE_LOG=0
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
-Record = Callable[[str, Answer, str], None]
+Record = Callable[..., None]  # (question, answer, route, collection=None)
 
 
 async def get_record(request: Request, services: ServicesDep) -> Record:
@@ -88,20 +114,63 @@ async def vote_limit(request: Request, services: ServicesDep) -> None:
         raise votes_rate_limited(wait)
 
 
+def admin_on(settings: Settings) -> bool:
+    """The admin token, or a keys file (its keys may administer collections)."""
+    return bool(settings.operator.admin_token or settings.collections.keys_file)
+
+
 async def admin_enabled(settings: SettingsDep) -> None:
-    """Without `ALLIANCE_ADMIN_TOKEN` the admin routes and pages do not exist (404)."""
-    if not settings.operator.admin_token:
+    """Without `ALLIANCE_ADMIN_TOKEN` (nor a keys file) the admin routes and pages do not exist (404)."""
+    if not admin_on(settings):
         raise admin_off()
 
 
-async def require_admin(request: Request, settings: SettingsDep) -> None:
+async def require_admin(settings: SettingsDep, caller: CallerDep) -> None:
+    """The admin token, or a key that administers at least one collection (which ones: `AdminDep`)."""
     await admin_enabled(settings)
-    if not bearer_matches(request.headers.get("authorization", ""), settings.operator.admin_token):
+    if not (caller.operator or (caller.key is not None and caller.key.admin)):
         raise wrong_admin_token()
 
 
-async def require_api_key(request: Request, settings: SettingsDep) -> None:
-    if (error := check_key(request.headers, settings.http.api_keys)) is not None:
+@dataclass(frozen=True)
+class Administered:
+    """The collection an admin request works on: its name and the settings that point at it."""
+
+    name: str
+    settings: Settings
+    library: Library
+
+    @property
+    def default(self) -> bool:
+        return self.name == self.library.default_name
+
+    def assistant(self) -> Assistant:
+        """Its assistant on its newest generation (blocking; IndexUnavailable before a first ingest)."""
+        return self.library.assistant(self.name)
+
+
+def get_administered(
+    services: ServicesDep,
+    caller: CallerDep,
+    collection: Annotated[
+        str | None,
+        Query(max_length=40, description="The collection administered; default: the default collection."),
+    ] = None,
+) -> Administered:
+    """A collection the caller administers; any other is the same 404 as one that does not exist."""
+    library = services.library
+    name = collection or library.default_name
+    if not library.registry.exists(name) or not caller.administers(name):
+        raise unknown_collection()
+    return Administered(name, services.settings.for_collection(name), library)
+
+
+AdminDep = Annotated[Administered, Depends(get_administered)]
+
+
+async def require_api_key(request: Request, settings: SettingsDep, caller: CallerDep) -> None:
+    """A key of ALLIANCE_API_KEYS, or one of the keys file (it names the collections it reads)."""
+    if (error := check_key(request.headers, settings.http.api_keys)) is not None and caller.key is None:
         raise error
 
 

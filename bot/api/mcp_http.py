@@ -12,6 +12,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+from bot.api.access import identify, resolve
 from bot.api.auth import check_key
 from bot.api.responses import send_error
 from bot.api.services import Services
@@ -35,21 +36,39 @@ class HTTPHooks(Hooks):
         if wait:
             raise rate_limited(wait)
 
-    def record(self, ctx: Context, question: str, answer) -> None:
+    def record(self, ctx: Context, question: str, answer, collection: str | None = None) -> None:
         request = ctx.request_context.request
         if isinstance(request, Request):
-            self.services.record(question, answer, PATH, request.client.host if request.client else None)
+            client = request.client.host if request.client else None
+            self.services.record(question, answer, PATH, client, collection)
+
+    def assistant(self, ctx: Context | None, collection: str | None):
+        request = ctx.request_context.request if ctx is not None else None
+        authorization = request.headers.get("authorization", "") if isinstance(request, Request) else ""
+        settings = self.services.settings
+        caller = identify(authorization, self.services.keys, settings.operator.admin_token)
+        return resolve(self.services.library, caller, collection).assistant
+
+    def resources_listed(self) -> bool:
+        """Resources are the default collection's documents: listed while it is public."""
+        library = self.services.library
+        return library.registry.entry(library.default_name).visibility == "public"
 
 
 class KeyedEndpoint:
     """An ASGI endpoint: the key first (401 in the API's error shape), then the SDK."""
 
-    def __init__(self, keys: list[str], handle):
+    def __init__(self, keys: list[str], handle, services: Services | None = None):
         self.keys = keys
         self.handle = handle
+        self.services = services  # its keys file's keys are accepted too
 
     async def __call__(self, scope, receive, send) -> None:
-        error = check_key(Headers(scope=scope), self.keys)
+        headers = Headers(scope=scope)
+        error = check_key(headers, self.keys)
+        if error is not None and self.services is not None:
+            caller = identify(headers.get("authorization", ""), self.services.keys, None)
+            error = None if caller.key is not None else error
         if error is not None:
             return await send_error(send, error)
         await self.handle(scope, receive, send)
@@ -68,7 +87,7 @@ def install_mcp(app: FastAPI, services: Services) -> contextlib.AbstractAsyncCon
     manager = server.session_manager
     app.add_route(
         PATH,
-        KeyedEndpoint(services.settings.http.api_keys, manager.handle_request),
+        KeyedEndpoint(services.settings.http.api_keys, manager.handle_request, services),
         methods=["GET", "POST", "DELETE"],
         include_in_schema=False,
     )

@@ -34,6 +34,14 @@ class Metrics:
         self.answers = Counter(
             "alliance_answers", "Answers given, by status.", ["status"], registry=self.registry
         )
+        # /metrics is public: a private collection's name never becomes a label, its answers
+        # are counted under "private"; labels stay bounded (public collections that exist).
+        self.collection_answers = Counter(
+            "alliance_collection_answers",
+            "Answers given, by collection (public ones by name, the private ones together) and status.",
+            ["collection", "status"],
+            registry=self.registry,
+        )
         self.feedback = Counter(
             "alliance_feedback", "Votes recorded, by rating.", ["rating"], registry=self.registry
         )

@@ -65,7 +65,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "Trop de questions : réessayez après `Retry-After` secondes.",
         500: "Erreur interne (le détail est dans le journal du serveur, jamais dans la réponse).",
         503: "Index indisponible, ou serveur saturé.",
-        404: "Introuvable (réponse, document).",
+        404: "Introuvable (réponse, document, collection).",
     }
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.answer.assistant import Assistant
+from bot.answer.library import Library
 from bot.api.metrics import Metrics
 from bot.api.ratelimit import RateLimiter
 from bot.api.static import WIDGET_MAX_AGE, StaticAsset
+from bot.collections import Registry
 from bot.config import Settings
+from bot.keys import KeysFile
 from bot.operator.log import ConversationLog
 from bot.schema import Answer
 
@@ -31,6 +34,8 @@ class Services:
     conversation_log: ConversationLog | None  # None with ALLIANCE_LOG=0
     metrics: Metrics
     widget: StaticAsset
+    library: Library  # every collection's assistant, the default one being `assistant`
+    keys: KeysFile  # ALLIANCE_KEYS_FILE
 
     @classmethod
     def start(cls, settings: Settings, assistant: Assistant) -> Services:
@@ -54,6 +59,8 @@ class Services:
             widget=StaticAsset(
                 WIDGET_DIR / "widget.js", "text/javascript", WIDGET_MAX_AGE, settings.http.compress
             ),
+            library=Library(assistant, Registry(settings.collections.root, settings.collections.default)),
+            keys=KeysFile(settings.collections.keys_file),
         )
 
     def current_assistant(self) -> Assistant:
@@ -67,11 +74,25 @@ class Services:
         self.metrics.ingest.observe(seconds)
         self.assistant.refresh_if_changed()
 
-    def record(self, question: str, answer: Answer, route: str, client: str | None = None) -> None:
-        """The log hook: called once per answer produced. Only queues; never fails the request."""
+    def record(
+        self,
+        question: str,
+        answer: Answer,
+        route: str,
+        client: str | None = None,
+        collection: str | None = None,
+    ) -> None:
+        """The log hook: called once per answer produced. Only queues; never fails the request.
+        `collection`: the one answered from (the default one is logged as NULL, as before)."""
+        registry = self.library.registry
+        if collection == registry.default:
+            collection = None
         try:
             self.metrics.answers.labels(status=answer.status).inc()
+            name = collection or registry.default
+            label = name if registry.entry(name).visibility == "public" else "private"
+            self.metrics.collection_answers.labels(label, answer.status).inc()
             if self.conversation_log is not None:
-                self.conversation_log.record(answer, question, client, route)
+                self.conversation_log.record(answer, question, client, route, collection)
         except Exception:
             log.exception("could not log an answer")

@@ -10,9 +10,11 @@ from bot.html import SCROLL, html_page
 from bot.shape import Run, shape
 
 
-def source_link(base: str, source: str, start: int, end: int) -> str:
-    """Where a citation opens: the page of its document with its span highlighted."""
-    return f"{base.rstrip('/')}/sources/{quote(source)}?start={start}&end={end}#quote"
+def source_link(base: str, source: str, start: int, end: int, collection: str | None = None) -> str:
+    """Where a citation opens: the page of its document with its span highlighted (`collection`:
+    named when it is not the default one)."""
+    named = f"&collection={quote(collection)}" if collection else ""
+    return f"{base.rstrip('/')}/sources/{quote(source)}?start={start}&end={end}{named}#quote"
 
 
 def not_found_page(theme: str | None = None) -> str:

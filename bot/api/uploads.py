@@ -19,7 +19,11 @@ logger = logging.getLogger("bot.api")
 
 
 def uploads_dir(settings) -> Path:
-    return settings.paths.data_dir / UPLOADS
+    """`<data dir>/uploads` for the default collection, `<data dir>/collections/<name>/uploads`
+    for another (the settings' collection)."""
+    if settings.collections.named is None:
+        return settings.paths.data_dir / UPLOADS
+    return settings.index.documents_dir.parent / UPLOADS
 
 
 def safe_name(filename: str) -> str:

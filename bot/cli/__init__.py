@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bot.cli.collections import collection_option, collections, keys, register_if_new
 from bot.cli.common import USAGE_ERROR, SafeFormatter, current_settings, echo, fail_on_known_errors
 from bot.cli.model import model
 from bot.cli.reader import reader
@@ -111,6 +112,7 @@ def _env_name(loc: tuple) -> str:
     is_flag=True,
     help="Crawl: allow loopback, link-local and private addresses (an intranet).",
 )
+@collection_option
 @fail_on_known_errors
 def ingest_command(
     paths: tuple[str, ...],
@@ -129,6 +131,7 @@ def ingest_command(
     from bot.ingest.pipeline import ingest
 
     settings = current_settings()
+    register_if_new()
 
     def load_model():  # imported here: torch is not even imported when nothing changed
         from bot.embedding import load_embedder
@@ -158,7 +161,7 @@ def ingest_command(
             "Une adresse web s'indexe avec --crawl : `alliance-bot ingest https://… --crawl`.",
             "A web address is indexed with --crawl: `alliance-bot ingest https://… --crawl`.",
         )
-    roots = [Path(p) for p in paths] or [settings.paths.documents_dir]
+    roots = [Path(p) for p in paths] or [settings.index.documents_dir]
     summary = ingest(roots, settings.index, load_model, rebuild=rebuild, wait=wait)
     if as_json:
         echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
@@ -261,6 +264,7 @@ def _quote(quote: str, margin: str = "      ", width: int = 102) -> str:
 @click.argument("question")
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer contract as JSON.")
+@collection_option
 @fail_on_known_errors
 def ask_command(question: str, k: int | None, as_json: bool) -> None:
     """Answer a question from the documents, with numbered sources."""
@@ -279,17 +283,20 @@ def ask_command(question: str, k: int | None, as_json: bool) -> None:
         return
     from bot.api.sources import source_link
 
+    settings = current_settings()
+    named = settings.collections.named
     echo("\nSources :")
     for c in answer.citations:
         echo(f"  [{c.n}] {c.title} — {_location(c)}")
         echo(_quote(c.quote))
-        echo(f"      {source_link(current_settings().public_url, c.source, c.char_start, c.char_end)}")
+        echo(f"      {source_link(settings.operator.public_url, c.source, c.char_start, c.char_end, named)}")
 
 
 @cli.command("search")
 @click.argument("question")
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ranked passages as JSON.")
+@collection_option
 @fail_on_known_errors
 def search_command(question: str, k: int | None, as_json: bool) -> None:
     """Ranked passages only, with their dense and BM25 evidence."""
@@ -311,6 +318,7 @@ def search_command(question: str, k: int | None, as_json: bool) -> None:
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--limit", type=click.IntRange(1), help="Evaluate the first N questions only.")
+@collection_option
 @fail_on_known_errors
 def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
     """Measure on a question file (.jsonl) or a dataset folder (corpus, queries, qrels)."""
@@ -336,6 +344,7 @@ def eval_command(target: Path, as_json: bool, limit: int | None) -> None:
     "--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML page."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@collection_option
 @fail_on_known_errors
 def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     """The operator's report over the conversation log (ALLIANCE_DATABASE_URL or data/log.sqlite)."""
@@ -349,9 +358,9 @@ def report_command(since: str, html_file: Path | None, as_json: bool) -> None:
     settings = current_settings()
     assistant = _open_assistant()
     engine = open_engine(settings.operator.log_url)
-    data = report.build_report(
-        engine, period, assistant.embedder, {d.source: d.title for d in assistant.index.documents.values()}
-    )
+    named = settings.collections.named
+    titles = {d.source: d.title for d in assistant.index.documents.values()}
+    data = report.build_report(engine, period, assistant.embedder, titles, collection=named)
     engine.dispose()
     if html_file:
         html_file.write_text(report.render_html(data), encoding="utf-8")
@@ -374,6 +383,8 @@ def serve_command(host: str, port: int) -> None:
 
     from bot.api.app import create_app
 
+    root = click.get_current_context().find_root()
+    root.obj = root.obj.model_copy(update={"collection": None})  # serves every collection
     settings = current_settings()
     assistant = _open_assistant()
     app = create_app(settings, assistant)
@@ -435,6 +446,8 @@ def _excerpt(text: str, width: int = 160) -> str:
 
 
 cli.add_command(model)
+cli.add_command(collections)
+cli.add_command(keys)
 cli.add_command(reader)
 
 

@@ -39,9 +39,15 @@ def parse_since(text: str) -> timedelta:
 
 
 def build_report(
-    engine: Engine, since: timedelta, embedder, documents: dict[str, str], now: datetime | None = None
+    engine: Engine,
+    since: timedelta,
+    embedder,
+    documents: dict[str, str],
+    now: datetime | None = None,
+    collection: str | None = None,
 ) -> dict:
-    """Everything the report shows, as plain JSON-ready data. `documents` maps source -> title."""
+    """Everything the report shows, as plain JSON-ready data. `documents` maps source -> title.
+    One collection's answers only (`collection`, None: the default one, logged as NULL)."""
     now = now or utcnow()
     start = now - since
     query = (
@@ -58,6 +64,7 @@ def build_report(
         )
         .select_from(answers.outerjoin(feedback, feedback.c.answer_id == answers.c.id))
         .where(answers.c.asked_at >= start)
+        .where(answers.c.collection.is_(None) if collection is None else answers.c.collection == collection)
         .order_by(answers.c.asked_at)
     )
     with engine.connect() as db:

@@ -9,8 +9,12 @@ const token = () => sessionStorage.getItem(KEY) || '';
 const forced = new URLSearchParams(location.search).get('theme');
 if (forced === 'light' || forced === 'dark') document.documentElement.dataset.theme = forced;
 
+// The collection administered (GET /admin/collections); '' = the default one.
+let collection = '';
+const scoped = (path) => collection ? path + (path.includes('?') ? '&' : '?') + 'collection=' + encodeURIComponent(collection) : path;
+
 async function call(method, path, body) {
-  const res = await fetch(path, { method, body, headers: { Authorization: 'Bearer ' + token() } });
+  const res = await fetch(scoped(path), { method, body, headers: { Authorization: 'Bearer ' + token() } });
   if (res.status === 401) {
     sessionStorage.removeItem(KEY);
     show(false);
@@ -34,6 +38,16 @@ function cell(text, cls) {
 }
 
 async function refresh() {
+  const names = await call('GET', '/admin/collections');
+  if (!names.some((c) => c.name === collection || (!collection && c.default))) collection = names.length && !names[0].default ? names[0].name : '';
+  $('collection').replaceChildren(...names.map((c) => {
+    const o = document.createElement('option');
+    o.value = c.default ? '' : c.name;
+    o.textContent = `${c.name} (${c.visibility === 'public' ? 'publique' : 'privée'}, ${c.documents} document(s))`;
+    o.selected = o.value === collection;
+    return o;
+  }));
+  $('collection-field').hidden = names.length < 2 && names.every((c) => c.default);
   const docs = await call('GET', '/admin/documents');
   const rows = docs.map((d) => {
     const tr = document.createElement('tr');
@@ -98,7 +112,7 @@ $('reingest').onclick = () => run(async () => {
 });
 $('report').onclick = async () => {
   try {
-    const res = await fetch('/admin/report?since=7d', { headers: { Authorization: 'Bearer ' + token(), Accept: 'text/html' } });
+    const res = await fetch(scoped('/admin/report?since=7d'), { headers: { Authorization: 'Bearer ' + token(), Accept: 'text/html' } });
     if (!res.ok) throw new Error('Erreur ' + res.status);
     const url = URL.createObjectURL(new Blob([await res.text()], { type: 'text/html' }));
     window.open(url, '_blank', 'noopener');
@@ -106,5 +120,6 @@ $('report').onclick = async () => {
     status(e.message);
   }
 };
+$('collection').onchange = () => { collection = $('collection').value; run(async () => ''); };
 if (token()) run(async () => ''); else show(false);
 })();

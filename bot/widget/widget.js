@@ -21,6 +21,7 @@
  *                (CSS custom properties --ab-primary, --ab-text, --ab-background, --ab-on-primary;
  *                they apply to both themes)
  *   data-theme   "light" or "dark" forces a theme; absent = the visitor's prefers-color-scheme
+ *   data-collection  the collection answered from (a public one: a page holds no key); absent = the default
  *
  * Uses POST {api}/ask/stream (server-sent events passages, delta*, replace?, citations, done | error),
  * POST {api}/feedback for votes, and links citations to {api}/sources/{source}?start=&end=;
@@ -337,7 +338,9 @@ class AllianceBotWidget extends HTMLElement {
     const S = (this.S = { ...STRINGS[lang] });
     for (const k in S) if (data[k] != null) S[k] = data[k];
     this.api = api;
-    this.key = 'alliance-bot:' + new URL(api || '/', location.href).href;
+    // Sent as ?collection= on every request; a name is [a-z0-9_-], anything else is not sent.
+    this.collection = /^[a-z0-9][a-z0-9_-]{0,39}$/.test(data.collection || '') ? data.collection : '';
+    this.key = 'alliance-bot:' + new URL(api || '/', location.href).href + (this.collection ? '#' + this.collection : '');
     this.busy = false;
     let saved = null;
     try {
@@ -552,6 +555,7 @@ class AllianceBotWidget extends HTMLElement {
   }
 
   post(path, body, accept) {
+    if (this.collection) path += '?collection=' + this.collection;
     return fetch(this.api + path, { method: 'POST', body, headers: { 'Content-Type': 'application/json', Accept: accept } });
   }
 
@@ -722,7 +726,7 @@ class AllianceBotWidget extends HTMLElement {
     const page = c.page != null && c.page !== '' ? `${S.pageLabel}\u00a0${c.page}` : '';
     const where = [str(c.source), page].filter(Boolean).join(', ');
     const inDoc = c.source && Number.isInteger(c.start) && Number.isInteger(c.end)
-      ? `${this.api}/sources/${str(c.source).split('/').map(encodeURIComponent).join('/')}?start=${c.start}&end=${c.end}${this.theme ? '&theme=' + this.theme : ''}#quote` : null;
+      ? `${this.api}/sources/${str(c.source).split('/').map(encodeURIComponent).join('/')}?start=${c.start}&end=${c.end}${this.collection ? '&collection=' + this.collection : ''}${this.theme ? '&theme=' + this.theme : ''}#quote` : null;
     return h('details', { class: 'card', id: 'ab-c' + ++uid },
       h('summary', {}, h('span', { class: 'n' }, str(c.n)),
         h('span', { class: 'st' }, h('span', { class: 't' }, title), c.quote == null && h('span', { class: 'ex' }, clip(str(c.text), 160)))),

@@ -54,7 +54,7 @@ def test_schema_is_migrated_by_alembic(log):
     tables = set(inspect(log.engine).get_table_names())
     assert {"answers", "feedback", "alembic_version"} <= tables
     with log.engine.connect() as db:
-        assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     # Opening it again (a restart) migrates nothing and keeps the data.
     ConversationLog(str(log.engine.url.render_as_string(hide_password=False)), days=30).close()
 

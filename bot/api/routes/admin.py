@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from bot.api.deps import AdminAuth, AssistantDep, ServicesDep, SettingsDep
+from bot.api.deps import AdminAuth, AdminDep, Administered, CallerDep, ServicesDep
 from bot.api.routes.documents import document_infos
 from bot.api.services import Services
 from bot.api.uploads import (
@@ -24,27 +24,62 @@ from bot.api.uploads import (
     managed_file,
     public_path,
     safe_name,
-    store,
     unreadable,
     uploads_dir,
 )
+from bot.api.uploads import store as store_file
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 from bot.errors import empty_file, file_too_large, not_managed, unknown_document, unreadable_file
+from bot.index import store
 from bot.ingest.loaders import MAX_FILE_BYTES
 from bot.ingest.pipeline import ingest
-from bot.schema import AdminDocument, CrawlResult, IngestResult
+from bot.schema import AdminDocument, CollectionInfo, CrawlResult, IngestResult
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminAuth])
-_ingest_lock = threading.Lock()  # one admin ingest at a time in this process
+# One admin ingest at a time per collection in this process (the index's file lock holds
+# across processes); two collections are ingested at once.
+_ingest_locks: dict[str, threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+def _ingest_lock(name: str) -> threading.Lock:
+    with _locks_lock:
+        return _ingest_locks.setdefault(name, threading.Lock())
+
+
+@router.get("/collections", response_model=list[CollectionInfo])
+def list_collections(services: ServicesDep, caller: CallerDep) -> list[CollectionInfo]:
+    """The collections this token or key administers, with their size and visibility."""
+    registry = services.library.registry
+    out = []
+    for entry in registry.entries():
+        if not caller.administers(entry.name):
+            continue
+        generation = store.current_generation(registry.index_dir(entry.name))
+        manifest = store.read_stored_manifest(generation) if generation is not None else None
+        out.append(
+            CollectionInfo(
+                name=entry.name,
+                visibility=entry.visibility,
+                default=entry.default,
+                documents=manifest.documents if manifest else 0,
+                chunks=manifest.chunks if manifest else 0,
+            )
+        )
+    return out
 
 
 @router.get("/documents", response_model=list[AdminDocument])
-def list_documents(assistant: AssistantDep, settings: SettingsDep) -> list[AdminDocument]:
-    """Every indexed document with its number of passages."""
-    uploads = uploads_dir(settings)
+def list_documents(admin: AdminDep) -> list[AdminDocument]:
+    """Every indexed document of the collection with its number of passages."""
+    uploads = uploads_dir(admin.settings)
+    if admin.default or store.current_generation(admin.settings.index.index_dir) is not None:
+        index = admin.assistant().index
+    else:
+        return []  # created, nothing ingested yet
     return [
         AdminDocument(**info.model_dump(), managed=managed_file(uploads, info.source) is not None)
-        for info in document_infos(assistant.index)
+        for info in document_infos(index)
     ]
 
 
@@ -62,6 +97,7 @@ def list_documents(assistant: AssistantDep, settings: SettingsDep) -> list[Admin
 async def upload_document(
     request: Request,
     services: ServicesDep,
+    admin: AdminDep,
     filename: Annotated[str, Query(max_length=200, description="File name, e.g. `guide.md`.")],
 ) -> IngestResult:
     """Upload one document (the request body is the file: md, txt, html, pdf, docx, odt or pptx) and index it.
@@ -77,33 +113,33 @@ async def upload_document(
     reason = await run_in_threadpool(unreadable, data, name)
     if reason:
         raise unreadable_file(reason)
-    folder = uploads_dir(services.settings)
+    folder = uploads_dir(admin.settings)
     target = folder / name
-    await run_in_threadpool(store, folder, target, data)
-    result = await run_in_threadpool(_reingest, services)
+    await run_in_threadpool(store_file, folder, target, data)
+    result = await run_in_threadpool(_reingest, services, admin)
     skipped = next((s for s in result.skipped if Path(s.get("path", "")).name == name), None)
-    if skipped is not None and f"{UPLOADS}/{name}" not in services.assistant.index.documents:
+    if skipped is not None and f"{UPLOADS}/{name}" not in _indexed(admin):
         target.unlink(missing_ok=True)
         raise unreadable_file(skipped.get("reason", ""))
     return result
 
 
 @router.delete("/documents/{source:path}", response_model=IngestResult)
-def delete_document(source: str, services: ServicesDep) -> IngestResult:
-    """Remove an uploaded document from the index (and its file from the managed folder)."""
-    file = managed_file(uploads_dir(services.settings), source)
+def delete_document(source: str, services: ServicesDep, admin: AdminDep) -> IngestResult:
+    """Remove an uploaded document from the collection (and its file from the managed folder)."""
+    file = managed_file(uploads_dir(admin.settings), source)
     if file is None or not file.is_file():
-        if source in services.assistant.index.documents:
+        if source in _indexed(admin):
             raise not_managed()
         raise unknown_document()
     file.unlink()
-    return _reingest(services)
+    return _reingest(services, admin)
 
 
 @router.post("/reingest", response_model=IngestResult)
-def reingest(services: ServicesDep) -> IngestResult:
-    """Bring the index in step with its folders (what `alliance-bot ingest` does)."""
-    return _reingest(services)
+def reingest(services: ServicesDep, admin: AdminDep) -> IngestResult:
+    """Bring the collection's index in step with its folders (what `alliance-bot ingest` does)."""
+    return _reingest(services, admin)
 
 
 class CrawlRequest(BaseModel):
@@ -117,13 +153,13 @@ class CrawlRequest(BaseModel):
 
 
 @router.post("/crawl", response_model=CrawlResult)
-def crawl_site(body: CrawlRequest, services: ServicesDep) -> CrawlResult:
+def crawl_site(body: CrawlRequest, services: ServicesDep, admin: AdminDep) -> CrawlResult:
     """Crawl a website and index its pages (what `alliance-bot ingest URL --crawl` does).
     Loopback, link-local and private addresses are refused unless the server runs with
     ALLIANCE_CRAWL_ALLOW_PRIVATE=1."""
     from bot.crawl.crawler import CrawlOptions, crawl
 
-    settings, assistant = services.settings, services.assistant
+    settings, assistant = admin.settings, services.assistant  # the model is shared by every collection
     options = CrawlOptions(
         body.urls,
         body.max_pages,
@@ -133,26 +169,41 @@ def crawl_site(body: CrawlRequest, services: ServicesDep) -> CrawlResult:
         allow_private=settings.operator.crawl_allow_private,
     )
     began = time.perf_counter()
-    with _ingest_lock:
+    with _ingest_lock(admin.name):
         summary = crawl(options, settings.index, lambda: assistant.embedder, progress=False)
-    services.ingested(time.perf_counter() - began)
+    _ingested(services, admin, time.perf_counter() - began)
     data = summary.as_dict()
     data["skipped"] = [{"url": s.path, "reason": s.reason} for s in summary.skipped]
     data["seconds"] = round(summary.seconds, 3)
     return CrawlResult(**{k: data[k] for k in CrawlResult.model_fields})
 
 
-def _reingest(services: Services) -> IngestResult:
-    settings, assistant = services.settings, services.assistant
+def _indexed(admin: Administered) -> dict:
+    """The collection's documents by source; none before its first ingest."""
+    if not admin.default and store.current_generation(admin.settings.index.index_dir) is None:
+        return {}
+    return admin.assistant().index.documents
+
+
+def _ingested(services: Services, admin: Administered, seconds: float) -> None:
+    """Counted, and answered from the new generation at once."""
+    services.metrics.ingest.observe(seconds)
+    admin.assistant()
+
+
+def _reingest(services: Services, admin: Administered) -> IngestResult:
+    settings, assistant = admin.settings, services.assistant  # the model is shared by every collection
     folder = uploads_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    roots = [Path(r) for r in assistant.index.manifest.roots if Path(r).exists()]
+    generation = store.current_generation(settings.index.index_dir)
+    published = store.read_stored_manifest(generation).roots if generation is not None else ()
+    roots = [Path(r) for r in published if Path(r).exists()]
     if folder.resolve() not in [r.resolve() for r in roots]:
         roots.append(folder)
     began = time.perf_counter()
-    with _ingest_lock:
+    with _ingest_lock(admin.name):
         summary = ingest(roots, settings.index, lambda: assistant.embedder, progress=False)
-    services.ingested(time.perf_counter() - began)  # this server answers from the new generation at once
+    _ingested(services, admin, time.perf_counter() - began)
     return IngestResult(
         added=summary.added,
         updated=summary.updated,

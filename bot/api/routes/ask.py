@@ -8,20 +8,20 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from bot.api.deps import AssistantDep, Limited, RecordDep
+from bot.api.deps import AssistantDep, Limited, RecordDep, ServedDep
 from bot.api.responses import error_responses
 from bot.schema import Answer, AskRequest, Passage
 
 router = APIRouter()
 
-QUESTION_ERRORS = error_responses(408, 413, 422, 429, 500, 503)
+QUESTION_ERRORS = error_responses(404, 408, 413, 422, 429, 500, 503)  # 404: the collection
 
 
 @router.post("/ask", response_model=Answer, dependencies=[Limited], responses=QUESTION_ERRORS)
-def ask(body: AskRequest, assistant: AssistantDep, record: RecordDep) -> Answer:
+def ask(body: AskRequest, served: ServedDep, record: RecordDep) -> Answer:
     """Answer a question with cited, verbatim quotes (or `no_answer`)."""
-    answer = assistant.ask(body.question, body.k, body.history)
-    record(body.question, answer, "/ask")
+    answer = served.assistant.ask(body.question, body.k, body.history)
+    record(body.question, answer, "/ask", collection=served.name)
     return answer
 
 
@@ -42,13 +42,13 @@ def ask(body: AskRequest, assistant: AssistantDep, record: RecordDep) -> Answer:
         **QUESTION_ERRORS,
     },
 )
-def ask_stream(body: AskRequest, assistant: AssistantDep, record: RecordDep) -> StreamingResponse:
-    events = assistant.events(body.question, body.k, body.history)  # 4xx before the stream
+def ask_stream(body: AskRequest, served: ServedDep, record: RecordDep) -> StreamingResponse:
+    events = served.assistant.events(body.question, body.k, body.history)  # 4xx before the stream
 
     def serialised() -> Iterator[str]:
         for event in events:
             if event.answer is not None:
-                record(body.question, event.answer, "/ask/stream")
+                record(body.question, event.answer, "/ask/stream", collection=served.name)
             yield event.sse()
 
     return StreamingResponse(

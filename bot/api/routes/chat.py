@@ -21,13 +21,15 @@ from pydantic import ValidationError
 
 from bot.answer.assistant import Assistant
 from bot.answer.events import final_answer
+from bot.api.access import Caller, Served, readable, resolve
 from bot.api.chat_schema import IGNORED, ChatMessage, ChatRequest
-from bot.api.deps import ApiKey, AssistantDep, Limited, Record, RecordDep, SettingsDep
+from bot.api.deps import ApiKey, CallerDep, Limited, Record, RecordDep, ServicesDep, SettingsDep
 from bot.api.responses import V1, openai_error_responses
+from bot.api.services import Services
 from bot.api.sources import source_link
 from bot.config import Settings
+from bot.errors import IndexUnavailable, invalid_request, model_not_found, unsupported
 from bot.errors import body as error_body
-from bot.errors import invalid_request, model_not_found, unsupported
 from bot.schema import (
     MAX_TURNS,
     Answer,
@@ -56,16 +58,45 @@ def corpus_id(settings) -> str:
     return f"alliance-bot:{settings.operator.corpus_name or settings.paths.documents_dir.name}"
 
 
-def model_id(settings: Settings, assistant: Assistant) -> str:
-    """`alliance-bot:<corpus>@<index version>`; a request may name any version of the corpus."""
-    return f"{corpus_id(settings)}@{assistant.info().version}"
+def model_id(settings: Settings, assistant: Assistant, collection: str | None = None) -> str:
+    """`alliance-bot:<corpus>@<index version>`; a request may name any version of the corpus.
+    The default collection keeps the corpus's id; another is `alliance-bot:<collection>`."""
+    return f"{collection_model(settings, collection)}@{assistant.info().version}"
+
+
+def collection_model(settings: Settings, collection: str | None) -> str:
+    if collection is None or collection == settings.collections.default:
+        return corpus_id(settings)
+    return f"alliance-bot:{collection}"
 
 
 @router.get("/models", response_model=ModelList, responses=openai_error_responses(401, 500, 503))
-def list_models(assistant: AssistantDep, settings: SettingsDep) -> ModelList:
-    """The one model: this corpus, answered from its current index."""
-    created = int(assistant.snapshot.index.generation.stat().st_mtime)
-    return ModelList(data=[ModelCard(id=model_id(settings, assistant), created=created)])
+def list_models(services: ServicesDep, caller: CallerDep, settings: SettingsDep) -> ModelList:
+    """One model a collection the key may read (the default collection alone, without
+    collections): each answered from its current index."""
+    cards = []
+    for entry in readable(services.library, caller):
+        try:
+            served = resolve(services.library, caller, entry.name)
+        except IndexUnavailable:
+            if entry.default:
+                raise
+            continue  # created, never ingested: nothing to answer from yet
+        created = int(served.snapshot.index.generation.stat().st_mtime)
+        cards.append(ModelCard(id=model_id(settings, served.assistant, entry.name), created=created))
+    return ModelList(data=cards)
+
+
+def served_model(services: Services, caller: Caller, asked: str) -> Served:
+    """The collection the request's `model` names, as this caller may read it; else the same
+    404 `model_not_found`, whether it does not exist or may not be read."""
+    settings = services.settings
+    wanted = asked.split("@")[0]
+    for entry in readable(services.library, caller):
+        if wanted == collection_model(settings, entry.name):
+            return resolve(services.library, caller, entry.name)
+    default = resolve(services.library, caller, None)  # a 404 too when the default is private
+    raise model_not_found(model_id(settings, default.assistant))
 
 
 _STREAM_DOC = (
@@ -85,21 +116,26 @@ _STREAM_DOC = (
 )
 def chat_completions(
     body: Annotated[ChatRequest, Body()],
-    assistant: AssistantDep,
+    services: ServicesDep,
+    caller: CallerDep,
     settings: SettingsDep,
     record: RecordDep,
     request: Request,
 ):
-    """Answer the last user message with cited sources, in OpenAI's chat completion shape."""
+    """Answer the last user message with cited sources, in OpenAI's chat completion shape;
+    `model` chooses the collection (`GET /v1/models`)."""
     checked = parse_question(body)
-    model = requested_model(body.model, model_id(settings, assistant))
+    served = served_model(services, caller, body.model)
+    assistant = served.assistant
+    model = requested_model(body.model, model_id(settings, assistant, served.name))
     prompt_tokens = sum(count_tokens(_text(m, i)) for i, m in enumerate(body.messages))
     events = assistant.events(checked.question, None, checked.history)  # 4xx before any stream
     base = public_base(request, settings)
+    named = None if served.name == settings.collections.default else served.name  # in source links
     if not body.stream:
         answer = final_answer(events)
-        record(checked.question, answer, ROUTE)
-        content = answer.answer + sources_text(answer, base)
+        record(checked.question, answer, ROUTE, collection=served.name)
+        content = answer.answer + sources_text(answer, base, named)
         return ChatCompletion(
             id=f"chatcmpl-{uuid.uuid4().hex}",
             created=int(time.time()),
@@ -109,7 +145,7 @@ def chat_completions(
             alliance=answer_data(answer),
         )
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    chunks = stream_chunks(events, record, checked.question, model, base, prompt_tokens, include_usage)
+    chunks = stream_chunks(events, record, checked.question, model, base, prompt_tokens, include_usage, named)
     return StreamingResponse(
         chunks,
         media_type="text/event-stream",
@@ -118,7 +154,14 @@ def chat_completions(
 
 
 def stream_chunks(
-    events, record: Record, question: str, model: str, base: str, prompt_tokens: int, include_usage: bool
+    events,
+    record: Record,
+    question: str,
+    model: str,
+    base: str,
+    prompt_tokens: int,
+    include_usage: bool,
+    collection: str | None = None,
 ) -> Iterator[str]:
     head = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -147,8 +190,8 @@ def stream_chunks(
             yield chunk({"content": notice}, alliance_replace=event.data)
         elif event.answer is not None:
             answer = event.answer
-            record(question, answer, ROUTE)
-            tail = sources_text(answer, base)
+            record(question, answer, ROUTE, collection=collection)
+            tail = sources_text(answer, base, collection)
             if tail:
                 yield chunk({"content": tail})
             yield chunk({}, "stop", alliance=answer_data(answer).model_dump())
@@ -245,12 +288,12 @@ SOURCES_HEADING = "\n\nSources :\n"
 REPLACED = "\n\n(Réponse retirée : elle citait mal ses sources. Réponse extraite des documents :)\n\n"
 
 
-def sources_text(answer: Answer, base: str) -> str:
+def sources_text(answer: Answer, base: str, collection: str | None = None) -> str:
     """The numbered sources after the answer: title and the link to the quoted passage."""
     if not answer.citations:
         return ""
     lines = [
-        f"[{c.n}] {c.title} — {source_link(base, c.source, c.char_start, c.char_end)}"
+        f"[{c.n}] {c.title} — {source_link(base, c.source, c.char_start, c.char_end, collection)}"
         for c in answer.citations
     ]
     return SOURCES_HEADING + "\n".join(lines)
@@ -303,7 +346,7 @@ def document_v1(app, settings: Settings) -> None:
             for name in ("HTTPValidationError", "ValidationError"):
                 if f'/{name}"' not in text and name in components:
                     del components[name]
-            accepted = f"^{re.escape(corpus_id(settings))}(@.*)?$"
+            accepted = f"^({re.escape(corpus_id(settings))}|alliance-bot:[a-z0-9][a-z0-9_-]{{0,39}})(@.*)?$"
             components["ChatRequest"]["properties"]["model"]["pattern"] = accepted
         return app.openapi_schema
 

@@ -28,6 +28,6 @@ def document_infos(index) -> list[DocumentInfo]:
     ]
 
 
-@router.get("/documents", response_model=list[DocumentInfo], responses=error_responses(500, 503))
+@router.get("/documents", response_model=list[DocumentInfo], responses=error_responses(404, 422, 500, 503))
 def documents(assistant: AssistantDep) -> list[DocumentInfo]:
     return document_infos(assistant.snapshot.index)

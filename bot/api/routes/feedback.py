@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.api.deps import LogDep, MetricsDep, VoteLimited
+from bot.api.deps import CallerDep, LogDep, MetricsDep, ServicesDep, VoteLimited
 from bot.api.responses import error_responses
 from bot.errors import invalid_vote, unknown_answer, vote_not_recorded, vote_too_large, votes_off
 from bot.schema import FeedbackAck, Text
@@ -46,7 +46,9 @@ class FeedbackRequest(BaseModel):
         }
     },
 )
-async def post_feedback(request: Request, log: LogDep, metrics: MetricsDep) -> FeedbackAck:
+async def post_feedback(
+    request: Request, log: LogDep, metrics: MetricsDep, services: ServicesDep, caller: CallerDep
+) -> FeedbackAck:
     """Record the visitor's vote on an answer; a second vote on the same answer replaces the first.
     The vote is committed to the database before this returns."""
     body = await request.body()  # already read, under the app's limit, by bot.api.guards.BodyGuard
@@ -59,8 +61,16 @@ async def post_feedback(request: Request, log: LogDep, metrics: MetricsDep) -> F
     if log is None:
         raise votes_off()
     comment = (vote.comment or "").strip() or None
+    registry = services.library.registry
+
+    def may_vote(collection: str | None) -> bool:
+        """A vote lands on its answer's collection, by a caller who may read it; an answer of
+        another collection is as unknown as one never given."""
+        name = collection or registry.default
+        return registry.exists(name) and caller.reads(registry.entry(name))
+
     try:  # on the log's own threads, waited for a bounded time: a frozen database holds no request
-        call = log.calls.submit(log.vote, vote.answer_id, 1 if vote.rating == "up" else -1, comment)
+        call = log.calls.submit(log.vote, vote.answer_id, 1 if vote.rating == "up" else -1, comment, may_vote)
         saved = await asyncio.wait_for(asyncio.wrap_future(call), VOTE_TIMEOUT)
     except Exception as e:  # busy, too slow, or the database's own error
         logger.warning("vote not recorded: %s", type(e).__name__)

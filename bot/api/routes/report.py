@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from bot.api.deps import AdminAuth, AssistantDep, LogDep
+from bot.api.deps import AdminAuth, AdminDep, LogDep
 from bot.errors import log_off, log_unavailable
 from bot.operator.log.store import Unavailable
 
@@ -23,7 +23,7 @@ RETRY_AFTER = 30
 def report(
     request: Request,
     log: LogDep,
-    assistant: AssistantDep,
+    admin: AdminDep,
     since: Annotated[str, Query(pattern=r"^\d{1,4}[dhm]$", description="Period, e.g. `7d`, `24h`.")] = "7d",
     format: Annotated[str | None, Query(pattern="^(html|json)$")] = None,
 ):
@@ -34,6 +34,7 @@ def report(
         raise log_off()
     log.flush(timeout=2)
     try:  # on the log's own threads, for a bounded time: a frozen database holds no request
+        assistant = admin.assistant()
         titles = {d.source: d.title for d in assistant.index.documents.values()}
         data = log.calls.call(
             reports.build_report,
@@ -41,6 +42,8 @@ def report(
             reports.parse_since(since),
             assistant.embedder,
             titles,
+            None,
+            None if admin.default else admin.name,  # one collection's answers, never another's
             timeout=REPORT_TIMEOUT,
         )
     except Unavailable as e:

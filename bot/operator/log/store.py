@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
@@ -339,7 +340,7 @@ class ConversationLog:
         self.days = days
         self._salt = os.urandom(32)  # per process: a client hash never leads back to an address
         self._queue: queue.Queue[dict | None] = queue.Queue(MAX_QUEUED)
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent: OrderedDict[str, str | None] = OrderedDict()  # id -> collection
         self._recent_lock = threading.Lock()
         self._closed = False
         self.pending = Pending(pending_path or _default_pending(self.engine))
@@ -378,8 +379,16 @@ class ConversationLog:
         day = utcnow().strftime("%Y-%m-%d")
         return hmac.new(self._salt, f"{day}|{client}".encode(), hashlib.sha256).hexdigest()[:16]
 
-    def record(self, answer, question: str, client: str | None = None, route: str = "/ask") -> None:
-        """Queue one answer (a `bot.schema.Answer`); costs microseconds on the request's path."""
+    def record(
+        self,
+        answer,
+        question: str,
+        client: str | None = None,
+        route: str = "/ask",
+        collection: str | None = None,
+    ) -> None:
+        """Queue one answer (a `bot.schema.Answer`); costs microseconds on the request's path.
+        `collection`: None for the default one."""
         row = {
             "id": answer.id,
             "asked_at": utcnow(),
@@ -402,9 +411,10 @@ class ConversationLog:
             "index_version": answer.index.version if answer.index else None,
             "client": self.client_hash(client),
             "route": route,
+            "collection": collection,
         }
         with self._recent_lock:
-            self._recent[answer.id] = None
+            self._recent[answer.id] = collection
             if len(self._recent) > RECENT_IDS:
                 self._recent.popitem(last=False)
         try:
@@ -481,6 +491,7 @@ class ConversationLog:
         )
 
     def _insert(self, rows: list[dict]) -> None:
+        rows = [{"collection": None} | row for row in rows]  # rows queued before 0002 have none
         with self.engine.begin() as db:
             db.execute(_insert_new(self.engine.dialect.name), rows)
 
@@ -566,17 +577,30 @@ class ConversationLog:
     # --- feedback ------------------------------------------------------------------------
 
     def knows(self, answer_id: str) -> bool:
+        return self.collection_of(answer_id) is not False
+
+    def collection_of(self, answer_id: str) -> str | None | bool:
+        """The collection an answer was given in (None: the default one); False when unknown."""
         with self._recent_lock:
             if answer_id in self._recent:
-                return True
+                return self._recent[answer_id]
         with self.engine.connect() as db:
-            return db.execute(select(answers.c.id).where(answers.c.id == answer_id)).first() is not None
+            row = db.execute(select(answers.c.collection).where(answers.c.id == answer_id)).first()
+        return False if row is None else row[0]
 
-    def vote(self, answer_id: str, rating: int, comment: str | None) -> bool:
-        """Record (or change) the vote on an answer; False when no such answer was given.
+    def vote(
+        self,
+        answer_id: str,
+        rating: int,
+        comment: str | None,
+        may_vote: Callable[[str | None], bool] | None = None,
+    ) -> bool:
+        """Record (or change) the vote on an answer; False when no such answer was given, or
+        `may_vote(its collection)` says no (told the same way: the answer stays unknown).
         Returns only once the vote is committed."""
         self._migrate()
-        if not self.knows(answer_id):
+        collection = self.collection_of(answer_id)
+        if collection is False or (may_vote is not None and not may_vote(collection)):
             return False
         now = utcnow()
         change = (

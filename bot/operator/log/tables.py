@@ -23,6 +23,7 @@ answers = Table(
     Column("index_version", String(100)),
     Column("client", String(32)),
     Column("route", String(32)),
+    Column("collection", String(40)),  # NULL: the default collection (migration 0002)
     Index("answers_by_time", "asked_at"),
 )
 

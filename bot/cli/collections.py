@@ -1,0 +1,154 @@
+"""`alliance-bot collections` (list, create, make public or private), `alliance-bot keys add`,
+and the `--collection` option of `ingest`, `ask`, `search`, `eval` and `report`.
+
+The CLI is the operator's: it reads every collection, whatever its visibility."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from bot.cli.common import Failure, current_settings, echo, fail_on_known_errors
+from bot.collections import Registry, check_name
+from bot.errors import UserError, unknown_collection
+
+
+def registry() -> Registry:
+    settings = current_settings()
+    return Registry(settings.collections.root, settings.collections.default)
+
+
+def _choose(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """The root group's settings, moved onto the collection named (the default one: unchanged)."""
+    if value is None:
+        return
+    root = ctx.find_root()
+    try:
+        check_name(value)
+        if ctx.command.name != "ingest" and not registry().exists(value):
+            raise unknown_collection()  # an ingest creates it; nothing else would find anything
+    except UserError as e:
+        raise click.BadParameter(e.detail, ctx=ctx, param=param) from None
+    root.obj = root.obj.for_collection(value)
+
+
+def collection_option(command):
+    return click.option(
+        "-c",
+        "--collection",
+        callback=_choose,
+        expose_value=False,
+        is_eager=True,
+        help="The collection to work on (default: the default one; `ingest` creates a new one, private).",
+    )(command)
+
+
+def register_if_new() -> None:
+    """Before an ingest into a collection that does not exist yet: created, private."""
+    settings = current_settings()
+    if settings.collections.named is not None:
+        registry().create(settings.collections.named)
+
+
+@click.group("collections", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.pass_context
+@fail_on_known_errors
+def collections(ctx: click.Context, as_json: bool) -> None:
+    """List the collections with their documents, passages and visibility."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.index import store
+
+    rows = []
+    reg = registry()
+    for entry in reg.entries():
+        generation = store.current_generation(reg.index_dir(entry.name))
+        manifest = store.read_stored_manifest(generation) if generation is not None else None
+        rows.append(
+            {
+                "name": entry.name,
+                "visibility": entry.visibility,
+                "default": entry.default,
+                "documents": manifest.documents if manifest else 0,
+                "chunks": manifest.chunks if manifest else 0,
+                "version": manifest.version if manifest else None,
+            }
+        )
+    if as_json:
+        echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        mark = " (défaut)" if row["default"] else ""
+        shown = "publique" if row["visibility"] == "public" else "privée"
+        echo(f"{row['name']}{mark} — {shown} — {row['documents']} document(s), {row['chunks']} passages")
+
+
+@collections.command("create")
+@click.argument("name")
+@click.option("--public", is_flag=True, help="Readable by anyone who reaches the server (default: private).")
+@fail_on_known_errors
+def create(name: str, public: bool) -> None:
+    """Create an empty collection (private unless --public); fill it with `ingest --collection`."""
+    reg = registry()
+    if reg.exists(name):
+        raise Failure(f"la collection {name} existe déjà.")
+    reg.create(name, "public" if public else "private")
+    shown = "publique" if public else "privée"
+    echo(f"collection {name} créée ({shown}) : `alliance-bot ingest -c {name} DOSSIER`")
+
+
+def _visibility(name: str, visibility: str) -> None:
+    registry().set_visibility(name, visibility)  # type: ignore[arg-type]
+    echo(f"collection {name} : {'publique' if visibility == 'public' else 'privée'}")
+
+
+@collections.command("public")
+@click.argument("name")
+@fail_on_known_errors
+def make_public(name: str) -> None:
+    """Make a collection readable by anyone who reaches the server."""
+    _visibility(name, "public")
+
+
+@collections.command("private")
+@click.argument("name")
+@fail_on_known_errors
+def make_private(name: str) -> None:
+    """Make a collection readable only with a key that names it."""
+    _visibility(name, "private")
+
+
+def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+    names = [n.strip() for n in (value or "").split(",") if n.strip()]
+    try:
+        return [check_name(n) for n in names]
+    except UserError as e:
+        raise click.BadParameter(e.detail, ctx=ctx, param=param) from None
+
+
+@click.group("keys")
+def keys() -> None:
+    """API keys of the collections (ALLIANCE_KEYS_FILE)."""
+
+
+@keys.command("add")
+@click.argument("key_id")
+@click.option("--read", callback=_names, help="Collections the key reads, comma-separated.")
+@click.option("--admin", callback=_names, help="Collections the key administers (and reads).")
+@fail_on_known_errors
+def add(key_id: str, read: list[str], admin: list[str]) -> None:
+    """Make a key (replacing any key of this id) and print it, the only time it is shown: the
+    file keeps only its hash."""
+    from bot.keys import add_key
+
+    path: Path | None = current_settings().keys_file
+    if path is None:
+        raise Failure("ALLIANCE_KEYS_FILE n'est pas défini : indiquez le fichier des clés (JSON).")
+    if not read and not admin:
+        raise Failure("une clé sans --read ni --admin n'ouvre rien : nommez ses collections.")
+    key = add_key(path, key_id, read, admin)
+    echo(key)
+    echo(f"clé {key_id} ajoutée à {path} ; elle ne sera plus affichée.", err=True)
