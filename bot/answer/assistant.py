@@ -6,9 +6,10 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 
@@ -74,7 +75,9 @@ class Assistant:
         self._batcher: QueryBatcher | None = None
         # the fitted reader (bot/answer/reader)
         reader = shared.snapshots.reader if shared else load_model(config.reader.params)
-        self.snapshots = Snapshots(config, reader, self._passage_tokens)
+        # Weakly: a snapshot keeping its assistant alive would hold its index's lease forever.
+        me = weakref.ref(self)
+        self.snapshots = Snapshots(config, reader, lambda texts: me()._passage_tokens(texts))
 
     @cached_property
     def embedder(self):
@@ -92,17 +95,11 @@ class Assistant:
             with self._batcher_lock:
                 if self._batcher is None:
                     embedder = self.embedder
+                    # The batcher's thread lives on: it holds the model, never this assistant.
                     self._batcher = QueryBatcher(
-                        self._query_with_tokens, max_batch=getattr(embedder, "query_batch", 16)
+                        partial(query_with_tokens, embedder), max_batch=getattr(embedder, "query_batch", 16)
                     )
         return self._batcher
-
-    def _query_with_tokens(self, texts: list[str]) -> list[tuple[np.ndarray, Tokens | None]]:
-        """Each query's vector and, from the same pass, its token vectors (for the reader)."""
-        if hasattr(self.embedder, "encode_with_tokens"):
-            vectors, tokens = self.embedder.encode_with_tokens(texts, True)
-            return list(zip(vectors, tokens, strict=True))
-        return [(v, None) for v in self.embedder.encode_queries(texts)]
 
     def _passage_tokens(self, texts: list[str]) -> list[Tokens]:
         """Sentences' token vectors, for an index stored without them."""
@@ -248,6 +245,14 @@ class Assistant:
             timings_ms=found.timings,
             index=found.snapshot.info(),
         )
+
+
+def query_with_tokens(embedder, texts: list[str]) -> list[tuple[np.ndarray, Tokens | None]]:
+    """Each query's vector and, from the same pass, its token vectors (for the reader)."""
+    if hasattr(embedder, "encode_with_tokens"):
+        vectors, tokens = embedder.encode_with_tokens(texts, True)
+        return list(zip(vectors, tokens, strict=True))
+    return [(v, None) for v in embedder.encode_queries(texts)]
 
 
 def _ms(seconds: float) -> float:

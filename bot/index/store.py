@@ -368,7 +368,7 @@ def _document(row: tuple) -> Document:
 def _sentences(db: sqlite3.Connection) -> sqlite3.Cursor:
     """Sentences with their token vectors (NULL in generations from before they were stored)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(sentences)")}
-    tokens = "tokens, token_offsets" if "token_offsets" in columns else "NULL, NULL"
+    tokens = "tokens, token_offsets" if {"tokens", "token_offsets"} <= columns else "NULL, NULL"
     return db.execute(
         f"SELECT source, char_start, char_end, vector, {tokens} FROM sentences ORDER BY source, char_start"
     )

@@ -331,7 +331,7 @@ def by_setting(groups: list[Group], judged, threshold: float) -> dict:
     return out
 
 
-def fit_model(groups: list[Group], facts: dict, model_name: str, variant: str = "neutral"):
+def fit_model(groups: list[Group], facts: dict, model_name: str, variant: str = "aligned"):
     import sklearn
 
     from bot.answer.reader.features import PASSAGES_READ
@@ -449,7 +449,7 @@ def run_fit(
     log=print,
     workdir: Path | None = None,
     groups_file: Path | None = None,
-    variant: str = "neutral",
+    variant: str = "aligned",
     wanted: tuple[str, ...] = DEFAULT_SETTINGS,
 ):
     """Collect the readings (or load them from `groups_file`, where they are also saved),

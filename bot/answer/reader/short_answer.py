@@ -39,11 +39,10 @@ def pick_span(
         and fold(sentence[s.start : s.end]) not in question_text
         and not ({fold(w) for w in words(sentence[s.start : s.end])} <= question_words)
     ]
-    if anchors:
-        # A span the question's words line up with is what the question says, not its answer.
-        fitting = [f for f in fitting if not any(a < f.end and f.start < b for a, b in anchors)]
-        if fitting:
-            return min(fitting, key=lambda f: (_distance(f, anchors), f.start))
+    if anchors and fitting:
+        # Not "a span aligned with a question word is what the question says": « coûtent »
+        # lines up with « euros », inside the answer « 4 812 euros ».
+        return min(fitting, key=lambda f: (_distance(f, anchors), f.start))
     return fitting[0] if len(fitting) == 1 else None
 
 
