@@ -108,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     assistant = Assistant(Settings(index_dir=args.index, min_confidence=0.0).answer)
     records = evaluate_questions(args.questions, assistant)["records"]
-    threshold = assistant.reader.threshold
+    threshold = assistant.snapshots.reader.threshold
     text, reliability, curve = markdown(records, threshold, "PIAF `dev` answer set (`answer_set.py ... 300`)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "reader_calibration.md").write_text(text, encoding="utf-8")
