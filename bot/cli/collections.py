@@ -7,15 +7,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot.cli.common import Failure, current_settings, echo, fail_on_known_errors
-from bot.collections import Registry, check_name
-from bot.errors import UserError, unknown_collection
+
+if TYPE_CHECKING:
+    from bot.collections import Registry
+
+# bot.collections and bot.errors are imported where used: `--version` and `--help` import
+# neither (tests/cli/test_startup.py).
 
 
 def registry() -> Registry:
+    from bot.collections import Registry
+
     settings = current_settings()
     return Registry(settings.collections.root, settings.collections.default)
 
@@ -24,6 +31,9 @@ def _choose(ctx: click.Context, param: click.Parameter, value: str | None) -> No
     """The root group's settings, moved onto the collection named (the default one: unchanged)."""
     if value is None:
         return
+    from bot.collections import check_name
+    from bot.errors import UserError, unknown_collection
+
     root = ctx.find_root()
     try:
         check_name(value)
@@ -122,6 +132,9 @@ def make_private(name: str) -> None:
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+    from bot.collections import check_name
+    from bot.errors import UserError
+
     names = [n.strip() for n in (value or "").split(",") if n.strip()]
     try:
         return [check_name(n) for n in names]

@@ -252,7 +252,8 @@ def test_source_and_admin_pages_follow_the_theme(new_page, operator_server, them
 
 
 def test_data_attributes_unchanged_but_data_theme() -> None:
-    """The widget's documented data-* attributes are the ones before issue 23 plus data-theme."""
+    """The widget's documented data-* attributes are the ones before issue 23 plus data-theme
+    (issue 23) and data-collection (issue 29)."""
     source = (REPO / "bot" / "widget" / "widget.js").read_text(encoding="utf-8")
     header = source[: source.index("*/")]
     documented = set(re.findall(r"data-[a-z-]+", header))
@@ -297,4 +298,4 @@ def test_data_attributes_unchanged_but_data_theme() -> None:
         "data-color-background",
         "data-color-on-primary",
     }
-    assert documented == before | {"data-theme"}
+    assert documented == before | {"data-theme", "data-collection"}
