@@ -48,6 +48,7 @@ from bot.config import REPO_ROOT  # noqa: E402
 from bot.crawl.fetch import REQUEST_SECONDS  # noqa: E402
 from bot.crawl.limits import DEFAULT_MAX_BYTES  # noqa: E402
 from tests.api.test_guards import Slowloris  # noqa: E402
+from tests.api.test_mcp import rpc  # noqa: E402
 from tests.crawl.hostile import measure  # noqa: E402
 from tests.postgres import Cluster  # noqa: E402
 from tests.servers import _free_port, start_redis, start_server, stop_server  # noqa: E402
@@ -426,23 +427,6 @@ def crawl_faults() -> None:
     )
 
 
-def mcp_call(url: str, tool: str, arguments: dict) -> dict:
-    """One JSON-RPC `tools/call` on the stateless /mcp; its result."""
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments},
-    }
-    r = httpx.post(
-        f"{url}/mcp",
-        json=body,
-        headers={"Accept": "application/json, text/event-stream"},
-        timeout=60,
-    )
-    return r.json().get("result") or {"isError": True, "content": [{"text": r.text}]}
-
-
 def mcp_nul(index: Path, docs: Path, data: Path, n: int) -> None:
     """Issue 28: one MCP question with a NUL stopped the PostgreSQL log for good."""
     from bot.operator.log import ConversationLog
@@ -459,10 +443,10 @@ def mcp_nul(index: Path, docs: Path, data: Path, n: int) -> None:
             ALLIANCE_RATE_LIMIT="0",
             ALLIANCE_DATA_DIR=str(data / "mcp"),
         )
-        refused = mcp_call(url, "ask", {"question": f"{QUESTION}\x00"})
+        refused = rpc(url, "ask", {"question": f"{QUESTION}\x00"})["result"]
         ids = []
         for i in range(n):
-            result = mcp_call(url, "ask", {"question": f"{QUESTION} ({i})"})
+            result = rpc(url, "ask", {"question": f"{QUESTION} ({i})"})["result"]
             if not result.get("isError"):
                 ids.append(result["structuredContent"]["answer_id"])
         t = time.monotonic()

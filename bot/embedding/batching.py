@@ -11,22 +11,21 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
 
 
 @dataclass
 class _Pending:
     text: str
     done: threading.Event = field(default_factory=threading.Event)
-    vector: np.ndarray | None = None
+    vector: object = None  # what `encode` gave for this text
     error: BaseException | None = None
 
 
 class QueryBatcher:
-    """Embeds concurrent queries in shared calls of `encode` (a list of texts -> vectors).
+    """Embeds concurrent queries in shared calls of `encode` (a list of texts -> one result each:
+    a vector, or a vector and its token vectors).
 
     A query arriving at an idle batcher is embedded at once. While a pass runs, the
     queries that arrive wait for the next one; after a pass that held more than one
@@ -34,9 +33,7 @@ class QueryBatcher:
     stragglers before starting the next pass.
     """
 
-    def __init__(
-        self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32, max_wait: float = 0.002
-    ):
+    def __init__(self, encode: Callable[[list[str]], Sequence], max_batch: int = 32, max_wait: float = 0.002):
         self._encode = encode
         self.max_batch = max_batch
         self.max_wait = max_wait
@@ -46,7 +43,7 @@ class QueryBatcher:
         self.batches = 0  # passes run, for tests and benches
         self.largest = 0
 
-    def encode(self, text: str) -> np.ndarray:
+    def encode(self, text: str):
         pending = _Pending(text)
         self._queue.put(pending)
         if self._worker is None:

@@ -102,7 +102,7 @@ class IndexedDocument:
     chunk_vectors: list[bytes]
     # (start, end, vector, token vectors in int8, token offsets in int32 pairs), the last two
     # None where not stored
-    sentences: list[tuple] = field(default_factory=list)
+    sentences: list[tuple[int, int, bytes | None, bytes | None, bytes | None]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the pointer
@@ -239,7 +239,7 @@ def _write_files(
             db.executemany(
                 "INSERT INTO sentences (source, char_start, char_end, vector, tokens, token_offsets) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(d.source, *s[:5], *([None] * (5 - len(s)))) for s in doc.sentences],
+                [(d.source, *s) for s in doc.sentences],
             )
         db.executemany(
             "INSERT INTO manifest VALUES (?, ?)", [(k, json.dumps(v)) for k, v in asdict(manifest).items()]

@@ -267,7 +267,7 @@ def _within_token_budget(docs: dict[str, store.IndexedDocument], limit: int, dim
     total = 0
     for doc in docs.values():
         for sentence in doc.sentences:
-            if len(sentence) < 4 or sentence[3] is None:
+            if sentence[3] is None:
                 return False
             total += len(sentence[3]) // max(dimension, 1)
     return total <= limit

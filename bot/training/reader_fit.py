@@ -325,7 +325,7 @@ THRESHOLD_SETTINGS = ("without", "other")
 def by_setting(groups: list[Group], judged, threshold: float) -> dict:
     out = {}
     for setting in SETTINGS:
-        chosen = [(g, j) for g, j in zip(groups, judged, strict=True) if g.setting in (setting,)]
+        chosen = [(g, j) for g, j in zip(groups, judged, strict=True) if g.setting == setting]
         if chosen:
             out[setting] = outcomes([g for g, _ in chosen], [j for _, j in chosen], threshold)
     return out
