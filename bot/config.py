@@ -97,6 +97,7 @@ class AnswerConfig:
     retrieval: RetrievalConfig
     reader: ReaderConfig
     llm: LLMConfig
+    collection: str | None = None  # its name, told in each answer (`Answer.collection`)
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,7 @@ class Settings(BaseSettings):
 
     @property
     def answer(self) -> AnswerConfig:
-        return AnswerConfig(self.index, self.retrieval, self.reader, self.llm)
+        return AnswerConfig(self.index, self.retrieval, self.reader, self.llm, self.collection_name)
 
     @property
     def http(self) -> HttpConfig:

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 import anyio
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, ListResourcesResult, TextContent
 from mcp.types import Resource as MCPResource
 from pydantic import BaseModel, Field
 
 from bot import __version__
 from bot.answer.assistant import Assistant
-from bot.errors import UserError, internal_error, public, unknown_collection
+from bot.answer.snapshot import Snapshot
+from bot.errors import IndexUnavailable, UserError, internal_error, public, unknown_collection
 from bot.schema import Answer, Citation, Passage, ShortAnswer, Turn
 
 SCHEME = "alliance://documents/"
@@ -64,17 +65,22 @@ class Hooks:
     def record(self, ctx: Context, question: str, answer: Answer, collection: str | None = None) -> None:
         pass
 
-    def assistant(self, ctx: Context | None, collection: str | None) -> Assistant | None:
-        """The assistant of the `collection` a tool names, as this client may read it (raises
-        `unknown_collection` otherwise); None: the server's own. Blocking."""
+    def assistant(self, request: Any, collection: str | None) -> Assistant | None:
+        """The assistant of the `collection` a tool or resource names, as the client who sent
+        `request` may read it (raises `unknown_collection` otherwise); None: the server's own.
+        Blocking."""
         if collection is not None:
             raise unknown_collection()
         return None
 
-    def resources_listed(self) -> bool:
-        """Whether the default collection's documents are listed as resources (the listing
-        has no request at hand to tell who asks)."""
-        return True
+    def named(self, collection: str | None) -> str | None:
+        """How a collection is named in resource URIs: None for the default one."""
+        return collection
+
+    def listed(self, request: Any) -> list[str | None]:
+        """The collections whose documents are listed as resources to the client who sent
+        `request` (None: the server's own)."""
+        return [None]
 
 
 class LoggedHooks(Hooks):
@@ -95,8 +101,25 @@ class LoggedHooks(Hooks):
             self.log.record(answer, question, None, "mcp-stdio", collection)
 
 
-def document_uri(source: str) -> str:
-    return SCHEME + quote(source, safe="")
+def document_uri(source: str, collection: str | None = None) -> str:
+    """`alliance://documents/<source>`; a collection other than the default one is named in
+    the query (`?collection=interne`), so that the default's URIs stay what they were."""
+    uri = SCHEME + quote(source, safe="")
+    return f"{uri}?collection={collection}" if collection else uri
+
+
+def parse_uri(uri: str) -> tuple[str, str | None] | None:
+    """(source, collection) of a document URI, None when it is none."""
+    if not uri.startswith(SCHEME):
+        return None
+    path, _, query = uri[len(SCHEME) :].partition("?")
+    collection = None
+    if query:
+        found = parse_qs(query).get("collection")
+        if found is None or len(found) != 1 or len(parse_qs(query)) != 1:
+            return None
+        collection = found[0]
+    return unquote(path), collection
 
 
 def tool_error(exc: Exception) -> ToolError:
@@ -128,30 +151,50 @@ class AllianceMCP(MCPServer):
         self.hooks = hooks or Hooks()
         self._add_tools()
 
-    async def list_resources(self) -> list[MCPResource]:
-        if not self.hooks.resources_listed():
-            return []
-        assistant = await anyio.to_thread.run_sync(self.get_assistant)
-        return [
-            MCPResource(
-                uri=document_uri(d.source),
-                name=d.source,
-                title=d.title,
-                mime_type="text/plain",
-                description=d.url,
-            )
-            for d in assistant.index.documents.values()
-        ]
+    async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
+        # The SDK's handler calls `list_resources()` without the request: here who asks
+        # decides which collections' documents are listed.
+        return ListResourcesResult(resources=await self.list_resources(ctx.request))
+
+    async def list_resources(self, request: Any = None) -> list[MCPResource]:
+        return await anyio.to_thread.run_sync(self._resources, request)
+
+    def _resources(self, request: Any) -> list[MCPResource]:
+        out = []
+        for collection in self.hooks.listed(request):
+            try:
+                assistant = self._assistant(request, collection)
+            except IndexUnavailable:
+                if collection is None:
+                    raise
+                continue  # created, never ingested: no document yet
+            out += [
+                MCPResource(
+                    uri=document_uri(d.source, collection),
+                    name=d.source if collection is None else f"{collection}/{d.source}",
+                    title=d.title,
+                    mime_type="text/plain",
+                    description=d.url,
+                )
+                for d in assistant.snapshot.index.documents.values()
+            ]
+        return out
 
     async def read_resource(self, uri: Any, context: Context | None = None) -> Iterable[ReadResourceContents]:
         text = str(uri)
-        try:
-            assistant = await anyio.to_thread.run_sync(self._assistant, context, None)
+        unknown = ResourceNotFoundError(f"Document inconnu / unknown document: {text[:200]}")
+        parsed = parse_uri(text)
+        if parsed is None:
+            raise unknown
+        source, collection = parsed
+        request = context.request_context.request if context is not None else None
+        try:  # a collection the client may not read is an unknown document, like a missing one
+            assistant = await anyio.to_thread.run_sync(self._assistant, request, collection)
         except UserError:
-            raise ResourceNotFoundError(f"Document inconnu / unknown document: {text[:200]}") from None
-        doc = assistant.index.documents.get(unquote(text[len(SCHEME) :])) if text.startswith(SCHEME) else None
+            raise unknown from None
+        doc = assistant.snapshot.index.documents.get(source)
         if doc is None:
-            raise ResourceNotFoundError(f"Document inconnu / unknown document: {text[:200]}")
+            raise unknown
         return [ReadResourceContents(content=doc.text, mime_type="text/plain")]
 
     def _add_tools(self) -> None:
@@ -169,8 +212,10 @@ class AllianceMCP(MCPServer):
         ) -> Annotated[CallToolResult, AskResult]:
             try:
                 hooks.check(ctx, question)
-                assistant = await anyio.to_thread.run_sync(self._assistant, ctx, collection)
-                answer = await anyio.to_thread.run_sync(assistant.ask, question, None, history or [])
+                assistant, snapshot = await anyio.to_thread.run_sync(self._taken, ctx, collection)
+                answer = await anyio.to_thread.run_sync(
+                    assistant.ask, question, None, history or [], snapshot
+                )
             except Exception as e:
                 raise tool_error(e) from e
             hooks.record(ctx, question, answer, collection)
@@ -196,8 +241,8 @@ class AllianceMCP(MCPServer):
         ) -> SearchResult:
             try:
                 hooks.check(ctx, query)
-                assistant = await anyio.to_thread.run_sync(self._assistant, ctx, collection)
-                found = await anyio.to_thread.run_sync(assistant.search, query, k)
+                assistant, snapshot = await anyio.to_thread.run_sync(self._taken, ctx, collection)
+                found = await anyio.to_thread.run_sync(assistant.search, query, k, (), snapshot)
             except Exception as e:
                 raise tool_error(e) from e
             return SearchResult(passages=found.passages)
@@ -208,15 +253,23 @@ class AllianceMCP(MCPServer):
             collection: Annotated[str | None, Field(description=COLLECTION, max_length=40)] = None,
         ) -> DocumentList:
             try:
-                assistant = await anyio.to_thread.run_sync(self._assistant, ctx, collection)
+                _, snapshot = await anyio.to_thread.run_sync(self._taken, ctx, collection)
             except Exception as e:
                 raise tool_error(e) from e
+            named = self.hooks.named(collection)
             return DocumentList(
                 documents=[
-                    DocumentEntry(uri=document_uri(d.source), source=d.source, title=d.title, url=d.url)
-                    for d in assistant.index.documents.values()
+                    DocumentEntry(
+                        uri=document_uri(d.source, named), source=d.source, title=d.title, url=d.url
+                    )
+                    for d in snapshot.index.documents.values()
                 ]
             )
 
-    def _assistant(self, ctx: Context | None, collection: str | None) -> Assistant:
-        return self.hooks.assistant(ctx, collection) or self.get_assistant()
+    def _assistant(self, request: Any, collection: str | None) -> Assistant:
+        return self.hooks.assistant(request, collection) or self.get_assistant()
+
+    def _taken(self, ctx: Context, collection: str | None) -> tuple[Assistant, Snapshot]:
+        """The tool's collection resolved once: its assistant and the snapshot the call reads."""
+        assistant = self._assistant(ctx.request_context.request, collection)
+        return assistant, assistant.snapshot

@@ -82,6 +82,9 @@ class Answer(BaseModel):
     passages: list[Passage] = []
     timings_ms: dict[str, float] = {}
     index: IndexInfo | None = None
+    collection: str | None = Field(
+        None, description="The collection the question was read in (`?collection=`, `--collection`)."
+    )
 
 
 # The limits of a question's companions, the same on every way in (`bot.answer.question`).
@@ -189,6 +192,11 @@ class Health(BaseModel):
     index: IndexInfo
     reasons: list[str] = Field(default_factory=list, description="Why `degraded`, in a few words each.")
     log: LogCounts | None = Field(None, description="The conversation log's queue, when the log is on.")
+    collection: str | None = Field(None, description="The default collection, whose index `index` describes.")
+    collections: list[str] = Field(
+        default_factory=list,
+        description="The collections the caller may read (public ones, and those its key names).",
+    )
 
 
 class FeedbackAck(BaseModel):

@@ -133,20 +133,29 @@ class Assistant:
         previous = [t.content for t in history if t.role == "user" and t.content.strip()]
         return f"{previous[-1]} {question}" if previous else None
 
-    def search(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Retrieved:
-        """Ranked passages for a question, checked first like every question (`check_question`)."""
-        return self._retrieve(self._checked(question, history, k), k, history)
+    def search(
+        self,
+        question: str,
+        k: int | None = None,
+        history: Sequence[Turn] = (),
+        snapshot: Snapshot | None = None,
+    ) -> Retrieved:
+        """Ranked passages for a question, checked first like every question (`check_question`).
+        `snapshot`: the one the request took at its edge (default: the one served now)."""
+        return self._retrieve(self._checked(question, history, k), k, history, snapshot)
 
     def _checked(self, question: str, history: Sequence[Turn], k: int | None) -> str:
         return check_question(question, self.config.retrieval.max_question_chars, history, k)
 
-    def _retrieve(self, question: str, k: int | None, history: Sequence[Turn]) -> Retrieved:
+    def _retrieve(
+        self, question: str, k: int | None, history: Sequence[Turn], snapshot: Snapshot | None = None
+    ) -> Retrieved:
         """The question (already checked) is searched and read on its own; only when the
         reader is not confident in what that finds (below STANDS_ALONE), and there is a
         previous turn, is it searched again together with the previous question, and the
         reading the reader trusts more is kept. Each query is read once."""
         began = time.perf_counter()
-        snapshot = self.snapshot
+        snapshot = snapshot if snapshot is not None else self.snapshot
         vector, tokens, hits, timings = self._search(snapshot, question, k)
         found = Retrieved(snapshot, question, vector, tokens, hits, timings, began)
         combined = self.retrieval_query(question, history)
@@ -171,15 +180,24 @@ class Assistant:
         t2 = time.perf_counter()
         return vector, tokens, hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
 
-    def events(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Iterator[Event]:
+    def events(
+        self,
+        question: str,
+        k: int | None = None,
+        history: Sequence[Turn] = (),
+        snapshot: Snapshot | None = None,
+    ) -> Iterator[Event]:
         """The one answer sequence, for `/ask` (its `done`), `/ask/stream` (all of it) and the
         CLI: `passages`, `delta`*, [`replace`], `citations`, then `done` or `error`. The
-        question is checked now: a bad one raises before anything is sent."""
-        return self._events(self._checked(question, history, k), k, history)
+        question is checked now: a bad one raises before anything is sent. `snapshot`: the
+        one the request took at its edge (default: the one served now)."""
+        return self._events(self._checked(question, history, k), k, history, snapshot)
 
-    def _events(self, question: str, k: int | None, history: Sequence[Turn]) -> Iterator[Event]:
+    def _events(
+        self, question: str, k: int | None, history: Sequence[Turn], snapshot: Snapshot | None
+    ) -> Iterator[Event]:
         try:
-            found = self._retrieve(question, k, history)
+            found = self._retrieve(question, k, history, snapshot)
             yield Event("passages", {"passages": [p.model_dump() for p in found.passages]})
             for item in self.compose_stream(found):
                 if isinstance(item, str):
@@ -194,8 +212,14 @@ class Assistant:
         except Exception as e:  # reported in-band: once a stream has started there is no status
             yield error_event(e)
 
-    def ask(self, question: str, k: int | None = None, history: Sequence[Turn] = ()) -> Answer:
-        return final_answer(self.events(question, k, history))
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        history: Sequence[Turn] = (),
+        snapshot: Snapshot | None = None,
+    ) -> Answer:
+        return final_answer(self.events(question, k, history, snapshot))
 
     def compose_stream(self, found: Retrieved) -> Iterator[str | Replaced | Composed]:
         """The answer as it is written: text pieces, then the `Composed` answer. The
@@ -244,6 +268,7 @@ class Assistant:
             passages=found.passages,
             timings_ms=found.timings,
             index=found.snapshot.info(),
+            collection=self.config.collection,
         )
 
 

@@ -41,7 +41,7 @@ class Library:
                 if found is None:
                     config = self.default.config
                     index = replace(config.index, index_dir=self.registry.index_dir(name))
-                    found = Assistant(replace(config, index=index), shared=self.default)
+                    found = Assistant(replace(config, index=index, collection=name), shared=self.default)
                     self._assistants[name] = found
         found.refresh_if_changed()
         return found

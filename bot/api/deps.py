@@ -1,9 +1,10 @@
 """The typed dependencies of the routes: the one place that reads `app.state` for them.
 
 `create_app` stores one `Services` (`bot.api.services`) on the app; a route declares what it
-needs (`assistant: AssistantDep`, `settings: SettingsDep`, …) and FastAPI resolves each once
-per request. `AssistantDep` refreshes the index once per request (a finished ingest is picked
-up), so no route calls `refresh_if_changed()` itself."""
+needs (`served: ServedDep`, `settings: SettingsDep`, …) and FastAPI resolves each once
+per request. `ServedDep` resolves the collection once, at the edge: it refreshes its index (a
+finished ingest is picked up) and takes the snapshot the whole request reads, so no route
+calls `refresh_if_changed()` nor reads `assistant.snapshot` itself."""
 
 from __future__ import annotations
 
@@ -57,10 +58,6 @@ def get_served(
 ServedDep = Annotated[Served, Depends(get_served)]
 
 
-def get_assistant(served: ServedDep) -> Assistant:
-    return served.assistant
-
-
 async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
@@ -73,7 +70,6 @@ async def get_metrics(services: ServicesDep) -> Metrics:
     return services.metrics
 
 
-AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LogDep = Annotated[ConversationLog | None, Depends(get_log)]  # None with ALLIANCE_LOG=0
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

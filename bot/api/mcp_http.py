@@ -5,6 +5,7 @@ limit; each `ask` is logged like `/ask` and its answer id accepted by `POST /fee
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from fastapi import FastAPI
 from mcp.server.mcpserver import Context
@@ -12,7 +13,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
-from bot.api.access import identify, resolve
+from bot.api.access import Caller, identify, readable, resolve
 from bot.api.auth import check_key
 from bot.api.responses import send_error
 from bot.api.services import Services
@@ -42,17 +43,20 @@ class HTTPHooks(Hooks):
             client = request.client.host if request.client else None
             self.services.record(question, answer, PATH, client, collection)
 
-    def assistant(self, ctx: Context | None, collection: str | None):
-        request = ctx.request_context.request if ctx is not None else None
+    def _caller(self, request: Any) -> Caller:
         authorization = request.headers.get("authorization", "") if isinstance(request, Request) else ""
         settings = self.services.settings
-        caller = identify(authorization, self.services.keys, settings.operator.admin_token)
-        return resolve(self.services.library, caller, collection).assistant
+        return identify(authorization, self.services.keys, settings.operator.admin_token)
 
-    def resources_listed(self) -> bool:
-        """Resources are the default collection's documents: listed while it is public."""
-        library = self.services.library
-        return library.registry.entry(library.default_name).visibility == "public"
+    def assistant(self, request: Any, collection: str | None):
+        return resolve(self.services.library, self._caller(request), collection).assistant
+
+    def named(self, collection: str | None) -> str | None:
+        return None if collection == self.services.library.default_name else collection
+
+    def listed(self, request: Any) -> list[str | None]:
+        """The documents of every collection this client may read, and of no other."""
+        return [None if e.default else e.name for e in readable(self.services.library, self._caller(request))]
 
 
 class KeyedEndpoint:

@@ -4,6 +4,7 @@ answered from at once; the admin token is checked before any admin route runs, w
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import httpx
@@ -145,3 +146,55 @@ def test_without_a_token_every_admin_path_is_absent_alike(assistant, settings):
     assert {r.content for r in answers} == {answers[0].content}
     assert answers[0].json()["code"] == "http_error"
     assert not any(p.startswith("/admin") for p in paths)
+
+
+EDGE_ROUTES = ["ask", "stream", "search", "documents", "sources"]
+PLACES = dict(zip(EDGE_ROUTES, ["Kerlouan", "Plouzané", "Tréguier", "Locronan", "Penmarch"], strict=True))
+
+
+@pytest.mark.parametrize("route", EDGE_ROUTES)
+def test_a_request_reads_the_snapshot_taken_at_its_edge(admin_app, monkeypatch, route):
+    """A generation published between the edge (the collection resolved, its snapshot taken)
+    and the route's body is not read by that request: it answers from one snapshot whole.
+    The next request reads the new generation."""
+    import bot.api.deps
+
+    url, assistant, own = admin_app
+    place = PLACES[route]
+    source = f"{own.documents_dir.name}/verger-{place.lower()}.md"
+    taken = []
+    real = bot.api.deps.resolve
+
+    def resolve_then_publish(library, caller, name):
+        served_now = real(library, caller, name)
+        taken.append(served_now.snapshot.info().version)
+        (own.documents_dir / source.split("/")[1]).write_text(
+            f"# Le verger de {place}\n\nLe verger de {place} compte quarante-trois pommiers depuis 2019.\n",
+            encoding="utf-8",
+        )
+        ingest([own.documents_dir], own.index, lambda: assistant.embedder, progress=False)
+        served_now.assistant.refresh_if_changed()  # the new generation is served from now on
+        assert served_now.assistant.snapshot is not served_now.snapshot
+        return served_now
+
+    monkeypatch.setattr(bot.api.deps, "resolve", resolve_then_publish)
+    question = {"question": f"Combien de pommiers compte le verger de {place} ?"}
+    if route == "ask":
+        r = httpx.post(f"{url}/ask", json=question, timeout=60)
+        assert r.json()["index"]["version"] == taken[0]
+    elif route == "stream":
+        r = httpx.post(f"{url}/ask/stream", json=question, timeout=60)
+        done = [line for line in r.text.splitlines() if line.startswith("data:")][-1]
+        assert json.loads(done[len("data:") :])["index"]["version"] == taken[0]
+    elif route == "search":
+        r = httpx.post(f"{url}/search", json=question, timeout=60)
+    elif route == "documents":
+        r = httpx.get(f"{url}/documents", timeout=60)
+    else:
+        r = httpx.get(f"{url}/sources/{source}", timeout=60)
+        assert r.status_code == 404
+    assert len(taken) == 1
+    assert r.status_code in (200, 404) and place not in r.text
+    monkeypatch.undo()
+    after = httpx.get(f"{url}/documents", timeout=60).json()
+    assert source in {d["source"] for d in after}

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from bot.api.deps import AssistantDep, Limited, RecordDep, ServedDep
+from bot.api.deps import Limited, RecordDep, ServedDep
 from bot.api.responses import error_responses
 from bot.schema import Answer, AskRequest, Passage
 
@@ -20,7 +20,7 @@ QUESTION_ERRORS = error_responses(404, 408, 413, 422, 429, 500, 503)  # 404: the
 @router.post("/ask", response_model=Answer, dependencies=[Limited], responses=QUESTION_ERRORS)
 def ask(body: AskRequest, served: ServedDep, record: RecordDep) -> Answer:
     """Answer a question with cited, verbatim quotes (or `no_answer`)."""
-    answer = served.assistant.ask(body.question, body.k, body.history)
+    answer = served.assistant.ask(body.question, body.k, body.history, served.snapshot)
     record(body.question, answer, "/ask", collection=served.name)
     return answer
 
@@ -43,7 +43,8 @@ def ask(body: AskRequest, served: ServedDep, record: RecordDep) -> Answer:
     },
 )
 def ask_stream(body: AskRequest, served: ServedDep, record: RecordDep) -> StreamingResponse:
-    events = served.assistant.events(body.question, body.k, body.history)  # 4xx before the stream
+    # The snapshot taken at the edge: a generation published meanwhile is not mixed in.
+    events = served.assistant.events(body.question, body.k, body.history, served.snapshot)  # 4xx first
 
     def serialised() -> Iterator[str]:
         for event in events:
@@ -59,6 +60,6 @@ def ask_stream(body: AskRequest, served: ServedDep, record: RecordDep) -> Stream
 
 
 @router.post("/search", response_model=list[Passage], dependencies=[Limited], responses=QUESTION_ERRORS)
-def search(body: AskRequest, assistant: AssistantDep) -> list[Passage]:
+def search(body: AskRequest, served: ServedDep) -> list[Passage]:
     """Ranked passages only, each with its dense and BM25 ranks and scores."""
-    return assistant.search(body.question, body.k, body.history).passages
+    return served.assistant.search(body.question, body.k, body.history, served.snapshot).passages

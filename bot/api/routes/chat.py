@@ -19,7 +19,6 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from bot.answer.assistant import Assistant
 from bot.answer.events import final_answer
 from bot.api.access import Caller, Served, readable, resolve
 from bot.api.chat_schema import IGNORED, ChatMessage, ChatRequest
@@ -58,10 +57,10 @@ def corpus_id(settings) -> str:
     return f"alliance-bot:{settings.operator.corpus_name or settings.paths.documents_dir.name}"
 
 
-def model_id(settings: Settings, assistant: Assistant, collection: str | None = None) -> str:
+def model_id(settings: Settings, served: Served) -> str:
     """`alliance-bot:<corpus>@<index version>`; a request may name any version of the corpus.
     The default collection keeps the corpus's id; another is `alliance-bot:<collection>`."""
-    return f"{collection_model(settings, collection)}@{assistant.info().version}"
+    return f"{collection_model(settings, served.name)}@{served.snapshot.info().version}"
 
 
 def collection_model(settings: Settings, collection: str | None) -> str:
@@ -83,7 +82,7 @@ def list_models(services: ServicesDep, caller: CallerDep, settings: SettingsDep)
                 raise
             continue  # created, never ingested: nothing to answer from yet
         created = int(served.snapshot.index.generation.stat().st_mtime)
-        cards.append(ModelCard(id=model_id(settings, served.assistant, entry.name), created=created))
+        cards.append(ModelCard(id=model_id(settings, served), created=created))
     return ModelList(data=cards)
 
 
@@ -96,7 +95,7 @@ def served_model(services: Services, caller: Caller, asked: str) -> Served:
         if wanted == collection_model(settings, entry.name):
             return resolve(services.library, caller, entry.name)
     default = resolve(services.library, caller, None)  # a 404 too when the default is private
-    raise model_not_found(model_id(settings, default.assistant))
+    raise model_not_found(model_id(settings, default))
 
 
 _STREAM_DOC = (
@@ -126,10 +125,10 @@ def chat_completions(
     `model` chooses the collection (`GET /v1/models`)."""
     checked = parse_question(body)
     served = served_model(services, caller, body.model)
-    assistant = served.assistant
-    model = requested_model(body.model, model_id(settings, assistant, served.name))
+    model = requested_model(body.model, model_id(settings, served))
     prompt_tokens = sum(count_tokens(_text(m, i)) for i, m in enumerate(body.messages))
-    events = assistant.events(checked.question, None, checked.history)  # 4xx before any stream
+    # 4xx before any stream; the snapshot taken once for this request (`served`)
+    events = served.assistant.events(checked.question, None, checked.history, served.snapshot)
     base = public_base(request, settings)
     named = None if served.name == settings.collections.default else served.name  # in source links
     if not body.stream:

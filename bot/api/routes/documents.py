@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bot.api.deps import AssistantDep
+from bot.api.deps import ServedDep
 from bot.api.responses import error_responses
 from bot.schema import DocumentInfo
 
@@ -29,5 +29,5 @@ def document_infos(index) -> list[DocumentInfo]:
 
 
 @router.get("/documents", response_model=list[DocumentInfo], responses=error_responses(404, 422, 500, 503))
-def documents(assistant: AssistantDep) -> list[DocumentInfo]:
-    return document_infos(assistant.snapshot.index)
+def documents(served: ServedDep) -> list[DocumentInfo]:
+    return document_infos(served.snapshot.index)

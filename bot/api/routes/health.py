@@ -8,7 +8,8 @@ import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from bot.api.deps import ServicesDep
+from bot.api.access import Caller, readable
+from bot.api.deps import CallerDep, ServicesDep
 from bot.api.services import Services
 from bot.errors import body, not_ready
 from bot.schema import Health, NotReady
@@ -27,13 +28,20 @@ _HEALTH_THREADS = anyio.CapacityLimiter(2)
         503: {"model": NotReady, "description": "L'index n'est pas utilisable (détail dans le journal)."}
     },
 )
-async def health(services: ServicesDep):
+async def health(services: ServicesDep, caller: CallerDep):
     try:
         assistant = await anyio.to_thread.run_sync(services.current_assistant, limiter=_HEALTH_THREADS)
         reasons = degraded(services)
         log_counts = services.conversation_log.counts() if services.conversation_log is not None else None
+        names = [e.name for e in readable(services.library, caller)]
+        default = services.library.default_name
         return Health(
-            status="degraded" if reasons else "ready", index=assistant.info(), reasons=reasons, log=log_counts
+            status="degraded" if reasons else "ready",
+            index=assistant.info(),
+            reasons=reasons,
+            log=log_counts,
+            collection=default if default in names else None,  # a private one is not named
+            collections=names,
         )
     except Exception:  # not ready is an answer, not an error page; the reason goes to the log
         log.exception("health: not ready")
@@ -53,5 +61,5 @@ def degraded(services: Services) -> list[str]:
 @router.head("/health", include_in_schema=False)
 async def health_head(services: ServicesDep) -> Response:
     """For probes that send HEAD (load balancers, `curl -I`)."""
-    response = await health(services)
+    response = await health(services, Caller())
     return Response(status_code=503 if isinstance(response, JSONResponse) else 200)

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from bot.api.deps import AssistantDep
+from bot.api.deps import ServedDep
 from bot.api.responses import error_responses
 from bot.api.sources import not_found_page, render_source_page
 
@@ -34,7 +34,7 @@ _NOT_FOUND = {
 )
 def source_page(
     source: str,
-    assistant: AssistantDep,
+    served: ServedDep,
     start: int | None = Query(None, ge=0, description="First character of the quote."),
     end: int | None = Query(None, ge=0, description="Character after the quote."),
     theme: Literal["light", "dark"] | None = Query(
@@ -42,7 +42,7 @@ def source_page(
     ),
 ) -> HTMLResponse:
     """The stored text of a document as a readable page, with `text[start:end]` in `<mark>`."""
-    index = assistant.index
+    index = served.snapshot.index
     doc = index.documents.get(source)
     if doc is None:
         return HTMLResponse(not_found_page(theme), status_code=404)
