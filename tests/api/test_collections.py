@@ -162,6 +162,35 @@ def test_each_collection_answers_from_its_own_documents(site):
     assert {p["source"] for p in across["passages"]} <= {PRIVATE_SOURCE}
 
 
+def test_the_answer_and_health_name_the_collection(site):
+    """`collection` in /ask's answer and /ask/stream's `done`; /health lists what the caller reads."""
+    url, staff = site["url"], site["staff"]
+    params = {"collection": "interne"}
+    inside = httpx.post(
+        f"{url}/ask", params=params, json={"question": PRIVATE_QUESTION}, headers=bearer(staff)
+    )
+    assert inside.json()["collection"] == "interne"
+    public = httpx.post(f"{url}/ask", json={"question": PUBLIC_QUESTION}, timeout=60).json()
+    assert public["collection"] == "alliance"
+    streamed = httpx.post(
+        f"{url}/ask/stream",
+        params=params,
+        json={"question": PRIVATE_QUESTION},
+        headers=bearer(staff),
+        timeout=60,
+    ).text
+    done = streamed.split("event: done\ndata: ")[1].split("\n")[0]
+    assert json.loads(done)["collection"] == "interne"
+    health = {
+        who: httpx.get(f"{url}/health", headers=bearer(key), timeout=30).json()
+        for who, key in (("anyone", None), ("other", site["other"]), ("staff", staff), ("admin", ADMIN_TOKEN))
+    }
+    assert health["anyone"]["collection"] == "alliance" and health["anyone"]["collections"] == ["alliance"]
+    assert health["other"]["collections"] == ["alliance", "autre"]
+    assert health["staff"]["collections"] == ["alliance", "interne"]
+    assert health["admin"]["collections"] == ["alliance", "autre", "interne"]
+
+
 def test_v1_models_lists_the_collections_the_key_reads(site):
     url = site["url"]
     anonymous = [m["id"] for m in httpx.get(f"{url}/v1/models", timeout=60).json()["data"]]
@@ -211,12 +240,13 @@ def mcp_calls(site, key: str | None) -> dict[str, str]:
                 out[tool + "-default"] = json.dumps(default.model_dump(mode="json"), ensure_ascii=False)
             listed = await session.list_resources()
             out["resources"] = json.dumps(listed.model_dump(mode="json"), ensure_ascii=False)
-            try:
-                uri = "alliance://documents/" + PRIVATE_SOURCE.replace("/", "%2F")
-                read = await session.read_resource(uri)
-                out["read"] = json.dumps(read.model_dump(mode="json"), ensure_ascii=False)
-            except Exception as e:  # the SDK raises the server's error (it repeats the URI asked)
-                out["read-error"] = str(e)
+            uri = "alliance://documents/" + PRIVATE_SOURCE.replace("/", "%2F")
+            for name, asked in (("read", uri), ("read-interne", uri + "?collection=interne")):
+                try:
+                    read = await session.read_resource(asked)
+                    out[name] = json.dumps(read.model_dump(mode="json"), ensure_ascii=False)
+                except Exception as e:  # the SDK raises the server's error (it repeats the URI asked)
+                    out[name + "-error"] = str(e)
         return out
 
     return anyio.run(main)
@@ -226,6 +256,7 @@ def test_mcp_tools_take_the_collection_the_key_reads(site):
     for key in (None, site["other"]):
         out = mcp_calls(site, key)
         assert "Document inconnu" in out.pop("read-error")
+        assert "Document inconnu" in out.pop("read-interne-error")  # as if it did not exist
         for name, text in out.items():
             assert isinstance(text, bool) or not leaks(text), name
         assert out["ask-error"] and out["search-error"] and out["list_documents-error"]
@@ -233,9 +264,26 @@ def test_mcp_tools_take_the_collection_the_key_reads(site):
     out = mcp_calls(site, site["staff"])
     assert not out["ask-error"] and "PERCE-NEIGE-4417" in out["ask"]
     assert "PERCE-NEIGE-4417" in out["search"] and "Kestrel-Omega" in out["list_documents"]
-    for name in ("ask-default", "search-default", "list_documents-default", "resources"):
+    for name in ("ask-default", "search-default", "list_documents-default"):
         assert not leaks(out[name]), name  # the default collection does not hold it, key or not
     assert "Document inconnu" in out["read-error"]
+
+
+def test_mcp_resources_of_the_collections_the_key_reads(site):
+    """Each readable collection's documents are resources (the default's URIs unchanged,
+    another's with `?collection=`), read with the key; the others are never listed."""
+    private_uri = "alliance://documents/" + PRIVATE_SOURCE.replace("/", "%2F") + "?collection=interne"
+    for key in (None, site["other"], site["public_only"]):
+        out = mcp_calls(site, key)
+        assert not leaks(out["resources"]) and "interne" not in out["resources"]
+        assert "alliance://documents/" in out["resources"]  # the default collection's, as before
+    out = mcp_calls(site, site["staff"])
+    listed = json.loads(out["resources"])["resources"]
+    assert private_uri in {r["uri"] for r in listed}
+    assert "PERCE-NEIGE-4417" in out["read-interne"]
+    public = [r for r in listed if "?collection=" not in r["uri"]]
+    assert public and all("?" not in r["uri"] for r in public)
+    assert json.loads(out["list_documents"])["structured_content"]["documents"][0]["uri"] == private_uri
 
 
 def test_a_vote_lands_on_its_answers_collection_for_whoever_reads_it(site):

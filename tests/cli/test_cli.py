@@ -25,6 +25,7 @@ def test_ask_json_follows_the_contract(assistant, settings):
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
     assert answer["status"] == "answered" and "ODD 17" in answer["answer"]
+    assert answer["collection"] == "alliance"
     texts = {s: d.text for s, d in assistant.index.documents.items()}
     for c in answer["citations"]:
         assert f"[{c['n']}]" in answer["answer"]

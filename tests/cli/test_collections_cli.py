@@ -45,6 +45,7 @@ def test_a_collection_is_created_filled_asked_and_made_public(tmp_path):
     )
     assert asked.returncode == 0, asked.stderr
     assert "8812-LIRA" in asked.stdout
+    assert json.loads(asked.stdout)["collection"] == "interne"  # the contract names it
     found = run("search", "-c", "interne", "badge du local technique", "--json", index_dir=index_dir)
     assert found.returncode == 0 and "8812-LIRA" in found.stdout
 
