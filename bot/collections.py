@@ -128,6 +128,20 @@ class Registry:
     def _write(self, name: str, visibility: Visibility) -> None:
         data = {n: dict(v) for n, v in self._read().items()}
         data.setdefault(name, {})["visibility"] = visibility
+        self._store(data)
+
+    def forget(self, name: str) -> None:
+        """The registry's entry of a deleted collection removed (its folder is gone already)."""
+        data = {n: dict(v) for n, v in self._read().items() if n != name}
+        self._store(data)
+
+    def move(self, old: str, new: str) -> None:
+        """A renamed collection's entry (its visibility) under its new name."""
+        data = {n: dict(v) for n, v in self._read().items() if n not in (old, new)}
+        data[new] = dict(self._read().get(old, {"visibility": "private"}))
+        self._store(data)
+
+    def _store(self, data: dict[str, dict]) -> None:
         write_json(self.path, {"collections": data})
         self._cache = (None, {})
 

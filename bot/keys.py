@@ -105,3 +105,31 @@ def add_key(path: Path, key_id: str, read: list[str], admin: list[str]) -> str:
     keys[key_id] = {"sha256": key_hash(key), "read": sorted(set(read)), "admin": sorted(set(admin))}
     write_json(path, data)
     return key
+
+
+def rename_in_keys(path: Path | None, old: str, new: str | None) -> list[str]:
+    """Every key that names collection `old` names `new` instead (None: no longer any); the
+    ids of the keys changed. The file is rewritten only when one changed."""
+    if path is None or not path.is_file():
+        return []
+    data = read_keys(path)
+    changed = []
+    for key_id, entry in (data.get("keys") or {}).items():
+        for field_name in ("read", "admin"):
+            names = list(entry.get(field_name) or ())
+            if old in names:
+                kept = [n for n in names if n != old] + ([new] if new else [])
+                entry[field_name] = sorted(set(kept))
+                if key_id not in changed:
+                    changed.append(key_id)
+    if changed:
+        write_json(path, data)
+    return changed
+
+
+def keys_naming(path: Path | None, name: str) -> list[str]:
+    """The ids of the keys that read or administer collection `name`."""
+    if path is None or not path.is_file():
+        return []
+    keys = read_keys(path).get("keys") or {}
+    return [k for k, e in keys.items() if name in (e.get("read") or ()) or name in (e.get("admin") or ())]

@@ -4,12 +4,18 @@ The default collection's assistant is the one the server starts with; every othe
 model, reader, query batcher and LLM writer (`Assistant(shared=...)`), so a further collection
 costs its own index in memory and nothing more. Each collection is searched and read alone:
 its own snapshot, its own BM25 statistics, its own reader threshold.
+
+A collection deleted or renamed (bot/index/collections.py, maybe by another process) is
+noticed at its next lookup: its folder is gone or is another one, so what was loaded from it
+is dropped, never served under its old name nor under a name given again.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 from bot.answer.assistant import Assistant
 from bot.collections import Registry, unknown_collection
@@ -19,7 +25,10 @@ class Library:
     def __init__(self, default: Assistant, registry: Registry):
         self.default = default
         self.registry = registry
-        self._assistants: dict[str, Assistant] = {registry.default: default}
+        # name -> (its assistant, the identity of the folder it was loaded from)
+        self._assistants: dict[str, tuple[Assistant, tuple[int, int] | None]] = {
+            registry.default: (default, None)
+        }
         self._lock = threading.Lock()
 
     @property
@@ -27,21 +36,42 @@ class Library:
         return self.registry.default
 
     def loaded(self) -> dict[str, Assistant]:
-        return dict(self._assistants)
+        return {name: assistant for name, (assistant, _) in self._assistants.items()}
 
     def assistant(self, name: str) -> Assistant:
         """The collection's assistant on its newest published generation. Blocking (it may load
         an index): call it off the event loop. An unknown name is `unknown_collection`."""
-        found = self._assistants.get(name)
-        if found is None:
-            if not self.registry.exists(name):
-                raise unknown_collection()
-            with self._lock:
-                found = self._assistants.get(name)
-                if found is None:
-                    config = self.default.config
-                    index = replace(config.index, index_dir=self.registry.index_dir(name))
-                    found = Assistant(replace(config, index=index, collection=name), shared=self.default)
-                    self._assistants[name] = found
+        if name == self.registry.default:
+            found = self.default
+        else:
+            found = self._other(name)
         found.refresh_if_changed()
         return found
+
+    def _other(self, name: str) -> Assistant:
+        folder = self.registry.index_dir(name)
+        identity = _identity(folder)
+        cached = self._assistants.get(name)
+        if cached is not None and identity is not None and cached[1] == identity:
+            return cached[0]
+        with self._lock:
+            cached = self._assistants.pop(name, None)  # deleted or renamed since: dropped
+            if cached is not None and identity is not None and cached[1] == identity:
+                self._assistants[name] = cached
+                return cached[0]
+            if not self.registry.exists(name):
+                raise unknown_collection()
+            config = self.default.config
+            index = replace(config.index, index_dir=folder)
+            found = Assistant(replace(config, index=index, collection=name), shared=self.default)
+            self._assistants[name] = (found, identity)
+            return found
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """Which folder this is (device, inode): a folder renamed away and another put in its place differ."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

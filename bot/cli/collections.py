@@ -1,4 +1,5 @@
-"""`alliance-bot collections` (list, create, make public or private), `alliance-bot keys add`,
+"""`alliance-bot collections` (list, create, make public or private, delete, rename),
+`alliance-bot keys add`,
 and the `--collection` option of `ingest`, `ask`, `search`, `eval` and `report`.
 
 The CLI is the operator's: it reads every collection, whatever its visibility."""
@@ -129,6 +130,58 @@ def make_public(name: str) -> None:
 def make_private(name: str) -> None:
     """Make a collection readable only with a key that names it."""
     _visibility(name, "private")
+
+
+_WAIT = click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Seconds to wait for an ingest of the collection to finish (default: refuse at once).",
+)
+
+
+def _keys_told(ids: list[str], what: str) -> None:
+    if ids:
+        echo(f"clé(s) modifiée(s) dans ALLIANCE_KEYS_FILE ({what}) : {', '.join(ids)}")
+
+
+@collections.command("delete")
+@click.argument("name")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@_WAIT
+@fail_on_known_errors
+def delete(name: str, yes: bool, wait: float) -> None:
+    """Delete a collection: its index, its uploaded files and its name in the keys file (never
+    the default collection). Waits for no running ingest: refuses while one runs."""
+    from bot.index.collections import delete_collection
+
+    settings, reg = current_settings(), registry()
+    if name != reg.default and reg.exists(name) and not yes:
+        click.confirm(
+            f"Supprimer la collection {name}, son index et ses fichiers déposés ? (irréversible)",
+            abort=True,
+            err=True,
+        )
+    done = delete_collection(reg, name, settings.paths.data_dir, settings.keys_file, wait)
+    echo(f"collection {name} supprimée")
+    _keys_told(done.keys, f"{name} retirée")
+
+
+@collections.command("rename")
+@click.argument("old")
+@click.argument("new")
+@_WAIT
+@fail_on_known_errors
+def rename(old: str, new: str, wait: float) -> None:
+    """Rename a collection (nothing is embedded again); the keys that name it name the new one.
+    The conversation log keeps the old name on the questions asked before."""
+    from bot.index.collections import rename_collection
+
+    settings = current_settings()
+    done = rename_collection(registry(), old, new, settings.paths.data_dir, settings.keys_file, wait)
+    echo(f"collection {old} renommée en {new}")
+    _keys_told(done.keys, f"{old} → {new}")
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:

@@ -90,3 +90,29 @@ def test_keys_add_prints_the_key_once_and_stores_its_hash(tmp_path):
     }
     unset = run("keys", "add", "x", "--read", "interne", index_dir=tmp_path)
     assert unset.returncode == 1 and "ALLIANCE_KEYS_FILE" in unset.stderr
+
+
+def test_collections_are_renamed_and_deleted_never_the_default(tmp_path):
+    index_dir = tmp_path / "embeddings"
+    keys = tmp_path / "keys.json"
+    env = {"ALLIANCE_KEYS_FILE": str(keys)}
+    assert run("collections", "create", "interne", index_dir=index_dir).returncode == 0
+    assert run("keys", "add", "staff", "--read", "interne", index_dir=index_dir, **env).returncode == 0
+
+    r = run("collections", "rename", "interne", "equipe", index_dir=index_dir, **env)
+    assert r.returncode == 0, r.stderr
+    assert "renommée en equipe" in r.stdout and "staff" in r.stdout  # the keys changed are named
+    assert set(listed(index_dir)) == {"alliance", "equipe"}
+    assert json.loads(keys.read_text())["keys"]["staff"]["read"] == ["equipe"]
+
+    refused = run("collections", "delete", "equipe", index_dir=index_dir, **env)  # no --yes, no answer
+    assert refused.returncode == 1 and "equipe" in listed(index_dir)
+    r = run("collections", "delete", "equipe", "--yes", index_dir=index_dir, **env)
+    assert r.returncode == 0 and "supprimée" in r.stdout, r.stderr
+    assert set(listed(index_dir)) == {"alliance"}
+    assert json.loads(keys.read_text())["keys"]["staff"]["read"] == []
+
+    default = run("collections", "delete", "alliance", "--yes", index_dir=index_dir)
+    assert default.returncode == 1 and "par défaut" in default.stderr
+    missing = run("collections", "rename", "nulle-part", "ailleurs", index_dir=index_dir)
+    assert missing.returncode == 1 and "Collection introuvable" in missing.stderr
