@@ -187,10 +187,14 @@ def add_collections(index: Path, n: int) -> list[str]:
 
 
 def load_collections(url: str, names: list[str], server: psutil.Process) -> list[float]:
-    """The resident memory once each further collection is loaded (by one question)."""
+    """The resident memory once each further collection is loaded (by one question, answered
+    from that collection: a failed load would not weigh anything)."""
     sizes = []
     for name in names:
-        httpx.post(f"{url}/ask", params={"collection": name}, json={"question": QUESTIONS[0]}, timeout=60)
+        r = httpx.post(f"{url}/ask", params={"collection": name}, json={"question": QUESTIONS[0]}, timeout=60)
+        r.raise_for_status()
+        if r.json().get("collection", name) != name:  # older servers do not name it
+            raise RuntimeError(f"asked {name}, answered from {r.json()['collection']}")
         sizes.append(server.memory_info().rss / 2**20)
     return sizes
 

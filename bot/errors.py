@@ -188,6 +188,16 @@ def unknown_collection() -> UserError:
     return UserError("unknown_collection", "Collection introuvable.", "Collection not found.", status=404)
 
 
+def operator_only() -> UserError:
+    return UserError(
+        "operator_only",
+        "Supprimer ou renommer une collection est réservé au jeton d'administration "
+        "(ALLIANCE_ADMIN_TOKEN) ou à la ligne de commande.",
+        "Deleting or renaming a collection takes the admin token (ALLIANCE_ADMIN_TOKEN) or the CLI.",
+        status=403,
+    )
+
+
 # `/v1` (OpenAI's protocol).
 
 

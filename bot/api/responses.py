@@ -59,6 +59,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "Requête invalide, ou paramètre non pris en charge (`/v1`).",
         401: "Clé d'API absente ou incorrecte (`ALLIANCE_API_KEYS`).",
+        403: "Réservé au jeton d'administration.",
         408: "Le corps de la requête est arrivé trop lentement.",
         413: "Requête ou question trop longue.",
         422: "Requête invalide (JSON, champ manquant, question vide ou illisible).",
@@ -66,6 +67,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         500: "Erreur interne (le détail est dans le journal du serveur, jamais dans la réponse).",
         503: "Index indisponible, ou serveur saturé.",
         404: "Introuvable (réponse, document, collection).",
+        409: "En conflit : collection par défaut, nom déjà pris, ou ingest en cours.",
     }
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:

@@ -76,6 +76,7 @@ def site(settings, assistant, embedder, tmp_path_factory):
         "autre_admin": autre_admin,
         "public_only": public_only,
         "registry": registry,
+        "keys_file": keys_file,
     }
     stop_server(proc)
 
@@ -464,3 +465,38 @@ def test_admin_collections_lists_what_the_caller_administers(site):
     every = httpx.get(f"{url}/admin/collections", headers=bearer(ADMIN_TOKEN), timeout=30).json()
     assert [c["name"] for c in every] == ["alliance", "autre", "interne"] and every[0]["default"]
     assert httpx.get(f"{url}/admin/collections", headers=bearer(site["staff"]), timeout=30).status_code == 401
+
+
+def test_the_admin_token_deletes_and_renames_a_collection(site):
+    url, registry = site["url"], site["registry"]
+    registry.create("jetable", "public")
+    add_key(site["keys_file"], "jetable-key", ["jetable"], [])
+    admin = bearer(ADMIN_TOKEN)
+    unknown = httpx.delete(f"{url}/admin/collections/nulle-part", headers=admin, timeout=30)
+    assert unknown.status_code == 404
+    # A key administering `interne` is told it takes the admin token; another admin key learns nothing.
+    scoped = httpx.delete(f"{url}/admin/collections/interne", headers=bearer(site["keeper"]), timeout=30)
+    assert scoped.status_code == 403 and scoped.json()["code"] == "operator_only"
+    other = httpx.delete(f"{url}/admin/collections/interne", headers=bearer(site["autre_admin"]), timeout=30)
+    assert other.status_code == 404 and other.json() == unknown.json()
+    default = httpx.delete(f"{url}/admin/collections/alliance", headers=admin, timeout=30)
+    assert default.status_code == 409 and default.json()["code"] == "default_collection"
+
+    renamed = httpx.post(
+        f"{url}/admin/collections/jetable/rename", json={"name": "jetable2"}, headers=admin, timeout=30
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json() == {"name": "jetable2", "deleted": False, "keys": ["jetable-key"]}
+    assert "jetable2" in httpx.get(f"{url}/health", timeout=30).json()["collections"]  # public still
+    assert registry.names() == ["alliance", "autre", "interne", "jetable2"]
+    taken = httpx.post(
+        f"{url}/admin/collections/jetable2/rename", json={"name": "interne"}, headers=admin, timeout=30
+    )
+    assert taken.status_code == 409 and taken.json()["code"] == "collection_exists"
+
+    deleted = httpx.delete(f"{url}/admin/collections/jetable2", headers=admin, timeout=30)
+    assert deleted.json() == {"name": "jetable2", "deleted": True, "keys": ["jetable-key"]}
+    assert httpx.get(f"{url}/health", timeout=30).json()["collections"] == ["alliance"]
+    gone = httpx.get(f"{url}/documents", params={"collection": "jetable2"}, timeout=30)
+    assert gone.status_code == 404
+    assert registry.names() == ["alliance", "autre", "interne"]

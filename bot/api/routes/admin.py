@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from bot.api.access import Caller
 from bot.api.deps import AdminAuth, AdminDep, Administered, CallerDep, ServicesDep
+from bot.api.responses import error_responses
 from bot.api.routes.documents import document_infos
 from bot.api.services import Services
 from bot.api.uploads import (
@@ -29,8 +31,19 @@ from bot.api.uploads import (
 )
 from bot.api.uploads import store as store_file
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
-from bot.errors import empty_file, file_too_large, not_managed, unknown_document, unreadable_file
+from bot.errors import (
+    UserError,
+    empty_file,
+    file_too_large,
+    not_managed,
+    operator_only,
+    unknown_collection,
+    unknown_document,
+    unreadable_file,
+)
 from bot.index import store
+from bot.index.collections import delete_collection, rename_collection
+from bot.index.store import IngestBusy
 from bot.ingest.loaders import MAX_FILE_BYTES
 from bot.ingest.pipeline import ingest
 from bot.schema import AdminDocument, CollectionInfo, CrawlResult, IngestResult
@@ -67,6 +80,79 @@ def list_collections(services: ServicesDep, caller: CallerDep) -> list[Collectio
             )
         )
     return out
+
+
+class CollectionChanged(BaseModel):
+    name: str = Field(description="The collection's name now (the new one after a rename).")
+    deleted: bool = False
+    keys: list[str] = Field(default_factory=list, description="The keys file's keys that named it, changed.")
+
+
+class RenameRequest(BaseModel):
+    name: str = Field(max_length=40, description="The new name (lower-case letters, digits, - and _).")
+
+
+def _operated(services: Services, caller: Caller, name: str) -> None:
+    """Deleting or renaming a collection rewrites the keys file: the admin token's alone. A key
+    that administers the collection is told so; any other caller gets the usual 404."""
+    if not services.library.registry.exists(name) or not caller.administers(name):
+        raise unknown_collection()
+    if not caller.operator:
+        raise operator_only()
+
+
+def _busy() -> UserError:
+    return UserError(
+        "ingest_running",
+        "Un ingest de cette collection est en cours : réessayez quand il sera terminé.",
+        "An ingest of this collection is running: retry when it is over.",
+        status=409,
+    )
+
+
+CollectionName = Annotated[str, Path(max_length=40)]
+
+
+CHANGE_ERRORS = error_responses(401, 403, 404, 409, 422, 500)
+
+
+@router.delete("/collections/{name}", response_model=CollectionChanged, responses=CHANGE_ERRORS)
+def delete_collection_route(
+    name: CollectionName, services: ServicesDep, caller: CallerDep
+) -> CollectionChanged:
+    """Delete a collection (never the default one): its index, its uploads, its name in the keys
+    file. Refused (409) while an ingest of it runs."""
+    _operated(services, caller, name)
+    settings = services.settings
+    try:
+        with _ingest_lock(name):
+            done = delete_collection(
+                services.library.registry, name, settings.paths.data_dir, settings.collections.keys_file
+            )
+    except IngestBusy:
+        raise _busy() from None
+    return CollectionChanged(name=name, deleted=True, keys=done.keys)
+
+
+@router.post("/collections/{name}/rename", response_model=CollectionChanged, responses=CHANGE_ERRORS)
+def rename_collection_route(
+    name: CollectionName, body: RenameRequest, services: ServicesDep, caller: CallerDep
+) -> CollectionChanged:
+    """Rename a collection (nothing embedded again); the keys that name it name the new one."""
+    _operated(services, caller, name)
+    settings = services.settings
+    try:
+        with _ingest_lock(name), _ingest_lock(body.name):
+            done = rename_collection(
+                services.library.registry,
+                name,
+                body.name,
+                settings.paths.data_dir,
+                settings.collections.keys_file,
+            )
+    except IngestBusy:
+        raise _busy() from None
+    return CollectionChanged(name=done.name, keys=done.keys)
 
 
 @router.get("/documents", response_model=list[AdminDocument])
@@ -117,7 +203,7 @@ async def upload_document(
     target = folder / name
     await run_in_threadpool(store_file, folder, target, data)
     result = await run_in_threadpool(_reingest, services, admin)
-    skipped = next((s for s in result.skipped if Path(s.get("path", "")).name == name), None)
+    skipped = next((s for s in result.skipped if FilePath(s.get("path", "")).name == name), None)
     if skipped is not None and f"{UPLOADS}/{name}" not in _indexed(admin):
         target.unlink(missing_ok=True)
         raise unreadable_file(skipped.get("reason", ""))
@@ -197,7 +283,7 @@ def _reingest(services: Services, admin: Administered) -> IngestResult:
     folder.mkdir(parents=True, exist_ok=True)
     generation = store.current_generation(settings.index.index_dir)
     published = store.read_stored_manifest(generation).roots if generation is not None else ()
-    roots = [Path(r) for r in published if Path(r).exists()]
+    roots = [FilePath(r) for r in published if FilePath(r).exists()]
     if folder.resolve() not in [r.resolve() for r in roots]:
         roots.append(folder)
     began = time.perf_counter()
