@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bot.collections import Registry
+from bot.index.store import IngestLock
 from bot.ingest.pipeline import ingest
 from bot.keys import add_key
 from tests.conftest import ADMIN_TOKEN
@@ -481,6 +482,10 @@ def test_the_admin_token_deletes_and_renames_a_collection(site):
     assert other.status_code == 404 and other.json() == unknown.json()
     default = httpx.delete(f"{url}/admin/collections/alliance", headers=admin, timeout=30)
     assert default.status_code == 409 and default.json()["code"] == "default_collection"
+    with IngestLock(registry.index_dir("interne"), wait=0):  # an ingest of `interne` runs elsewhere
+        busy = httpx.delete(f"{url}/admin/collections/interne", headers=admin, timeout=30)
+    assert busy.status_code == 409 and busy.json()["code"] == "ingest_running"
+    assert "interne" in registry.names()
 
     renamed = httpx.post(
         f"{url}/admin/collections/jetable/rename", json={"name": "jetable2"}, headers=admin, timeout=30

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path as FilePath
 from typing import Annotated
 
@@ -113,6 +115,21 @@ def _busy() -> UserError:
 CollectionName = Annotated[str, Path(max_length=40)]
 
 
+@contextmanager
+def _not_ingesting(name: str) -> Iterator[None]:
+    """The collection's admin lock in this process, or 409 at once: an upload or crawl running
+    here is not waited for (the ingest lock, taken next, refuses other processes' alike)."""
+    lock = _ingest_lock(name)
+    if not lock.acquire(blocking=False):
+        raise _busy()
+    try:
+        yield
+    except IngestBusy:
+        raise _busy() from None
+    finally:
+        lock.release()
+
+
 CHANGE_ERRORS = error_responses(401, 403, 404, 409, 422, 500)
 
 
@@ -124,13 +141,10 @@ def delete_collection_route(
     file. Refused (409) while an ingest of it runs."""
     _operated(services, caller, name)
     settings = services.settings
-    try:
-        with _ingest_lock(name):
-            done = delete_collection(
-                services.library.registry, name, settings.paths.data_dir, settings.collections.keys_file
-            )
-    except IngestBusy:
-        raise _busy() from None
+    with _not_ingesting(name):
+        done = delete_collection(
+            services.library.registry, name, settings.paths.data_dir, settings.collections.keys_file
+        )
     return CollectionChanged(name=name, deleted=True, keys=done.keys)
 
 
@@ -141,17 +155,14 @@ def rename_collection_route(
     """Rename a collection (nothing embedded again); the keys that name it name the new one."""
     _operated(services, caller, name)
     settings = services.settings
-    try:
-        with _ingest_lock(name), _ingest_lock(body.name):
-            done = rename_collection(
-                services.library.registry,
-                name,
-                body.name,
-                settings.paths.data_dir,
-                settings.collections.keys_file,
-            )
-    except IngestBusy:
-        raise _busy() from None
+    with _not_ingesting(name):
+        done = rename_collection(
+            services.library.registry,
+            name,
+            body.name,
+            settings.paths.data_dir,
+            settings.collections.keys_file,
+        )
     return CollectionChanged(name=done.name, keys=done.keys)
 
 
