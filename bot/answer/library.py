@@ -61,11 +61,24 @@ class Library:
                 return cached[0]
             if not self.registry.exists(name):
                 raise unknown_collection()
+            self._prune()  # a collection loaded here and renamed since: its memory is given back
             config = self.default.config
             index = replace(config.index, index_dir=folder)
             found = Assistant(replace(config, index=index, collection=name), shared=self.default)
             self._assistants[name] = (found, identity)
             return found
+
+    def drop(self, name: str) -> None:
+        """Forget what was loaded for `name` (a collection deleted or renamed)."""
+        if name != self.registry.default:
+            with self._lock:
+                self._assistants.pop(name, None)
+
+    def _prune(self) -> None:
+        """Under the lock: drop every collection whose folder is gone or another since it loaded."""
+        for name, (_, identity) in list(self._assistants.items()):
+            if name != self.registry.default and _identity(self.registry.index_dir(name)) != identity:
+                del self._assistants[name]
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:

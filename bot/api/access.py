@@ -61,7 +61,10 @@ def resolve(library: Library, caller: Caller, name: str | None) -> Served:
     Blocking (the first request of a collection loads its index): call it off the event loop."""
     name = name or library.default_name
     registry = library.registry
-    if not registry.exists(name) or not caller.reads(registry.entry(name)):
+    if not registry.exists(name):
+        library.drop(name)  # deleted since it was loaded: its index is not kept in memory
+        raise unknown_collection()
+    if not caller.reads(registry.entry(name)):
         raise unknown_collection()
     assistant = library.assistant(name)
     return Served(name, assistant, assistant.snapshot, caller)

@@ -139,3 +139,18 @@ def test_a_running_library_serves_neither_a_deleted_nor_an_old_name(site, assist
         library.assistant("interne")
     assert "orchidées" in library.assistant("equipe").search("Combien d'orchidées ?").passages[0].text
     assert library.assistant("equipe").config.collection == "equipe"
+    assert set(library.loaded()) == {"alliance", "equipe"}  # nothing kept under the old name
+
+
+def test_a_deleted_collection_is_not_kept_in_memory(site, assistant):
+    """Asked for after its delete (a 404 at the edge), what was loaded for it is given back."""
+    from bot.api.access import Caller, resolve
+
+    settings, registry, keys = site
+    library = Library(assistant, registry)
+    operator = Caller(operator=True)
+    assert resolve(library, operator, "interne").snapshot.info().documents == 1
+    delete_collection(registry, "interne", settings.data_path, keys)
+    with pytest.raises(UserError):
+        resolve(library, operator, "interne")
+    assert set(library.loaded()) == {"alliance"}
