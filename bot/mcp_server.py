@@ -65,10 +65,10 @@ class Hooks:
     def record(self, ctx: Context, question: str, answer: Answer, collection: str | None = None) -> None:
         pass
 
-    def assistant(self, request: Any, collection: str | None) -> Assistant | None:
-        """The assistant of the `collection` a tool or resource names, as the client who sent
-        `request` may read it (raises `unknown_collection` otherwise); None: the server's own.
-        Blocking."""
+    def served(self, request: Any, collection: str | None) -> tuple[Assistant, Snapshot] | None:
+        """The `collection` a tool or resource names, as the client who sent `request` may
+        read it (raises `unknown_collection` otherwise), resolved once: its assistant and the
+        snapshot the call reads. None: the server's own. Blocking."""
         if collection is not None:
             raise unknown_collection()
         return None
@@ -163,7 +163,7 @@ class AllianceMCP(MCPServer):
         out = []
         for collection in self.hooks.listed(request):
             try:
-                assistant = self._assistant(request, collection)
+                _, snapshot = self._taken(request, collection)
             except IndexUnavailable:
                 if collection is None:
                     raise
@@ -176,7 +176,7 @@ class AllianceMCP(MCPServer):
                     mime_type="text/plain",
                     description=d.url,
                 )
-                for d in assistant.snapshot.index.documents.values()
+                for d in snapshot.index.documents.values()
             ]
         return out
 
@@ -189,10 +189,10 @@ class AllianceMCP(MCPServer):
         source, collection = parsed
         request = context.request_context.request if context is not None else None
         try:  # a collection the client may not read is an unknown document, like a missing one
-            assistant = await anyio.to_thread.run_sync(self._assistant, request, collection)
+            _, snapshot = await anyio.to_thread.run_sync(self._taken, request, collection)
         except UserError:
             raise unknown from None
-        doc = assistant.snapshot.index.documents.get(source)
+        doc = snapshot.index.documents.get(source)
         if doc is None:
             raise unknown
         return [ReadResourceContents(content=doc.text, mime_type="text/plain")]
@@ -212,7 +212,7 @@ class AllianceMCP(MCPServer):
         ) -> Annotated[CallToolResult, AskResult]:
             try:
                 hooks.check(ctx, question)
-                assistant, snapshot = await anyio.to_thread.run_sync(self._taken, ctx, collection)
+                assistant, snapshot = await anyio.to_thread.run_sync(self._tool_taken, ctx, collection)
                 answer = await anyio.to_thread.run_sync(
                     assistant.ask, question, None, history or [], snapshot
                 )
@@ -241,7 +241,7 @@ class AllianceMCP(MCPServer):
         ) -> SearchResult:
             try:
                 hooks.check(ctx, query)
-                assistant, snapshot = await anyio.to_thread.run_sync(self._taken, ctx, collection)
+                assistant, snapshot = await anyio.to_thread.run_sync(self._tool_taken, ctx, collection)
                 found = await anyio.to_thread.run_sync(assistant.search, query, k, (), snapshot)
             except Exception as e:
                 raise tool_error(e) from e
@@ -253,7 +253,7 @@ class AllianceMCP(MCPServer):
             collection: Annotated[str | None, Field(description=COLLECTION, max_length=40)] = None,
         ) -> DocumentList:
             try:
-                _, snapshot = await anyio.to_thread.run_sync(self._taken, ctx, collection)
+                _, snapshot = await anyio.to_thread.run_sync(self._tool_taken, ctx, collection)
             except Exception as e:
                 raise tool_error(e) from e
             named = self.hooks.named(collection)
@@ -266,10 +266,12 @@ class AllianceMCP(MCPServer):
                 ]
             )
 
-    def _assistant(self, request: Any, collection: str | None) -> Assistant:
-        return self.hooks.assistant(request, collection) or self.get_assistant()
-
-    def _taken(self, ctx: Context, collection: str | None) -> tuple[Assistant, Snapshot]:
-        """The tool's collection resolved once: its assistant and the snapshot the call reads."""
-        assistant = self._assistant(ctx.request_context.request, collection)
+    def _taken(self, request: Any, collection: str | None) -> tuple[Assistant, Snapshot]:
+        """The call's collection resolved once: its assistant and the snapshot the call reads."""
+        if (served := self.hooks.served(request, collection)) is not None:
+            return served
+        assistant = self.get_assistant()
         return assistant, assistant.snapshot
+
+    def _tool_taken(self, ctx: Context, collection: str | None) -> tuple[Assistant, Snapshot]:
+        return self._taken(ctx.request_context.request, collection)

@@ -48,8 +48,9 @@ class HTTPHooks(Hooks):
         settings = self.services.settings
         return identify(authorization, self.services.keys, settings.operator.admin_token)
 
-    def assistant(self, request: Any, collection: str | None):
-        return resolve(self.services.library, self._caller(request), collection).assistant
+    def served(self, request: Any, collection: str | None):
+        served = resolve(self.services.library, self._caller(request), collection)
+        return served.assistant, served.snapshot
 
     def named(self, collection: str | None) -> str | None:
         return None if collection == self.services.library.default_name else collection

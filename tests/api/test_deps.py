@@ -148,8 +148,14 @@ def test_without_a_token_every_admin_path_is_absent_alike(assistant, settings):
     assert not any(p.startswith("/admin") for p in paths)
 
 
-EDGE_ROUTES = ["ask", "stream", "search", "documents", "sources"]
-PLACES = dict(zip(EDGE_ROUTES, ["Kerlouan", "Plouzané", "Tréguier", "Locronan", "Penmarch"], strict=True))
+EDGE_ROUTES = ["ask", "stream", "search", "documents", "sources", "chat", "mcp"]
+PLACES = dict(
+    zip(
+        EDGE_ROUTES,
+        ["Kerlouan", "Plouzané", "Tréguier", "Locronan", "Penmarch", "Carantec", "Lanildut"],
+        strict=True,
+    )
+)
 
 
 @pytest.mark.parametrize("route", EDGE_ROUTES)
@@ -158,8 +164,11 @@ def test_a_request_reads_the_snapshot_taken_at_its_edge(admin_app, monkeypatch, 
     and the route's body is not read by that request: it answers from one snapshot whole.
     The next request reads the new generation."""
     import bot.api.deps
+    import bot.api.mcp_http
+    import bot.api.routes.chat
 
     url, assistant, own = admin_app
+    model = httpx.get(f"{url}/v1/models", timeout=60).json()["data"][0]["id"]
     place = PLACES[route]
     source = f"{own.documents_dir.name}/verger-{place.lower()}.md"
     taken = []
@@ -177,7 +186,8 @@ def test_a_request_reads_the_snapshot_taken_at_its_edge(admin_app, monkeypatch, 
         assert served_now.assistant.snapshot is not served_now.snapshot
         return served_now
 
-    monkeypatch.setattr(bot.api.deps, "resolve", resolve_then_publish)
+    for module in (bot.api.deps, bot.api.routes.chat, bot.api.mcp_http):  # every edge
+        monkeypatch.setattr(module, "resolve", resolve_then_publish)
     question = {"question": f"Combien de pommiers compte le verger de {place} ?"}
     if route == "ask":
         r = httpx.post(f"{url}/ask", json=question, timeout=60)
@@ -190,11 +200,29 @@ def test_a_request_reads_the_snapshot_taken_at_its_edge(admin_app, monkeypatch, 
         r = httpx.post(f"{url}/search", json=question, timeout=60)
     elif route == "documents":
         r = httpx.get(f"{url}/documents", timeout=60)
-    else:
+    elif route == "sources":
         r = httpx.get(f"{url}/sources/{source}", timeout=60)
         assert r.status_code == 404
+    elif route == "chat":
+        messages = [{"role": "user", "content": question["question"]}]
+        r = httpx.post(f"{url}/v1/chat/completions", json={"model": model, "messages": messages}, timeout=60)
+    else:
+        r = httpx.Response(200, text=mcp_ask(url, question["question"]))
     assert len(taken) == 1
     assert r.status_code in (200, 404) and place not in r.text
     monkeypatch.undo()
     after = httpx.get(f"{url}/documents", timeout=60).json()
     assert source in {d["source"] for d in after}
+
+
+def mcp_ask(url: str, question: str) -> str:
+    import anyio
+
+    from tests.api.test_mcp import http_session
+
+    async def main() -> str:
+        async with http_session(url, None) as session:
+            result = await session.call_tool("ask", {"question": question})
+            return json.dumps(result.model_dump(mode="json"), ensure_ascii=False)
+
+    return anyio.run(main)
