@@ -57,7 +57,7 @@ import click  # noqa
 import bot.cli  # noqa
 step("import click, bot.cli (what --version loads)")
 from bot.config import Settings  # noqa
-step("import bot.config (pydantic, pydantic-settings)")
+step("import bot.config (pydantic)")
 settings = Settings()
 step("Settings()")
 from bot.embedding import load_embedder  # noqa
