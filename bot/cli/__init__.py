@@ -230,11 +230,12 @@ def _open_assistant():
     so `ask` waits for the longer of the two rather than their sum."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.embedding import load_embedder
+    from bot.embedding import embedder_loader
 
     settings = current_settings()
+    load_model = embedder_loader(settings.embedding)  # its imports first: the thread then loads
     with ThreadPoolExecutor(1, thread_name_prefix="model") as pool:
-        model = pool.submit(load_embedder, settings.embedding)
+        model = pool.submit(load_model)
         from bot.answer.assistant import Assistant
         from bot.ingest import freshness
 
