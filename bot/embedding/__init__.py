@@ -133,7 +133,8 @@ def embedder_loader(config: EmbeddingConfig) -> Callable[[], Embedder]:
     def load_onnx() -> Embedder:
         model_dir = ensure_model(config.cache)
         marker = ensure_onnx(model_dir)
-        graph = fast_path(variant_path(model_dir, marker, backend))  # the same graph, weights mapped
-        return OnnxEmbedder(model_dir, graph, config.model, backend)
+        exported = variant_path(model_dir, marker, backend)
+        graph = fast_path(exported)  # the same graph, optimized once, its weights mapped
+        return OnnxEmbedder(model_dir, graph, config.model, backend, optimized=graph != exported)
 
     return load_onnx
