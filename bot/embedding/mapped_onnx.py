@@ -5,7 +5,7 @@ A graph with its weights inside (119 MB for int8) is parsed as one protobuf mess
 took 0.4 s of CPU each time a session opened here; with the weights in a side file ONNX
 Runtime maps them instead, 0.15 s. The copy is written by ONNX Runtime itself (no `onnx`
 package: the serving install has none) with its extended graph optimizations applied
-(fusions, constant folding), which every session otherwise redid as it opened: 60-80 ms
+(fusions, constant folding), which every session otherwise redid as it opened: 60-100 ms
 of CPU of each `alliance-bot ask`. So a session on the copy opens with optimizations off
 (`optimized=True` in bot.embedding.onnx_backend), and gives the very vectors of the export
 (tested). Extended, not all: the layout optimizations of level "all" may depend on the
