@@ -57,7 +57,7 @@ import click  # noqa
 import bot.cli  # noqa
 step("import click, bot.cli (what --version loads)")
 from bot.config import Settings  # noqa
-step("import bot.config (pydantic, pydantic-settings)")
+step("import bot.config (pydantic)")
 settings = Settings()
 step("Settings()")
 from bot.embedding import load_embedder  # noqa
@@ -65,7 +65,7 @@ import onnxruntime, tokenizers  # noqa
 from bot.embedding import onnx_backend  # noqa
 step("import numpy, onnxruntime, tokenizers")
 embedder = load_embedder(settings.embedding)
-step("load the model: pruned tokenizer + ONNX session (mapped weights)")
+step("load the model: pruned tokenizer + ONNX session (optimized graph, mapped weights)")
 import faiss  # noqa
 from bot.answer.assistant import Assistant  # noqa
 from bot.ingest import freshness  # noqa

@@ -8,13 +8,13 @@ take one of its groups (`settings.retrieval`, `settings.llm`, ...), plain frozen
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot import collections as named_collections
 
@@ -145,8 +145,29 @@ class CollectionsConfig:
         return None if self.chosen == self.default else self.chosen
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ALLIANCE_", extra="ignore")
+ENV_PREFIX = "ALLIANCE_"
+
+
+def environment() -> dict[str, str]:
+    """The `ALLIANCE_*` variables by field name, the name in any case (`alliance_top_k` too)."""
+    return {
+        name[len(ENV_PREFIX) :].lower(): value
+        for name, value in os.environ.items()
+        if name.upper().startswith(ENV_PREFIX)
+    }
+
+
+class Settings(BaseModel):
+    """The environment's `ALLIANCE_*` values, validated; keyword arguments win over them.
+
+    A plain pydantic model reading `os.environ` itself: pydantic-settings did the same for
+    these flat fields and cost 80 ms of every command's start (bench/cli_startup.py).
+    Variables that name no field are ignored."""
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**(environment() | values))
 
     index_dir: Path = _HOME / "embeddings"
     documents_dir: Path = _HOME / "documents"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.schema import ErrorResponse, OpenAIError, OpenAIErrorResponse
-
 
 class UserError(Exception):
     """What went wrong and what to do, in French (`detail`) and English (`detail_en`)."""
@@ -391,6 +389,10 @@ def openai_status(error: UserError) -> int:
 def body(error: UserError, openai: bool = False) -> dict[str, Any]:
     """The JSON body of every error the API sends: `ErrorResponse`, or OpenAI's
     `{"error": {...}}` on `/v1`."""
+    # Here, not at the top: the settings import this module, and every command with them;
+    # building the schema's models took 40-70 ms of each start.
+    from bot.schema import ErrorResponse, OpenAIError, OpenAIErrorResponse
+
     error = public(error)
     if not openai:
         return ErrorResponse(code=error.code, detail=error.detail, detail_en=error.detail_en).model_dump()

@@ -22,6 +22,17 @@ def test_the_environment_keeps_its_names(monkeypatch):
     assert settings.answer.index == settings.index
 
 
+def test_keywords_win_over_the_environment_whatever_its_case(monkeypatch, tmp_path):
+    monkeypatch.setenv("alliance_top_k", "7")
+    monkeypatch.setenv("Alliance_Index_Dir", str(tmp_path / "env"))
+    monkeypatch.setenv("ALLIANCE_NOT_A_SETTING", "x")
+    settings = Settings(index_dir=tmp_path / "keyword")
+    assert settings.retrieval.top_k == 7
+    assert settings.index.index_dir == tmp_path / "keyword"
+    monkeypatch.setenv("ALLIANCE_TOP_K", "beaucoup")
+    assert Settings(top_k=3).retrieval.top_k == 3  # the environment's bad value is not read
+
+
 def test_a_copy_never_keeps_the_groups_of_its_original(tmp_path):
     original = Settings()
     assert original.index.index_dir != tmp_path

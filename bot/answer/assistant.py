@@ -10,12 +10,12 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bot.answer.composer import Composed
 from bot.answer.events import Event, error_event, final_answer
-from bot.answer.llm import LLMWriter, describe
 from bot.answer.question import check_question
 from bot.answer.reader.model import load_model
 from bot.answer.retrieval import Hit
@@ -25,6 +25,9 @@ from bot.embedding import Tokens, load_embedder
 from bot.embedding.batching import QueryBatcher
 from bot.index import store
 from bot.schema import Answer, IndexInfo, Passage, Turn
+
+if TYPE_CHECKING:
+    from bot.answer.llm import LLMWriter
 
 # A question whose own evidence gets at least this reader confidence stands alone: it is
 # never read as a follow-up of the previous turn. Below it (« Et en quelle année ? » finds
@@ -236,6 +239,8 @@ class Assistant:
                     sent = True
                     yield piece
             except Exception as e:  # the writer is optional: the extractive answer stands
+                from bot.answer.llm import describe
+
                 log.warning("LLM reply not used (%s): extractive answer instead", describe(e))
                 if sent:
                     yield Replaced(composed.text, describe(e))
@@ -255,7 +260,11 @@ class Assistant:
     def llm(self) -> LLMWriter | None:
         if self._shared is not None:
             return self._shared.llm
-        return LLMWriter.from_config(self.config.llm) if self.config.llm.url else None
+        if not self.config.llm.url:
+            return None
+        from bot.answer.llm import LLMWriter  # only when an LLM writes the answers
+
+        return LLMWriter.from_config(self.config.llm)
 
     def to_answer(self, found: Retrieved, composed: Composed) -> Answer:
         found.timings["total"] = _ms(time.perf_counter() - found.began)

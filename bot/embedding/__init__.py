@@ -7,6 +7,7 @@ imports torch, transformers or sentence-transformers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -101,11 +102,23 @@ def load_embedder(config: EmbeddingConfig) -> Embedder:
     exported on first use (the export alone needs torch); any other model is a
     sentence-transformers name or directory, run with torch.
     """
+    return embedder_loader(config)()
+
+
+def embedder_loader(config: EmbeddingConfig) -> Callable[[], Embedder]:
+    """`load_embedder` in two steps: the ONNX backend's modules imported now, the model loaded
+    when the result is called. Imports hold the GIL and ONNX Runtime builds its session
+    without it, so a caller that loads the model in a thread imports first, then does its own
+    imports while the thread loads (`alliance-bot ask`, bot/cli)."""
     backend = config.backend
     if backend == "torch":
-        from bot.embedding.torch_backend import load_sentence_transformer
 
-        return load_sentence_transformer(config)
+        def load_torch() -> Embedder:
+            from bot.embedding.torch_backend import load_sentence_transformer
+
+            return load_sentence_transformer(config)
+
+        return load_torch
     if config.model != DEFAULT_MODEL:
         raise ModelBuildError(
             f"ALLIANCE_EMBEDDING_BACKEND={backend} exists for the packaged model "
@@ -117,7 +130,11 @@ def load_embedder(config: EmbeddingConfig) -> Embedder:
     from bot.embedding.mapped_onnx import fast_path
     from bot.embedding.onnx_backend import OnnxEmbedder
 
-    model_dir = ensure_model(config.cache)
-    marker = ensure_onnx(model_dir)
-    graph = fast_path(variant_path(model_dir, marker, backend))  # the same graph, weights mapped
-    return OnnxEmbedder(model_dir, graph, config.model, backend)
+    def load_onnx() -> Embedder:
+        model_dir = ensure_model(config.cache)
+        marker = ensure_onnx(model_dir)
+        exported = variant_path(model_dir, marker, backend)
+        graph = fast_path(exported)  # the same graph, optimized once, its weights mapped
+        return OnnxEmbedder(model_dir, graph, config.model, backend, optimized=graph != exported)
+
+    return load_onnx

@@ -23,8 +23,9 @@ from bot.embedding.threads import usable_cores
 MAX_BATCH_TOKENS = 4096
 
 
-def session_options(threads: int) -> ort.SessionOptions:
-    """Threads for one forward pass at a time, on every core we may use.
+def session_options(threads: int, optimized: bool = False) -> ort.SessionOptions:
+    """Threads for one forward pass at a time, on every core we may use; graph optimizations
+    unless the graph was `optimized` when written (bot.embedding.mapped_onnx).
 
     Callers never run two passes at once (queries go through one QueryBatcher, which
     batches instead), so intra-op threads = cores uses both cores of this machine
@@ -37,7 +38,9 @@ def session_options(threads: int) -> ort.SessionOptions:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_DISABLE_ALL if optimized else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    )
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only
@@ -47,7 +50,7 @@ def session_options(threads: int) -> ort.SessionOptions:
 class OnnxEmbedder:
     """L2-normalised float32 embeddings from an exported sentence-transformers model."""
 
-    def __init__(self, model_dir: Path, onnx_file: Path, name: str, backend: str):
+    def __init__(self, model_dir: Path, onnx_file: Path, name: str, backend: str, optimized: bool = False):
         self.name, self.backend = name, backend
         # How many concurrent queries may share a pass (bot.embedding.batching). Dynamic int8 picks
         # one activation scale per pass, so batched a query's vector would depend on the
@@ -68,7 +71,7 @@ class OnnxEmbedder:
         self.tokenizer = load_tokenizer(model_dir, max_length)
         self.session = ort.InferenceSession(
             str(onnx_file),
-            session_options(usable_cores()),
+            session_options(usable_cores(), optimized),
             providers=["CPUExecutionProvider"],
         )
         self.input_names = {i.name for i in self.session.get_inputs()}

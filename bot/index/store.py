@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock, Timeout
 
 from bot.config import IndexConfig
 from bot.documents import Chunk, Document, Section
@@ -145,11 +144,15 @@ class IngestLock:
     """One ingest at a time per index directory, across processes."""
 
     def __init__(self, index_dir: Path, wait: float):
+        from filelock import FileLock  # here: answering never takes it, and it imports in 10 ms
+
         index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(index_dir / LOCK))
         self.wait = wait
 
     def __enter__(self) -> IngestLock:
+        from filelock import Timeout
+
         try:
             self._lock.acquire(timeout=self.wait)
         except Timeout as e:
