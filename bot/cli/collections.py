@@ -179,7 +179,9 @@ def rename(old: str, new: str, wait: float) -> None:
     from bot.index.collections import rename_collection
 
     settings = current_settings()
-    done = rename_collection(registry(), old, new, settings.paths.data_dir, settings.collections.keys_file, wait)
+    done = rename_collection(
+        registry(), old, new, settings.paths.data_dir, settings.collections.keys_file, wait
+    )
     echo(f"collection {old} renommée en {new}")
     _keys_told(done.keys, f"{old} → {new}")
 
