@@ -4,9 +4,10 @@ For each question of the files given, the reader's candidate sentences on INDEX 
 passages' sentences, as served) are run through the packaged model in torch with every
 hidden state kept; each question content word takes its best cosine over a sentence's
 tokens, and the question scores the best minimum (and mean) over its candidates. The table
-gives, per layer, with and without centring (a mean token vector of PIAF train passages
-subtracted first), the ROC AUC of that score between answerable questions (non-empty
-`answers`) and the others. Word alignment studies (SimAlign) found middle layers best for
+gives, per layer, the ROC AUC of that score between answerable questions (non-empty
+`answers`) and the others, for three similarities: plain cosines, centred (a mean token of
+PIAF train passages subtracted first) and lifted (CSLS: minus the word's usual best cosine
+over those passages' tokens). Word alignment studies (SimAlign) found middle layers best for
 translation pairs; the reader aligns on the last layer, the one the ONNX export outputs.
 
     python bench/align_layers.py INDEX QUESTIONS.jsonl [...]  [--layers 6,8,9,12]
@@ -61,8 +62,8 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def centres(states: Layers, n: int = 60) -> dict[int, np.ndarray]:
-    """The mean token vector of each layer over `n` PIAF train passages (a fixed draw)."""
+def background(states: Layers, n: int = 60) -> dict[int, np.ndarray]:
+    """The token vectors of each layer over `n` PIAF train passages (a fixed draw)."""
     split = dict(
         line.rstrip("\n").split("\t") for line in list(open(PIAF / "split.tsv", encoding="utf-8"))[1:]
     )
@@ -74,7 +75,18 @@ def centres(states: Layers, n: int = 60) -> dict[int, np.ndarray]:
         hidden, _ = states("passage: " + doc["text"][:1500])
         for k in states.layers:
             seen[k].append(hidden[k])
-    return {k: np.concatenate(v).mean(axis=0) for k, v in seen.items()}
+    return {k: np.concatenate(v) for k, v in seen.items()}
+
+
+MODES = ("plain", "centred", "lift")
+
+
+def counterparts(words: np.ndarray, tokens: np.ndarray, mode: str, usual: np.ndarray) -> np.ndarray:
+    """Each word's best cosine over the tokens; `lift`: minus its usual best (CSLS: the mean
+    of its 10 best cosines over the background), so that a word that matches anything well
+    counts for less."""
+    best = (words @ tokens.T).max(axis=1)
+    return best - usual if mode == "lift" else best
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
@@ -90,13 +102,15 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings(index_dir=args.index)
     states = Layers(ensure_model(settings.embedding.cache), [int(x) for x in args.layers.split(",")])
-    mean = centres(states)
+    seen = background(states)
+    mean = {k: v.mean(axis=0) for k, v in seen.items()}
+    units = {k: unit(v) for k, v in seen.items()}
     assistant = Assistant(settings.answer, embedder=load_embedder(settings.embedding))
     composer, source = assistant.snapshot.composer, TokenSource(assistant.index, None)
     questions = [
         json.loads(line) for f in args.questions for line in open(f, encoding="utf-8") if line.strip()
     ]
-    scores: dict[tuple[int, bool], list[tuple[float, float, bool]]] = {}
+    scores: dict[tuple[int, int], list[tuple[float, float, bool]]] = {}
     for q in questions:
         found = assistant.search(q["question"])
         words = question_words(found.query, found.tokens)
@@ -110,27 +124,29 @@ def main() -> None:
             hidden, offsets = states("passage: " + context)
             sentences.append((hidden, offsets[:, 0] - len("passage: ") >= start))
         for k in states.layers:
-            for centred in (False, True):
-                shift = mean[k] if centred else 0.0
+            for mode in MODES:
+                shift = mean[k] if mode == "centred" else 0.0
                 qw = question_words(
                     q["question"],
                     Tokens(unit(q_states[k] - shift).astype(np.float32), q_offsets - len("query: ")),
                 )
+                usual = np.sort(qw.vectors @ units[k].T, axis=1)[:, -10:].mean(axis=1)
                 best_min = best_mean = -1.0
                 for hidden, own in sentences:
-                    best = (
-                        (qw.vectors @ unit(hidden[k][own] - shift).T).max(axis=1) if qw.words else np.zeros(1)
-                    )
+                    tokens = unit(hidden[k][own] - shift)
+                    best = counterparts(qw.vectors, tokens, mode, usual) if qw.words else np.zeros(1)
                     best_min, best_mean = max(best_min, float(best.min())), max(best_mean, float(best.mean()))
-                scores.setdefault((k, centred), []).append((best_min, best_mean, bool(q["answers"])))
+                scores.setdefault((k, MODES.index(mode)), []).append(
+                    (best_min, best_mean, bool(q["answers"]))
+                )
     positives = sum(bool(q["answers"]) for q in questions)
     load = os.getloadavg()[0]
     print(f"{args.index}: {positives} answerable, {len(questions) - positives} not; load average {load:.1f}")
-    print("| layer | centred | AUC of the minimum | AUC of the mean |\n|---|---|---|---|")
-    for (k, centred), rows in sorted(scores.items()):
+    print("| layer | similarity | AUC of the minimum | AUC of the mean |\n|---|---|---|---|")
+    for (k, mode), rows in sorted(scores.items()):
         pos, neg = [r for r in rows if r[2]], [r for r in rows if not r[2]]
         print(
-            f"| {k} | {'yes' if centred else 'no'} | {auc([r[0] for r in pos], [r[0] for r in neg]):.3f} "
+            f"| {k} | {MODES[mode]} | {auc([r[0] for r in pos], [r[0] for r in neg]):.3f} "
             f"| {auc([r[1] for r in pos], [r[1] for r in neg]):.3f} |"
         )
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bot.collections import FOLDER, Registry, check_name
 from bot.errors import UserError, unknown_collection
-from bot.index.store import IngestLock
+from bot.index.store import IngestLock, fsync_dir
 from bot.keys import rename_in_keys
 
 TRASH = ".deleted-"
@@ -82,11 +82,11 @@ def delete_collection(
     with IngestLock(folder, wait):
         keys = rename_in_keys(keys_file, name, None)
         os.rename(folder, trash)  # from here on the collection has no index
-        _sync(folder.parent)
+        fsync_dir(folder.parent)
         registry.forget(name)
         if data.is_dir():
             os.rename(data, data_trash)
-            _sync(data.parent)
+            fsync_dir(data.parent)
     shutil.rmtree(trash, ignore_errors=True)
     shutil.rmtree(data_trash, ignore_errors=True)
     return Changed(name, keys)
@@ -109,12 +109,12 @@ def rename_collection(
         if target.exists():
             raise already_exists(new)
         os.rename(folder, target)
-        _sync(folder.parent)
+        fsync_dir(folder.parent)
         registry.move(old, new)  # its visibility follows (a crash before: `new` is private)
         data = data_dir(data_root, old)
         if data.is_dir():
             os.rename(data, data_dir(data_root, new))
-            _sync(data.parent)
+            fsync_dir(data.parent)
         keys = rename_in_keys(keys_file, old, new)
     return Changed(new, keys)
 
@@ -124,12 +124,3 @@ def _remove_leftovers(folder: Path) -> None:
     if folder.is_dir():
         for leftover in folder.glob(TRASH + "*"):
             shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _sync(folder: Path) -> None:
-    """A rename is durable once its folder is synced."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -190,10 +190,10 @@ def write_generation(
         _write_files(staging, manifest, docs, bm25_terms)
         for path in staging.iterdir():
             _fsync_file(path)
-        _fsync_dir(staging)
+        fsync_dir(staging)
         generation = index_dir / manifest.version
         os.replace(staging, generation)
-        _fsync_dir(index_dir)
+        fsync_dir(index_dir)
         _point_current(index_dir, manifest.version)
     except BaseException as e:
         shutil.rmtree(staging, ignore_errors=True)
@@ -265,7 +265,7 @@ def _point_current(index_dir: Path, name: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(pointer_tmp, index_dir / CURRENT)
-    _fsync_dir(index_dir)
+    fsync_dir(index_dir)
 
 
 def collect_garbage(index_dir: Path, keep: Path) -> None:
@@ -303,7 +303,8 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """A rename or a new file in `path` is durable once the folder is synced."""
     _fsync_file(path)  # a directory opened read-only fsyncs its entries
 
 
