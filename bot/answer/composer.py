@@ -18,8 +18,13 @@ from bot.answer.retrieval import Hit
 from bot.embedding import Tokens
 from bot.index.store import LoadedIndex
 from bot.schema import Citation, ShortAnswer
+from bot.text import detect_language
 
-NO_ANSWER = "Je ne trouve pas la réponse dans les documents."
+# A refusal in the question's language: the quotes stay in the documents' own.
+NO_ANSWER = {
+    "fr": "Je ne trouve pas la réponse dans les documents.",
+    "en": "I can't find the answer in the documents.",
+}
 EncodeTokens = Callable[[list[str]], list[Tokens]]  # passages -> their token vectors
 
 
@@ -58,14 +63,14 @@ class Composer:
             read(question, query_vector, self.index, hits, self.cache, words, self.tokens) if hits else None
         )
         if reading is None or not reading.candidates:
-            return Composed("no_answer", NO_ANSWER, [], 0.0)
+            return Composed("no_answer", NO_ANSWER[detect_language(question)], [], 0.0)
         judgement = self.model.judge(reading.features)
         confidence = round(judgement.confidence, 4)
         chosen = choose(
             judgement, [c.text for c in reading.candidates], self.threshold, self.model.second_ratio
         )
         if not chosen:
-            return Composed("no_answer", NO_ANSWER, [], confidence)
+            return Composed("no_answer", NO_ANSWER[detect_language(question)], [], confidence)
         citations, parts = [], []
         for n, (rows, start, end) in enumerate(self._merge_adjacent(reading, chosen), start=1):
             first = reading.candidates[rows[0]]

@@ -20,6 +20,13 @@ def test_a_question_on_an_absent_topic_is_refused(assistant):
     answer = assistant.ask("Quel est le chiffre d'affaires du Groupe La Poste en 2019 ?")
     assert answer.status == "no_answer" and answer.citations == []
     assert 0 <= answer.confidence < assistant.snapshot.composer.threshold
+    assert answer.answer == "Je ne trouve pas la réponse dans les documents."
+
+
+def test_a_refusal_speaks_the_language_of_the_question(assistant):
+    answer = assistant.ask("What is the boiling point of water at sea level?")
+    assert answer.status == "no_answer"
+    assert answer.answer == "I can't find the answer in the documents."
 
 
 def test_features_are_one_row_per_candidate_and_metadata_is_never_a_candidate(assistant):
