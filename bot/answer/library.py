@@ -40,7 +40,7 @@ class Library:
                 found = self._assistants.get(name)
                 if found is None:
                     config = self.default.config
-                    index = replace(config.index, index_dir=self.registry.index_dir(name))
+                    index = replace(config.index, index_dir=self.registry.index_dir(name), collection=name)
                     found = Assistant(replace(config, index=index), shared=self.default)
                     self._assistants[name] = found
         found.refresh_if_changed()

@@ -13,6 +13,7 @@ from bot.answer.reader.model import ReaderModel
 from bot.answer.retrieval import Hit, Retriever
 from bot.config import AnswerConfig
 from bot.index import store
+from bot.index.stores import open_store
 from bot.schema import IndexInfo, Passage
 
 log = logging.getLogger("bot.answer.snapshot")
@@ -34,7 +35,7 @@ class Snapshot:
         reader: ReaderModel,
         encode_tokens: EncodeTokens | None = None,
     ) -> Snapshot:
-        loaded = store.load_current(config.index.index_dir)
+        loaded = open_store(config.index).load()
         store.check_compatible(loaded.manifest, config.index)
         return cls(
             loaded,
@@ -85,6 +86,7 @@ class Snapshots:
         self.config, self.reader = config, reader
         self.encode_tokens = encode_tokens
         self.index_dir = config.index.index_dir
+        self.store = open_store(config.index)
         self._reload_lock = threading.Lock()
         self._retry_at = 0.0  # after a failed reload, when to try again
         self._backoff = 0.0
@@ -94,7 +96,7 @@ class Snapshots:
     def reload(self) -> bool:
         """Load the published generation if it is not the one served; True if it changed.
         Raises if it cannot be loaded; the served snapshot is then unchanged."""
-        if store.current_generation(self.index_dir) == self.current.index.generation:
+        if self.store.current() == self.current.index.name:
             return False
         self.current = Snapshot.load(self.config, self.reader, self.encode_tokens)  # one reference swapped
         return True
@@ -107,8 +109,8 @@ class Snapshots:
         served snapshot stays in service meanwhile.
         """
         try:
-            name = (self.index_dir / store.CURRENT).read_text(encoding="utf-8").strip()
-        except OSError:
+            name = self.store.published()
+        except Exception:  # unreadable pointer, database away: the reload below says why
             name = None
         if name == self.current.index.name or time.monotonic() < self._retry_at:
             return
