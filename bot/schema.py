@@ -189,6 +189,10 @@ class Health(BaseModel):
     index: IndexInfo
     reasons: list[str] = Field(default_factory=list, description="Why `degraded`, in a few words each.")
     log: LogCounts | None = Field(None, description="The conversation log's queue, when the log is on.")
+    store: str | None = Field(
+        None,
+        description="Where the index is read from: `folder:<path>` or `postgresql://host:port/db#collection`.",
+    )
 
 
 class FeedbackAck(BaseModel):

@@ -12,6 +12,7 @@ from bot.answer.composer import Composer, EncodeTokens
 from bot.answer.reader.model import ReaderModel
 from bot.answer.retrieval import Hit, Retriever
 from bot.config import AnswerConfig
+from bot.errors import IndexUnavailable
 from bot.index import store
 from bot.index.stores import open_store
 from bot.schema import IndexInfo, Passage
@@ -110,9 +111,12 @@ class Snapshots:
         """
         try:
             name = self.store.published()
-        except Exception:  # unreadable pointer, database away: the reload below says why
-            name = None
-        if name == self.current.index.name or time.monotonic() < self._retry_at:
+        except IndexUnavailable:
+            return  # the database is away: its requests answer 503 until it is back, then this
+        if name == self.current.index.name:
+            self.reload_error = None
+            return
+        if time.monotonic() < self._retry_at:
             return
         if not self._reload_lock.acquire(blocking=False):
             return

@@ -199,6 +199,10 @@ class PgStore:
                 self.migrate()
             with self.pool.connection() as conn:
                 yield conn
+        except psycopg.OperationalError as e:
+            self.pool.close()  # the server went away: its other connections are dead too
+            self._published = (0.0, None)  # and what it said is not known to hold any more
+            raise _unavailable(e) from e
         except psycopg.Error as e:
             raise _unavailable(e) from e
 

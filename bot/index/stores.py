@@ -114,6 +114,13 @@ class FolderStore:
         return store.load_current(self.index_dir)
 
 
+def published_manifest(config: IndexConfig) -> Manifest | None:
+    """The published generation's manifest; None before a first ingest."""
+    target = open_store(config)
+    name = target.current()
+    return target.read_manifest(name) if name is not None else None
+
+
 def open_store(config: IndexConfig) -> Store:
     """The store the configuration names (one PostgreSQL client per URL and collection)."""
     if not config.store_url:

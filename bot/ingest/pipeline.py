@@ -209,6 +209,30 @@ def _sync_locked(
     return summary
 
 
+def copy_index(source: Store, target: Store, wait: float = 600.0) -> str:
+    """Publish the source's published generation in the target, vectors and all, under a new
+    name: nothing is embedded again (BM25 is recounted from the texts, with the analyzer
+    that built it). Returns the new generation's name."""
+    name = source.current()
+    if name is None:
+        raise IndexUnavailable(f"Aucun index publié dans {source.describe()} : rien à copier.")
+    manifest, docs = source.read_generation(name)
+    with target.lock(wait):
+        copied = target.write_generation(
+            replace(manifest, version=store.new_generation_name()),
+            [docs[s] for s in sorted(docs)],
+            bm25_terms=chunk_terms(manifest.language),
+            dense_exact_max=_exact_max(manifest),
+        )
+        target.collect_garbage(keep=copied)
+    return copied
+
+
+def _exact_max(manifest: store.Manifest) -> int:
+    """The copy keeps the source's kind of dense index (exact or graph)."""
+    return manifest.chunks if manifest.dense.get("type", "flat") == "flat" else 0
+
+
 def chunk_terms(language: str) -> Callable[[Document, Chunk], list[str]]:
     """What BM25 indexes of a chunk: the text it is embedded with (title, headings, text)."""
     return lambda doc, chunk: terms(embedding_text(doc.title, chunk, doc.text), language)

@@ -30,10 +30,15 @@ _HEALTH_THREADS = anyio.CapacityLimiter(2)
 async def health(services: ServicesDep):
     try:
         assistant = await anyio.to_thread.run_sync(services.current_assistant, limiter=_HEALTH_THREADS)
+        assistant.snapshots.store.published()  # a database store that is away: not ready
         reasons = degraded(services)
         log_counts = services.conversation_log.counts() if services.conversation_log is not None else None
         return Health(
-            status="degraded" if reasons else "ready", index=assistant.info(), reasons=reasons, log=log_counts
+            status="degraded" if reasons else "ready",
+            index=assistant.info(),
+            reasons=reasons,
+            log=log_counts,
+            store=assistant.snapshots.store.describe(),
         )
     except Exception:  # not ready is an answer, not an error page; the reason goes to the log
         log.exception("health: not ready")
