@@ -40,3 +40,28 @@ def copy_command(source: str, target: str, wait: float) -> None:
     src, dst = _store(source), _store(target)
     name = copy_index(src, dst, wait)
     echo(json.dumps({"source": src.describe(), "target": dst.describe(), "version": name}))
+
+
+@index.command("status")
+@collection_option
+@fail_on_known_errors
+def status_command() -> None:
+    """The store in force and its published generation, as JSON; exit status 1 while nothing
+    is published (an init container waits on it)."""
+    from bot.index.stores import open_store
+
+    target = open_store(current_settings().index)
+    name = target.current()
+    manifest = target.read_manifest(name) if name is not None else None
+    echo(
+        json.dumps(
+            {
+                "store": target.describe(),
+                "version": name,
+                "documents": manifest.documents if manifest else 0,
+                "chunks": manifest.chunks if manifest else 0,
+            }
+        )
+    )
+    if name is None:
+        raise SystemExit(1)

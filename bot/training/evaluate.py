@@ -186,17 +186,28 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
         retriever = Retriever(
             assistant.index, settings.retrieval.fusion, settings.retrieval.dense_weight, depth=300
         )
-        ndcgs, recall, mrr, latencies = [], [], [], []
-        for q in queries:
-            t = time.perf_counter()
-            vector = embedder.encode_queries([q["text"]])[0]
-            hits = retriever.search(vector, q["text"], k=300)
-            latencies.append((time.perf_counter() - t) * 1000)
-            ranking = list(dict.fromkeys(h.chunk.source for h in hits))
-            relevant = qrels[str(q["id"])]
-            ndcgs.append(ndcg(ranking[:10], relevant))
-            recall.append(len(set(ranking[:100]) & set(relevant)) / len(relevant))
-            mrr.append(next((1 / (i + 1) for i, d in enumerate(ranking[:10]) if d in relevant), 0.0))
+        measured = measure(retriever, embedder, queries, qrels)
+    return {
+        **measured,
+        "documents": len(corpus),
+        "chunks": summary.chunks,
+        "ingest_passages_per_s": round(summary.embedded_passages / ingest_seconds, 1),
+    }
+
+
+def measure(retriever: Retriever, embedder, queries: list[dict], qrels: dict[str, dict[str, int]]) -> dict:
+    """nDCG@10, Recall@100, MRR@10 (documents ranked by their best chunk) and latency."""
+    ndcgs, recall, mrr, latencies = [], [], [], []
+    for q in queries:
+        t = time.perf_counter()
+        vector = embedder.encode_queries([q["text"]])[0]
+        hits = retriever.search(vector, q["text"], k=300)
+        latencies.append((time.perf_counter() - t) * 1000)
+        ranking = list(dict.fromkeys(h.chunk.source for h in hits))
+        relevant = qrels[str(q["id"])]
+        ndcgs.append(ndcg(ranking[:10], relevant))
+        recall.append(len(set(ranking[:100]) & set(relevant)) / len(relevant))
+        mrr.append(next((1 / (i + 1) for i, d in enumerate(ranking[:10]) if d in relevant), 0.0))
     return {
         "n": len(queries),
         "ndcg@10": round(float(np.mean(ndcgs)), 4),
@@ -204,9 +215,6 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
         "mrr@10": round(float(np.mean(mrr)), 4),
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
-        "documents": len(corpus),
-        "chunks": summary.chunks,
-        "ingest_passages_per_s": round(summary.embedded_passages / ingest_seconds, 1),
     }
 
 
