@@ -50,14 +50,18 @@ from bot.index.store import (
 
 SCHEMA_VERSION = 1
 CHANNEL = "alliance_published"
-POLL_SECONDS = 0.5
-BUILD_MEMORY = "1GB"  # maintenance_work_mem while an ingest builds the HNSW graph  # how stale a replica's idea of the published generation may be
+POLL_SECONDS = 0.5  # how stale a replica's idea of the published generation may be
+# How long a replaced generation stays readable: a replica notices a new one within a
+# second, but a question it is answering (an LLM's streamed answer) may last longer.
+GRACE_SECONDS = 600.0
+BUILD_MEMORY = "1GB"  # maintenance_work_mem while an ingest builds the HNSW graph
 _MIGRATIONS = {
     1: """
     CREATE EXTENSION IF NOT EXISTS vector;
     CREATE TABLE IF NOT EXISTS alliance_generations (
         name text PRIMARY KEY, collection text NOT NULL, manifest jsonb NOT NULL,
-        stats jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now()
+        stats jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+        superseded_at timestamptz
     );
     CREATE TABLE IF NOT EXISTS alliance_published (
         collection text PRIMARY KEY, name text NOT NULL REFERENCES alliance_generations(name),
@@ -352,6 +356,11 @@ class PgStore:
                     (manifest.version, self.collection, json.dumps(asdict(manifest)), json.dumps(stats)),
                 )
                 conn.execute(
+                    "UPDATE alliance_generations SET superseded_at = now() WHERE name = "
+                    "(SELECT name FROM alliance_published WHERE collection = %s)",
+                    (self.collection,),
+                )
+                conn.execute(
                     "INSERT INTO alliance_published AS p (collection, name) VALUES (%s, %s) "
                     "ON CONFLICT (collection) DO UPDATE SET name = excluded.name, previous = p.name, "
                     "published_at = now()",
@@ -366,19 +375,17 @@ class PgStore:
         return manifest.version
 
     def collect_garbage(self, keep: str) -> None:
-        """Drop the generations older than the published one and the one before it (a
-        replica may still be answering a question from that one)."""
+        """Drop the generations replaced more than GRACE_SECONDS ago (a replica may still be
+        answering a question from a younger one); never the published one nor `keep`."""
         with self._conn() as conn:
-            row = conn.execute(
-                "SELECT name, previous FROM alliance_published WHERE collection = %s", (self.collection,)
-            ).fetchone()
-            kept = {keep, *(row or ())}
             old = [
                 name
                 for (name,) in conn.execute(
-                    "SELECT name FROM alliance_generations WHERE collection = %s", (self.collection,)
+                    "SELECT name FROM alliance_generations WHERE collection = %s AND name <> %s "
+                    "AND name NOT IN (SELECT name FROM alliance_published WHERE collection = %s) "
+                    "AND superseded_at < now() - make_interval(secs => %s)",
+                    (self.collection, keep, self.collection, GRACE_SECONDS),
                 )
-                if name not in kept
             ]
             for name in old:
                 with conn.transaction():

@@ -111,7 +111,8 @@ def test_two_ingests_at_once_are_serialised(settings, corpus, embedder):
     assert open_store(settings.index).current() == results[0].version == results[1].version
 
 
-def test_older_generations_are_collected(settings, corpus, embedder):
+def test_older_generations_are_collected(settings, corpus, embedder, monkeypatch):
+    monkeypatch.setattr("bot.index.pg.GRACE_SECONDS", 0.0)  # the database store waits this long
     versions = []
     for year in (2012, 2013, 2014):
         (corpus / "histoire.md").write_text(f"# Histoire\n\nLe projet Tilleul a été lancé en {year}.\n")
@@ -167,3 +168,55 @@ def test_kill_9_mid_ingest_leaves_the_published_generation_serving(settings, cor
     assert answer.status == "answered" and answer.index.version == published
     summary = run(settings, corpus, embedder)  # the lock died with the killed process
     assert len(summary.added) == 1 and summary.added[0].endswith("nouveau.md")
+
+
+def test_a_replaced_generation_stays_readable_for_questions_in_flight(settings, corpus, embedder):
+    """A question still reading an older generation (a replica that has not switched yet) is
+    answered from it, even after two more ingests have each collected garbage."""
+    run(settings, corpus, embedder)
+    assistant = Assistant(settings.answer, embedder=embedder)
+    held = assistant.snapshot
+    for year in (2012, 2013):
+        (corpus / "histoire.md").write_text(f"# Histoire\n\nLe projet Tilleul a été lancé en {year}.\n")
+        run(settings, corpus, embedder)
+    hits = held.retriever.search(embedder.encode_queries(["Tilleul"]), "Tilleul", 3)
+    assert hits and "2011" in " ".join(held.index.documents[h.chunk.source].text for h in hits)
+
+
+def test_requests_during_reloads_never_mix_generations(settings, corpus, embedder):
+    """Readers take one snapshot per request while another thread publishes and reloads."""
+    run(settings, corpus, embedder)
+    assistant = Assistant(settings.answer, embedder=embedder)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                snapshot = assistant.snapshot
+                answer = assistant.ask("Qui préside la coopérative Arbres Unis ?")
+                for c in answer.citations:  # quotes come from the snapshot they were read in
+                    assert c.quote.strip()
+                    if answer.index.version == snapshot.index.name:
+                        text = snapshot.index.documents[c.source].text
+                        assert text[c.char_start : c.char_end] == c.quote
+            except BaseException as e:  # noqa: BLE001 - the test reports any failure
+                errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(3):
+            (corpus / "equipe.md").write_text(
+                f"# Équipe\n\nLa présidente de la coopérative s'appelle Personne{i} MOREAU.\n", "utf-8"
+            )
+            run(settings, corpus, embedder)
+            time.sleep(0.6)  # past the database store's poll interval
+            assistant.refresh_if_changed()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert assistant.info().version == open_store(settings.index).current()
