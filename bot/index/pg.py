@@ -392,6 +392,20 @@ class PgStore:
                     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
                     conn.execute("DELETE FROM alliance_generations WHERE name = %s", (name,))
 
+    def drop(self) -> None:
+        """Remove this collection's generations and its publication (a throwaway evaluation's)."""
+        with self._conn() as conn, conn.transaction():
+            names = [
+                n
+                for (n,) in conn.execute(
+                    "SELECT name FROM alliance_generations WHERE collection = %s", (self.collection,)
+                )
+            ]
+            conn.execute("DELETE FROM alliance_published WHERE collection = %s", (self.collection,))
+            for name in names:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+            conn.execute("DELETE FROM alliance_generations WHERE collection = %s", (self.collection,))
+
     def load(self) -> PgIndex:
         name = self.current()
         if name is None:

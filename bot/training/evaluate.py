@@ -8,6 +8,7 @@ import re
 import string
 import tempfile
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from bot.config import Settings
 from bot.documents import Document
 from bot.embedding import load_embedder
 from bot.errors import UserError
+from bot.index.stores import open_store
 from bot.ingest.pipeline import sync_index
 from bot.text import contains_answer
 
@@ -179,6 +181,8 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
     embedder = load_embedder(settings.embedding)
     with tempfile.TemporaryDirectory(prefix="alliance-eval-") as tmp:
         temp_settings = settings.model_copy(update={"index_dir": Path(tmp)})
+        if settings.store_url:  # a collection of its own in that database, dropped after
+            temp_settings = temp_settings.model_copy(update={"collection": f"eval-{uuid.uuid4().hex[:8]}"})
         t = time.perf_counter()
         summary = sync_index(corpus, temp_settings.index, lambda: embedder, with_sentences=False)
         ingest_seconds = time.perf_counter() - t
@@ -187,6 +191,8 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
             assistant.index, settings.retrieval.fusion, settings.retrieval.dense_weight, depth=300
         )
         measured = measure(retriever, embedder, queries, qrels)
+        if settings.store_url:
+            open_store(temp_settings.index).drop()
     return {
         **measured,
         "documents": len(corpus),
