@@ -55,7 +55,7 @@ class Retriever:
         bm25_rank = {int(c): r + 1 for r, c in enumerate(top)}
 
         candidates = np.array(sorted(set(dense_rank) | set(bm25_rank)), dtype=np.int64)
-        dense = self.index.vectors[candidates] @ query_vector.ravel()
+        dense = self.index.dense.rescore(candidates, query_vector)
         bm25 = lexical.at(candidates)
         if self.fusion == "rrf":
             fused = np.array([_rrf(dense_rank.get(int(c))) + _rrf(bm25_rank.get(int(c))) for c in candidates])

@@ -117,6 +117,8 @@ class _Pool:
     def open(self, autocommit: bool = True) -> psycopg.Connection:
         conn = psycopg.connect(self.url, autocommit=autocommit, connect_timeout=5)
         register_vector(conn)
+        if autocommit:  # the graph's search breadth, once per connection rather than per question
+            conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(dense.HNSW_EF_SEARCH)))
         return conn
 
     @contextmanager
@@ -315,7 +317,7 @@ class PgStore:
                     ).format(s)
                 )
             }
-            for source, start, end, headings, page, vector in conn.execute(
+            for source, start, end, headings, page, vector in conn.cursor(binary=True).execute(
                 sql.SQL(
                     "SELECT source, char_start, char_end, headings, page, embedding FROM {}.chunks "
                     "ORDER BY row"
@@ -524,10 +526,12 @@ class PgIndex:
         manifest, stats, created = self.store._manifest(conn, self.name)
         return manifest, stats, created
 
-    def query(self, statement: str, params: tuple = ()) -> list[tuple]:
-        """`statement` with `{s}` for the generation's schema."""
+    def query(self, statement: str, params: tuple = (), binary: bool = False) -> list[tuple]:
+        """`statement` with `{s}` for the generation's schema (`binary`: vectors come as
+        bytes to numpy, not as text to parse)."""
         with self.store._conn() as conn:
-            return conn.execute(sql.SQL(statement).format(s=self.schema), params).fetchall()
+            cursor = conn.cursor(binary=binary)
+            return cursor.execute(sql.SQL(statement).format(s=self.schema), params).fetchall()
 
     def chunk_rows(self, rows: list[int], with_vectors: bool = False) -> dict[int, tuple]:
         """(Chunk, sentence range[, vector]) of each row, caching the first two."""
@@ -540,6 +544,7 @@ class PgIndex:
             for row, source, a, b, headings, page, first, last, *vector in self.query(
                 f"SELECT {columns} FROM {{s}}.chunks WHERE row = ANY(%s)",
                 (wanted,),
+                binary=with_vectors,
             ):
                 value = (Chunk(source, a, b, tuple(json.loads(headings)), page), range(first, last))
                 self._chunks.put(row, value)
@@ -605,18 +610,30 @@ class _Dense:
     def d(self) -> int:
         return self.index.manifest.dimension
 
+    def rescore(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Exact inner products of the query with these rows' vectors, computed where they are."""
+        query = np.ascontiguousarray(query, dtype=np.float32).ravel()
+        found = dict(
+            self.index.query(
+                "SELECT row, -(embedding <#> %s) FROM {s}.chunks WHERE row = ANY(%s)",
+                (query, [int(r) for r in rows]),
+            )
+        )
+        return np.array([found[int(r)] for r in rows], dtype=np.float32)
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         query = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.d)[0]
-        ef = max(int(self.spec.get("ef_search", 40)), k)
+        ef = max(int(self.spec.get("ef_search", dense.HNSW_EF_SEARCH)), k)  # the graph gives at most ef
+        statement = sql.SQL(
+            "SELECT row, -(embedding <#> %s) FROM {}.chunks ORDER BY embedding <#> %s LIMIT %s"
+        ).format(self.index.schema)
         with self.index.store._conn() as conn:
-            with conn.transaction():
-                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef)))
-                rows = conn.execute(
-                    sql.SQL(
-                        "SELECT row, -(embedding <#> %s) FROM {}.chunks ORDER BY embedding <#> %s LIMIT %s"
-                    ).format(self.index.schema),
-                    (query, query, k),
-                ).fetchall()
+            if ef == dense.HNSW_EF_SEARCH:  # what the connection has
+                rows = conn.execute(statement, (query, query, k)).fetchall()
+            else:
+                with conn.transaction():
+                    conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef)))
+                    rows = conn.execute(statement, (query, query, k)).fetchall()
         ids = np.full((1, k), -1, dtype=np.int64)
         scores = np.zeros((1, k), dtype=np.float32)
         for i, (row, score) in enumerate(rows):
