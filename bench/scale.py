@@ -442,6 +442,7 @@ def main() -> None:
     if args.postgres and pg_url is None:
         import pgserver
 
+        workdir.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(workdir / "pgdata", cleanup_mode="stop")
         pg_url = server.get_uri()
     rows = []
