@@ -469,6 +469,9 @@ class LoadedIndex:
     def name(self) -> str:
         return self.generation.name
 
+    def chunks_of(self, source: str) -> list[Chunk]:
+        return [c for c in self.chunks if c.source == source]
+
     @property
     def created(self) -> float:
         """When the generation was written (seconds since the epoch)."""

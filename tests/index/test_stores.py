@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,10 @@ def test_both_stores_rank_and_score_alike(tmp_path, corpus, embedder, pgvector_u
     ]
     assert (a.sentence_tokens.vectors(3) == b.sentence_tokens.vectors(3)).all()
     assert a.bm25.term_idf("tilleul") == b.bm25.term_idf("tilleul")
+    for source in a.documents:
+        assert a.chunks_of(source) == b.chunks_of(source) and a.chunks_of(source)
+        same = [replace(x.documents[source], ingested_at="") for x in (a, b)]  # ingested apart
+        assert same[0] == same[1]
 
 
 def test_an_unchanged_document_is_not_embedded_again(settings, corpus, embedder):
