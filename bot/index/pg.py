@@ -8,7 +8,7 @@ Layout (created on an empty database, `migrate`):
   vector in pgvector, an HNSW index on inner product past `dense_exact_max` chunks),
   `sentences` (spans, vectors and token vectors as the folder store keeps them) and
   `lexicon` (BM25: for each term, its passages and their weights, as bot/index/bm25.py
-  computes them; scored by a SQL sum, so quality is the folder store's).
+  computes them; a question sums its terms' postings as the folder store does).
 
 Writing: one transaction creates the generation's schema, fills it, records it and points
 `alliance_published` at it (then NOTIFY); a crash or `kill -9` rolls all of it back, and the
@@ -38,7 +38,7 @@ from psycopg import sql
 from bot.documents import Chunk, Document
 from bot.errors import IndexUnavailable
 from bot.index import dense
-from bot.index.bm25 import BM25Builder, _idf
+from bot.index.bm25 import BM25Builder, Lexical, _idf
 from bot.index.store import (
     INDEX_FORMAT,
     IndexedDocument,
@@ -83,7 +83,11 @@ CREATE TABLE {s}.sentences (
     row integer PRIMARY KEY, source text NOT NULL, char_start integer NOT NULL,
     char_end integer NOT NULL, vector bytea, tokens bytea, token_offsets bytea
 );
-CREATE TABLE {s}.lexicon (term text PRIMARY KEY, rows integer[] NOT NULL, weights real[] NOT NULL);
+CREATE TABLE {s}.lexicon (
+    term text PRIMARY KEY, df integer NOT NULL, rows bytea NOT NULL, weights bytea NOT NULL
+);
+-- Postings are read whole and do not compress: no compression to undo on each question.
+ALTER TABLE {s}.lexicon ALTER rows SET STORAGE EXTERNAL, ALTER weights SET STORAGE EXTERNAL;
 """
 _ADVICE = "vérifiez ALLIANCE_STORE_URL et que la base répond ; l'index publié n'a pas changé"
 
@@ -474,7 +478,8 @@ def _write_tables(
     with conn.cursor().copy(sql.SQL("COPY {}.lexicon FROM STDIN").format(s)) as copy:
         for term, j in bm25.vocabulary.items():
             lo, hi = int(weights.indptr[j]), int(weights.indptr[j + 1])
-            copy.write_row((term, weights.indices[lo:hi].tolist(), weights.data[lo:hi].tolist()))
+            rows = weights.indices[lo:hi].astype(np.int32).tobytes()
+            copy.write_row((term, hi - lo, rows, weights.data[lo:hi].astype(np.float32).tobytes()))
     if manifest.dense.get("type") == "hnsw":
         # A graph built within memory is several times faster than one that spills (pgvector).
         conn.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(BUILD_MEMORY)))
@@ -653,15 +658,12 @@ class _Dense:
 
 
 class _Lexicon:
-    """BM25 over the generation's `lexicon` table: the weights bot/index/bm25.py computed,
-    summed in SQL for the question's terms."""
-
-    _SCORES = (
-        "SELECT p.row, sum(p.weight * q.boost)::real AS score "
-        "FROM unnest(%s::text[], %s::real[]) AS q(term, boost) "
-        "JOIN {s}.lexicon l ON l.term = q.term "
-        "CROSS JOIN LATERAL unnest(l.rows, l.weights) AS p(row, weight) "
-    )
+    """BM25 over the generation's `lexicon` table: for each term, its passages and their
+    weights as bot/index/bm25.py computed them (int32 and float32 bytes). A question reads
+    the postings of its own terms and sums them as `BM25.scores` does, in the same order and
+    precision, so both stores score alike to the last bit. (A SQL `sum` over the unnested
+    postings gave the same ranking but took 65-90 ms for one term in 40% of 100,000 chunks:
+    docs/scaling-out.md.)"""
 
     def __init__(self, index: PgIndex):
         self.index = index
@@ -674,43 +676,34 @@ class _Lexicon:
     def term_idf(self, term: str) -> float:
         df = self._df.get(term)
         if df is None:
-            rows = self.index.query("SELECT cardinality(rows) FROM {s}.lexicon WHERE term = %s", (term,))
+            rows = self.index.query("SELECT df FROM {s}.lexicon WHERE term = %s", (term,))
             df = rows[0][0] if rows else 0
             self._df.put(term, df)
         if not df:
             return float(np.log1p(self.passages + 0.5))
         return float(_idf(self.passages, np.array([df], dtype=np.float32))[0])
 
-    def search(self, query_terms: list[str]) -> _LexicalScores:
-        return _LexicalScores(self.index, Counter(query_terms))
-
-
-class _LexicalScores:
-    def __init__(self, index: PgIndex, counts: Counter):
-        self.index = index
-        self.terms, self.boosts = list(counts), [float(v) for v in counts.values()]
-        self._known: dict[int, float] = {}
-
-    def top(self, depth: int) -> np.ndarray:
-        if not self.terms:
-            return np.zeros(0, dtype=np.int64)
-        rows = self.index.query(
-            _Lexicon._SCORES + "GROUP BY p.row HAVING sum(p.weight * q.boost) > 0 "
-            "ORDER BY score DESC, p.row LIMIT %s",
-            (self.terms, self.boosts, depth),
-        )
-        self._known.update((int(r), float(s)) for r, s in rows)
-        return np.array([r for r, _ in rows], dtype=np.int64)
-
-    def at(self, rows: np.ndarray) -> np.ndarray:
-        missing = [int(r) for r in rows if int(r) not in self._known]
-        if missing and self.terms:
-            found = self.index.query(
-                _Lexicon._SCORES + "WHERE p.row = ANY(%s) GROUP BY p.row",
-                (self.terms, self.boosts, missing),
+    def search(self, query_terms: list[str]) -> Lexical:
+        counts = Counter(query_terms)
+        found = {
+            term: (rows, weights)
+            for term, rows, weights in (
+                self.index.query(
+                    "SELECT term, rows, weights FROM {s}.lexicon WHERE term = ANY(%s)", (list(counts),)
+                )
+                if counts
+                else []
             )
-            self._known.update((int(r), float(s)) for r, s in found)
-        return np.array([self._known.get(int(r), 0.0) for r in rows], dtype=np.float32)
+        }
+        # One float32 score a passage, for this question only: what BM25.scores computes.
+        scores = np.zeros(self.passages, dtype=np.float32)
+        for term, count in counts.items():
+            if term in found:
+                rows, weights = found[term]
+                scores[np.frombuffer(rows, np.int32)] += np.frombuffer(weights, np.float32) * np.float32(
+                    count
+                )
+        return Lexical(scores)
 
 
 class _Documents(Mapping):
