@@ -57,7 +57,13 @@ from bot.index import (
 )
 from bot.ingest.pipeline import chunk_terms  # noqa: E402
 
-PIAF = REPO_ROOT.parent / "shared" / "bench" / "piaf_fr" / "corpus.jsonl"
+# ALLIANCE_SHARED: where ../shared is when the checkout is elsewhere (a git worktree).
+PIAF = (
+    Path(os.environ.get("ALLIANCE_SHARED", REPO_ROOT.parent / "shared"))
+    / "bench"
+    / "piaf_fr"
+    / "corpus.jsonl"
+)
 DIMENSION = 384
 VOCABULARY = 5000
 CHUNKS_PER_DOCUMENT = 20
