@@ -191,7 +191,7 @@ class Health(BaseModel):
     log: LogCounts | None = Field(None, description="The conversation log's queue, when the log is on.")
     store: str | None = Field(
         None,
-        description="Where the index is read from: `folder:<path>` or `postgresql://host:port/db#collection`.",
+        description="Which store the index is read from: `folder` or `postgresql` (ALLIANCE_STORE_URL).",
     )
 
 

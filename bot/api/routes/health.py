@@ -38,7 +38,7 @@ async def health(services: ServicesDep):
             index=assistant.info(),
             reasons=reasons,
             log=log_counts,
-            store=assistant.snapshots.store.describe(),
+            store=assistant.snapshots.store.kind,  # not where: no path or host to the public
         )
     except Exception:  # not ready is an answer, not an error page; the reason goes to the log
         log.exception("health: not ready")
