@@ -181,7 +181,7 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
     embedder = load_embedder(settings.embedding)
     with tempfile.TemporaryDirectory(prefix="alliance-eval-") as tmp:
         temp_settings = settings.model_copy(update={"index_dir": Path(tmp)})
-        if settings.store_url:  # a collection of its own in that database, dropped after
+        if settings.index.store_url:  # a collection of its own in that database, dropped after
             temp_settings = temp_settings.model_copy(update={"collection": f"eval-{uuid.uuid4().hex[:8]}"})
         t = time.perf_counter()
         summary = sync_index(corpus, temp_settings.index, lambda: embedder, with_sentences=False)
@@ -191,7 +191,7 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
             assistant.index, settings.retrieval.fusion, settings.retrieval.dense_weight, depth=300
         )
         measured = measure(retriever, embedder, queries, qrels)
-        if settings.store_url:
+        if settings.index.store_url:
             open_store(temp_settings.index).drop()
     return {
         **measured,
