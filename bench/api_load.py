@@ -4,6 +4,7 @@
     python bench/api_load.py --log-overhead [--rounds 8] [--sequential 100]
     python bench/api_load.py --chat-overhead [--rounds 8] [--sequential 100]
     python bench/api_load.py --collections 3 [--seconds 30] [--clients 16]
+    python bench/api_load.py --postgres [--seconds 30] [--clients 16]
 
 Starts `alliance-bot serve` on 127.0.0.1 (rate limit off), then: one client asking one
 question after another (p50, p99), and N concurrent clients for S seconds (errors, p99,
@@ -17,6 +18,9 @@ prints POST /ask p50 for each and the difference.
 `--collections N`: the default corpus's index also published as N-1 more collections (its
 generation copied, nothing embedded again), each loaded by one question before the load;
 prints the server's resident memory with 1, 2, … N collections loaded.
+
+`--postgres`: the index ingested into a throwaway PostgreSQL with pgvector (`pgserver`) and
+served from it (ALLIANCE_STORE_URL), the server holding no index of its own.
 
 `--chat-overhead`: one server, each question asked on `POST /ask` and on `POST
 /v1/chat/completions` (OpenAI's shape) back to back by one client, in alternating order
@@ -223,10 +227,16 @@ def main() -> None:
     parser.add_argument(
         "--collections", type=int, default=1, help="Collections loaded (copies of the default)."
     )
+    parser.add_argument("--postgres", action="store_true", help="Serve the index from PostgreSQL.")
     args = parser.parse_args()
     repo = Path(__file__).resolve().parent.parent
     backend = {"ALLIANCE_EMBEDDING_BACKEND": args.backend} if args.backend else {}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.postgres:
+            import pgserver
+
+            database = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+            backend["ALLIANCE_STORE_URL"] = database.get_uri()
         env = os.environ | {"ALLIANCE_INDEX_DIR": tmp} | backend
         subprocess.run(
             [sys.executable, "-m", "bot", "ingest", str(repo / "documents")],
@@ -251,8 +261,11 @@ def main() -> None:
             rss_mb = server.memory_info().rss / 2**20
         finally:
             stop_server(proc)
+            if args.postgres:
+                database.cleanup()
     print(
-        f"backend: {args.backend or 'default'}; {os.cpu_count()} CPUs, load average "
+        f"store: {'postgresql' if args.postgres else 'folder'}; backend: {args.backend or 'default'}; "
+        f"{os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f} at the end (a shared machine).\n"
     )
     print("| measure | value |\n|---|---|")

@@ -1,6 +1,7 @@
 """How search cost grows with the corpus: exact (flat) against approximate (HNSW) dense index.
 
     python bench/scale.py [--sizes 10000,100000,1000000] [--queries 200] [--workdir DIR]
+                          [--postgres [--store-url URL]]
 
 For each size, a synthetic corpus (seeded):
 - texts: 40-120 words a chunk drawn from a Zipf law over the few thousand most frequent
@@ -23,6 +24,12 @@ about 0.9 to their source, words taken from the source chunk) and as many random
 with random words. Recall@10 is the HNSW dense top-10 against the exact one; "hybrid
 top-10" is the overlap of the final fused top-10 with the exact variant's. Prints a
 Markdown table and the threshold below which exact search stays within budget.
+
+With --postgres, the same documents also go into the PostgreSQL store (bot/index/pg.py; a
+throwaway `pgserver` in the work folder unless --store-url): build time (COPY, SQL BM25
+lexicon, pgvector HNSW with the same M and ef_construction), the database's size, and a
+fresh process searching it through `PgIndex` (the replica's RSS, p50/p99, recall@10 against
+the exact FAISS variant). The database server's own memory is not in that RSS.
 """
 
 from __future__ import annotations
@@ -50,7 +57,13 @@ from bot.index import (
 )
 from bot.ingest.pipeline import chunk_terms  # noqa: E402
 
-PIAF = REPO_ROOT.parent / "shared" / "bench" / "piaf_fr" / "corpus.jsonl"
+# ALLIANCE_SHARED: where ../shared is when the checkout is elsewhere (a git worktree).
+PIAF = (
+    Path(os.environ.get("ALLIANCE_SHARED", REPO_ROOT.parent / "shared"))
+    / "bench"
+    / "piaf_fr"
+    / "corpus.jsonl"
+)
 DIMENSION = 384
 VOCABULARY = 5000
 CHUNKS_PER_DOCUMENT = 20
@@ -216,9 +229,14 @@ import numpy as np, psutil
 from pathlib import Path
 from bot.index.store import LoadedIndex
 from bot.answer.retrieval import Retriever
-generation, work = Path(sys.argv[1]), Path(sys.argv[2])
+where, work = sys.argv[1], Path(sys.argv[2])
 began = time.perf_counter()
-index = LoadedIndex(generation)
+if where.startswith("pg:"):
+    from bot.index.pg import PgStore
+    url, collection = where[3:].rsplit("#", 1)
+    index = PgStore(url, collection).load()
+else:
+    index = LoadedIndex(Path(where))
 load_s = time.perf_counter() - began
 rss_loaded = psutil.Process().memory_info().rss
 vectors = np.load(work / "queries.npy")
@@ -236,9 +254,9 @@ for vector in vectors[:50]:
     t = time.perf_counter()
     index.dense.search(vector, 100)
     dense_ms.append((time.perf_counter() - t) * 1000)
-scores, top10 = index.dense.search(vectors, 10)
-np.save(work / "top10.npy", top10)
-np.save(work / "scores10.npy", scores)
+found = [index.dense.search(v, 10) for v in vectors]
+np.save(work / "top10.npy", np.vstack([f[1] for f in found]))
+np.save(work / "scores10.npy", np.vstack([f[0] for f in found]))
 print(json.dumps({
     "load_s": load_s, "rss_loaded": rss_loaded, "rss": psutil.Process().memory_info().rss,
     "p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99)),
@@ -247,7 +265,44 @@ print(json.dumps({
 """
 
 
-def probe(generation: Path, work: Path) -> tuple[dict, np.ndarray, np.ndarray]:
+def write_postgres(url: str, docs: list[store.IndexedDocument], n: int) -> tuple[str, float]:
+    """The same documents as a PostgreSQL generation (HNSW plan); returns its probe address."""
+    from bot.index.pg import PgStore
+
+    collection = f"scale{n}"
+    target = PgStore(url, collection)
+    manifest = store.Manifest(
+        version=store.new_generation_name(),
+        model="synthetique",
+        dimension=DIMENSION,
+        chunk_size=800,
+        chunk_overlap=0,
+        language="fr",
+        documents=len(docs),
+        chunks=sum(len(d.chunks) for d in docs),
+    )
+    began = time.perf_counter()
+    with target.lock(60):
+        target.write_generation(manifest, docs, chunk_terms("fr"), dense_exact_max=0)
+    return f"pg:{url}#{collection}", time.perf_counter() - began
+
+
+def postgres_size(url: str, name: str) -> tuple[int, int]:
+    """The generation's tables with their indexes and TOAST, and its HNSW index alone."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        total, graph = conn.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)), "
+            "sum(pg_relation_size(c.oid)) FILTER (WHERE c.relkind = 'i' AND am.amname = 'hnsw') "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_am am ON am.oid = c.relam WHERE n.nspname = %s AND c.relkind IN ('r', 'i')",
+            (name,),
+        ).fetchone()
+    return int(total or 0), int(graph or 0)
+
+
+def probe(generation: Path | str, work: Path) -> tuple[dict, np.ndarray, np.ndarray]:
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     out = subprocess.run(
         [sys.executable, "-c", PROBE, str(generation), str(work)],
@@ -271,7 +326,7 @@ def overlap(found, truth, k: int = 10) -> float:
     return float(np.mean([len(set(x[:k]) & set(y[:k])) / max(1, min(k, len(y))) for x, y in pairs]))
 
 
-def run_size(n: int, count: int, workdir: Path, seed: int) -> list[dict]:
+def run_size(n: int, count: int, workdir: Path, seed: int, pg_url: str | None = None) -> list[dict]:
     work = workdir / f"n{n}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -283,6 +338,9 @@ def run_size(n: int, count: int, workdir: Path, seed: int) -> list[dict]:
     del chunk_words, vectors
     print(f"n={n}: corpus generated in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     generation, write_s, graph_s = write_hnsw(work / "index", docs)
+    if pg_url is not None:
+        pg_where, pg_write_s = write_postgres(pg_url, docs, n)
+        print(f"n={n}: PostgreSQL generation written in {pg_write_s:.0f} s", file=sys.stderr, flush=True)
     del docs
     print(
         f"n={n}: HNSW generation written in {write_s:.0f} s (graph {graph_s:.0f} s)",
@@ -318,6 +376,27 @@ def run_size(n: int, count: int, workdir: Path, seed: int) -> list[dict]:
     # Random queries sit near nothing: how far below the exact top-10 is what HNSW found?
     rows[-1]["random_cosine_ratio"] = float(approx_scores[count:].sum() / exact_scores[count:].sum())
     rows[-1]["random_gap"] = float(np.mean(exact_scores[count:, 0] - exact_scores[count:, 9]))
+    if pg_url is not None:
+        measured, top10, _ = probe(pg_where, work)
+        from bot.index.pg import PgStore
+
+        name = PgStore(pg_url, f"scale{n}").current()
+        total, graph_size = postgres_size(pg_url, name)
+        rows.append(
+            {
+                "n": n,
+                "kind": "PostgreSQL HNSW",
+                "build_s": pg_write_s,
+                "disk": total,
+                "faiss": graph_size,
+                **{k: v for k, v in measured.items() if k != "hybrid"},
+                "recall_near": overlap(top10[:count], exact_top[:count]),
+                "recall_random": overlap(top10[count:], exact_top[count:]),
+                "hybrid_agreement": overlap(measured["hybrid"], exact["hybrid"]),
+                "random_cosine_ratio": float("nan"),
+            }
+        )
+        print(f"n={n} postgresql: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     if not os.environ.get("SCALE_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
     return rows
@@ -361,17 +440,29 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="Perturbed queries (as many random).")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--postgres", action="store_true", help="Also measure the PostgreSQL store.")
+    parser.add_argument("--store-url", default=None, help="Its database (default: a throwaway pgserver).")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="alliance-scale-"))
+    pg_url, server = args.store_url, None
+    if args.postgres and pg_url is None:
+        import pgserver
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(workdir / "pgdata", cleanup_mode="stop")
+        pg_url = server.get_uri()
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
-        rows += run_size(n, args.queries, workdir, args.seed)
+        rows += run_size(n, args.queries, workdir, args.seed, pg_url if args.postgres else None)
         print(table(rows), file=sys.stderr, flush=True)
     print(
         f"Dense index: HNSW M={dense.HNSW_M}, efConstruction={dense.HNSW_EF_CONSTRUCTION}, "
         f"efSearch={dense.HNSW_EF_SEARCH}; OMP_NUM_THREADS=1 for searching; machine shared.\n"
     )
     print(table(rows))
+    print(f"\nLoad average at the end: {os.getloadavg()}")
+    if server is not None:
+        server.cleanup()
     for r in rows:
         if "random_gap" in r:
             print(

@@ -62,6 +62,11 @@ class IndexConfig:
     language: Literal["auto", "fr", "en"]
     dense_exact_max: int
     token_vectors_max: int = 0
+    # Where generations live: None = the folder `index_dir`; a postgresql:// URL = that
+    # database (bot/index/pg.py), where `collection` names this collection's generations.
+    store_url: str | None = None
+    collection: str = ""
+    store_cache_rows: int = 50_000  # rows a replica keeps from a database store (bounded)
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,17 @@ class Settings(BaseModel):
         ge=0,
         description="Sentence tokens up to which their vectors are stored at ingest (int8, 384 bytes "
         "each: 384 MB at the default); past it the reader computes them for its candidates.",
+    )
+
+    store_url: str | None = Field(
+        None,
+        description="postgresql://… : the index lives in this PostgreSQL (pgvector) database, shared by "
+        "replicas that hold no copy of it; unset: the generation folder ALLIANCE_INDEX_DIR.",
+    )
+    store_cache_rows: int = Field(
+        50_000,
+        ge=0,
+        description="Rows (chunks, sentences, documents) a replica keeps in memory from a database store.",
     )
 
     fusion: Literal["weighted", "rrf"] = "weighted"
@@ -363,6 +379,9 @@ class Settings(BaseModel):
             self.language,
             self.dense_exact_max,
             self.token_vectors_max,
+            self.store_url,
+            self.collection_name,
+            self.store_cache_rows,
         )
 
     @property

@@ -197,6 +197,10 @@ class Health(BaseModel):
         default_factory=list,
         description="The collections the caller may read (public ones, and those its key names).",
     )
+    store: str | None = Field(
+        None,
+        description="Which store the index is read from: `folder` or `postgresql` (ALLIANCE_STORE_URL).",
+    )
 
 
 class FeedbackAck(BaseModel):

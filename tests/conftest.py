@@ -89,6 +89,16 @@ def postgres_url():
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def pgvector_url(tmp_path_factory):
+    """A throwaway PostgreSQL 16 with pgvector for the session, from the `pgserver` package
+    (Debian's PostgreSQL here has no pgvector); skipped when pgserver is not installed."""
+    pgserver = pytest.importorskip("pgserver")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgvector"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory) -> str:
     """The log's database: a SQLite file, then a PostgreSQL cluster (every log test runs on both)."""

@@ -1,7 +1,7 @@
 """The deployment files (deploy/compose.yaml, deploy/k8s/) only use what the product has:
 every ALLIANCE_* variable is a setting, every command a CLI command with valid options,
-the probes hit a real route; and their shape is the replicated one (N replicas, one
-writer of the index, read-only replicas, PostgreSQL, Redis, a proxy)."""
+the probes hit a real route; and their shape is the replicated one (N replicas that hold no
+index, one writer of the index, PostgreSQL with pgvector for the index, Redis, a proxy)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def bot_arguments(command: list[str]) -> list[str] | None:
 def test_every_variable_is_a_setting():
     settings = {f"ALLIANCE_{name.upper()}" for name in Settings.model_fields}
     used = {v for path in deploy_files() for v in VARIABLE.findall(path.read_text(encoding="utf-8"))}
-    assert {"ALLIANCE_INDEX_DIR", "ALLIANCE_REDIS_URL", "ALLIANCE_DATABASE_URL"} <= used
+    assert {"ALLIANCE_STORE_URL", "ALLIANCE_REDIS_URL", "ALLIANCE_DATABASE_URL"} <= used
     unknown = used - settings
     assert not unknown, f"not settings in bot/config.py: {sorted(unknown)}"
 
@@ -129,22 +129,23 @@ def test_probes_use_the_health_route():
     assert deployment["livenessProbe"]["httpGet"]["path"] == "/health"
 
 
-def test_compose_replicas_share_a_read_only_index_written_by_one_ingest():
+def test_compose_replicas_read_the_index_from_postgresql_and_mount_none():
     services = compose()["services"]
     assert {"bot", "ingest", "postgres", "redis", "proxy"} <= set(services)
     bot, ingest = services["bot"], services["ingest"]
     assert bot["deploy"]["replicas"] >= 2
-    index_mount = [v for v in bot["volumes"] if v.startswith("index:")]
-    assert index_mount and all(v.endswith(":ro") for v in index_mount)
-    target = index_mount[0].split(":")[1]
-    assert bot["environment"]["ALLIANCE_INDEX_DIR"] == target
-    assert f"index:{target}" in ingest["volumes"]  # the one writer, read-write
-    assert [
-        s
-        for s in services.values()
-        if any(str(v).startswith("index:") and not str(v).endswith(":ro") for v in s.get("volumes", []))
-    ] == [ingest]
+    assert "pgvector" in services["postgres"]["image"]
+    # No index volume anywhere: the index is in the database, written by the ingest alone.
+    assert not [
+        s for s in services.values() if any(str(v).startswith("index:") for v in s.get("volumes", []))
+    ]
+    assert "index" not in (compose().get("volumes") or {})
+    for service in (bot, ingest):
+        assert service["environment"]["ALLIANCE_STORE_URL"].startswith("postgresql://")
+        assert "@postgres:" in service["environment"]["ALLIANCE_STORE_URL"]
+    assert not any("/srv/documents" in str(v) for v in bot.get("volumes", []))  # replicas never ingest
     assert bot["depends_on"]["ingest"]["condition"] == "service_completed_successfully"
+    assert ingest["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert bot["environment"]["ALLIANCE_REDIS_URL"].startswith("redis://redis:")
     assert "@postgres:" in bot["environment"]["ALLIANCE_DATABASE_URL"]
     caddy = [v for v in services["proxy"]["volumes"] if "Caddyfile" in v][0]
@@ -168,15 +169,17 @@ def test_k8s_objects_fit_together():
     claims = {o["metadata"]["name"]: o for o in of_kind("PersistentVolumeClaim")}
     serve_spec = deployment["spec"]["template"]["spec"]
     ingest_spec = of_kind("CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    index_claim = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in serve_spec["volumes"]}["index"]
-    assert claims[index_claim]["spec"]["accessModes"] == ["ReadWriteMany"]
-    for spec, writable in ((serve_spec, False), (ingest_spec, True)):
-        volumes = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"]}
-        assert set(volumes.values()) <= set(claims)
-        for c in spec["containers"]:
-            assert c["resources"]["requests"]["memory"]
-            mounts = [m for m in c["volumeMounts"] if volumes[m["name"]] == index_claim]
-            assert mounts and all(m.get("readOnly", False) is not writable for m in mounts)
+    assert not serve_spec.get("volumes")  # replicas hold no index: it is in PostgreSQL
+    assert "alliance-index" not in claims
+    volumes = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in ingest_spec["volumes"]}
+    assert set(volumes.values()) <= set(claims)
+    for spec in (serve_spec, ingest_spec):
+        for c in containers(spec):
+            if c is not spec.get("initContainers", [None])[0]:
+                assert c["resources"]["requests"]["memory"]
+            store = {e["name"]: e for e in c.get("env", [])}["ALLIANCE_STORE_URL"]
+            assert store["valueFrom"]["secretKeyRef"]["key"] == "store-url"
+            assert all(m.get("readOnly") for m in c.get("volumeMounts", []))  # documents only, read
     configmaps = {o["metadata"]["name"] for o in of_kind("ConfigMap")}
     for spec in (serve_spec, ingest_spec):
         for c in spec["containers"]:

@@ -52,18 +52,18 @@ class Library:
         folder = self.registry.index_dir(name)
         identity = _identity(folder)
         cached = self._assistants.get(name)
-        if cached is not None and identity is not None and cached[1] == identity:
+        if cached is not None and cached[1] == identity:  # None == None: a database store, no folder
             return cached[0]
         with self._lock:
             cached = self._assistants.pop(name, None)  # deleted or renamed since: dropped
-            if cached is not None and identity is not None and cached[1] == identity:
+            if cached is not None and cached[1] == identity:
                 self._assistants[name] = cached
                 return cached[0]
             if not self.registry.exists(name):
                 raise unknown_collection()
             self._prune()  # a collection loaded here and renamed since: its memory is given back
             config = self.default.config
-            index = replace(config.index, index_dir=folder)
+            index = replace(config.index, index_dir=folder, collection=name)
             found = Assistant(replace(config, index=index, collection=name), shared=self.default)
             self._assistants[name] = (found, identity)
             return found

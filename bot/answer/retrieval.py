@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 candidates, fused into one ranking."""
+"""Hybrid retrieval: dense and BM25 candidates from either index store (bot/index/stores.py),
+fused into one ranking."""
 
 from __future__ import annotations
 
@@ -49,13 +50,13 @@ class Retriever:
         dense_ids = dense_ids[0][dense_ids[0] >= 0]
         dense_rank = {int(c): r + 1 for r, c in enumerate(dense_ids)}
 
-        bm25_all = self.index.bm25.scores(terms(query, self.index.manifest.language))
-        top = _top_positive(bm25_all, depth)
+        lexical = self.index.bm25.search(terms(query, self.index.manifest.language))
+        top = lexical.top(depth)
         bm25_rank = {int(c): r + 1 for r, c in enumerate(top)}
 
         candidates = np.array(sorted(set(dense_rank) | set(bm25_rank)), dtype=np.int64)
-        dense = self.index.vectors[candidates] @ query_vector.ravel()
-        bm25 = bm25_all[candidates]
+        dense = self.index.dense.rescore(candidates, query_vector)
+        bm25 = lexical.at(candidates)
         if self.fusion == "rrf":
             fused = np.array([_rrf(dense_rank.get(int(c))) + _rrf(bm25_rank.get(int(c))) for c in candidates])
         else:
@@ -73,16 +74,6 @@ class Retriever:
             )
             for i in order
         ]
-
-
-def _top_positive(scores: np.ndarray, depth: int) -> np.ndarray:
-    """Rows of the `depth` best positive scores, best first, ties by row: the same as a
-    stable sort of all of them, without sorting a million scores for each question."""
-    positive = np.flatnonzero(scores > 0)
-    if len(positive) > depth:
-        threshold = np.partition(scores[positive], len(positive) - depth)[len(positive) - depth]
-        positive = positive[scores[positive] >= threshold]  # keeps ties at the threshold
-    return positive[np.argsort(-scores[positive], kind="stable")[:depth]]
 
 
 def _rrf(rank: int | None) -> float:

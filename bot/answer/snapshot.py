@@ -12,7 +12,9 @@ from bot.answer.composer import Composer, EncodeTokens
 from bot.answer.reader.model import ReaderModel
 from bot.answer.retrieval import Hit, Retriever
 from bot.config import AnswerConfig
+from bot.errors import IndexUnavailable
 from bot.index import store
+from bot.index.stores import open_store
 from bot.schema import IndexInfo, Passage
 
 log = logging.getLogger("bot.answer.snapshot")
@@ -34,7 +36,7 @@ class Snapshot:
         reader: ReaderModel,
         encode_tokens: EncodeTokens | None = None,
     ) -> Snapshot:
-        loaded = store.load_current(config.index.index_dir)
+        loaded = open_store(config.index).load()
         store.check_compatible(loaded.manifest, config.index)
         return cls(
             loaded,
@@ -85,6 +87,7 @@ class Snapshots:
         self.config, self.reader = config, reader
         self.encode_tokens = encode_tokens
         self.index_dir = config.index.index_dir
+        self.store = open_store(config.index)
         self._reload_lock = threading.Lock()
         self._retry_at = 0.0  # after a failed reload, when to try again
         self._backoff = 0.0
@@ -94,7 +97,7 @@ class Snapshots:
     def reload(self) -> bool:
         """Load the published generation if it is not the one served; True if it changed.
         Raises if it cannot be loaded; the served snapshot is then unchanged."""
-        if store.current_generation(self.index_dir) == self.current.index.generation:
+        if self.store.current() == self.current.index.name:
             return False
         self.current = Snapshot.load(self.config, self.reader, self.encode_tokens)  # one reference swapped
         return True
@@ -107,10 +110,13 @@ class Snapshots:
         served snapshot stays in service meanwhile.
         """
         try:
-            name = (self.index_dir / store.CURRENT).read_text(encoding="utf-8").strip()
-        except OSError:
-            name = None
-        if name == self.current.index.name or time.monotonic() < self._retry_at:
+            name = self.store.published()
+        except IndexUnavailable:
+            return  # the database is away: its requests answer 503 until it is back, then this
+        if name == self.current.index.name:
+            self.reload_error = None
+            return
+        if time.monotonic() < self._retry_at:
             return
         if not self._reload_lock.acquire(blocking=False):
             return

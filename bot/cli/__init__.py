@@ -19,6 +19,7 @@ import click
 
 from bot.cli.collections import collection_option, collections, keys, register_if_new
 from bot.cli.common import USAGE_ERROR, SafeFormatter, current_settings, echo, fail_on_known_errors
+from bot.cli.index import index
 from bot.cli.model import model
 from bot.cli.reader import reader
 from bot.crawl.limits import DEFAULT_DELAY, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
@@ -48,10 +49,16 @@ class _Root(click.Group):
     envvar="ALLIANCE_INDEX_DIR",
     help="Index directory (default: embeddings/).",
 )
+@click.option(
+    "--store",
+    "store_url",
+    envvar="ALLIANCE_STORE_URL",
+    help="postgresql://… : the index in this PostgreSQL database (pgvector) instead of the folder.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
 @click.version_option(package_name="alliance-bot")
 @click.pass_context
-def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
+def cli(ctx: click.Context, index_dir: Path | None, store_url: str | None, verbose: bool) -> None:
     """Alliance Bot: French question answering over your documents, with cited sources."""
     from pydantic import ValidationError
 
@@ -63,7 +70,9 @@ def cli(ctx: click.Context, index_dir: Path | None, verbose: bool) -> None:
     # Before torch loads OpenMP (torch backend, fits): threads spinning at barriers steal
     # the core a sibling needs; on 2 busy cores one query went from 50 ms to 1 s.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    overrides = {"index_dir": index_dir} if index_dir else {}
+    overrides: dict = {"index_dir": index_dir} if index_dir else {}
+    if store_url:
+        overrides["store_url"] = store_url
     try:
         ctx.obj = Settings(**overrides)
     except ValidationError as e:
@@ -464,6 +473,7 @@ cli.add_command(model)
 cli.add_command(collections)
 cli.add_command(keys)
 cli.add_command(reader)
+cli.add_command(index)
 
 
 # Commands that only read: once they returned, nothing is left to write but stdout.

@@ -71,13 +71,13 @@ def collections(ctx: click.Context, as_json: bool) -> None:
     """List the collections with their documents, passages and visibility."""
     if ctx.invoked_subcommand is not None:
         return
-    from bot.index import store
+    from bot.index.stores import published_manifest
 
     rows = []
     reg = registry()
+    settings = current_settings()
     for entry in reg.entries():
-        generation = store.current_generation(reg.index_dir(entry.name))
-        manifest = store.read_stored_manifest(generation) if generation is not None else None
+        manifest = published_manifest(settings.for_collection(entry.name).index)
         rows.append(
             {
                 "name": entry.name,

@@ -41,7 +41,7 @@ from bot.crawl.pages import (
 from bot.crawl.state import UrlState, load_state, save_state
 from bot.crawl.urls import Scope, check_start, in_scope
 from bot.documents import Document
-from bot.index import store
+from bot.index.stores import open_store
 from bot.ingest.loaders import DocumentError, SkippedFile
 from bot.ingest.pipeline import sync_index
 
@@ -96,8 +96,9 @@ class _Crawl:
         self.starts = list(dict.fromkeys(check_start(u, options.allow_private) for u in options.urls))
         self.scopes = [Scope.of(u) for u in self.starts]
         self.state = load_state(config.index_dir)
-        generation = store.current_generation(config.index_dir)
-        self.indexed = store.read_contents(generation)[1] if generation else {}
+        target = open_store(config)
+        generation = target.current()
+        self.indexed = target.read_contents(generation)[1] if generation else {}
         self.fetcher = Fetcher(
             self.scopes, allow_private=options.allow_private, delay=options.delay, max_bytes=options.max_bytes
         )

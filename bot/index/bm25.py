@@ -78,6 +78,29 @@ class Columns:
             return cls(f["data"], f["indices"], f["indptr"], tuple(int(x) for x in f["shape"]))
 
 
+@dataclass(frozen=True)
+class Lexical:
+    """One question's BM25 scores over a loaded index: the best rows, and any row's score."""
+
+    scores: np.ndarray  # every passage's score
+
+    def top(self, depth: int) -> np.ndarray:
+        return top_positive(self.scores, depth)
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        return self.scores[rows]
+
+
+def top_positive(scores: np.ndarray, depth: int) -> np.ndarray:
+    """Rows of the `depth` best positive scores, best first, ties by row: the same as a
+    stable sort of all of them, without sorting a million scores for each question."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > depth:
+        threshold = np.partition(scores[positive], len(positive) - depth)[len(positive) - depth]
+        positive = positive[scores[positive] >= threshold]  # keeps ties at the threshold
+    return positive[np.argsort(-scores[positive], kind="stable")[:depth]]
+
+
 class BM25:
     def __init__(self, weights: Columns, vocabulary: dict[str, int]):
         self.weights = weights  # (documents, terms): BM25 weight of each term in each passage
@@ -88,6 +111,13 @@ class BM25:
         """Rarity of a term in the index; unknown terms count as the rarest."""
         i = self.vocabulary.get(term)
         return float(self.idf[i]) if i is not None else float(np.log1p(self.weights.shape[0] + 0.5))
+
+    @property
+    def passages(self) -> int:
+        return self.weights.shape[0]
+
+    def search(self, query_terms: list[str]) -> Lexical:
+        return Lexical(self.scores(query_terms))
 
     @classmethod
     def build(cls, documents: Iterable[list[str]], k1: float = K1, b: float = B) -> BM25:

@@ -102,6 +102,10 @@ class DenseIndex:
     def d(self) -> int:
         return self.index.d
 
+    def rescore(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Exact inner products of the query with these rows' stored vectors."""
+        return self.vectors[rows] @ query.ravel()
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and rows of the `k` nearest stored vectors of each query (-1 when fewer)."""
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.d)

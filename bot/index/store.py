@@ -473,6 +473,14 @@ class LoadedIndex:
     def name(self) -> str:
         return self.generation.name
 
+    def chunks_of(self, source: str) -> list[Chunk]:
+        return [c for c in self.chunks if c.source == source]
+
+    @property
+    def created(self) -> float:
+        """When the generation was written (seconds since the epoch)."""
+        return self.generation.stat().st_mtime
+
     def _load_rows(self, db: sqlite3.Connection) -> None:
         self.manifest = read_manifest(db)
         self.documents = {row[0]: _document(row) for row in db.execute(_DOCUMENTS)}

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bot.config import IndexConfig
-from bot.index import store
+from bot.index.stores import open_store
 
 RECORD = "sources-checked.json"
 # A file changed this recently may still be being written: never recorded as settled.
@@ -28,11 +28,12 @@ SETTLE_SECONDS = 2.0
 def signature(config: IndexConfig) -> tuple[str, float] | None:
     """(signature, newest modification time) of what the index was built from; None when
     there is no index or its roots are gone (then `ensure_index` decides)."""
-    generation = store.current_generation(config.index_dir)
+    target = open_store(config)
+    generation = target.current()
     if generation is None:
         return None
-    roots = store.read_stored_manifest(generation).roots
-    digest = hashlib.sha256(f"{generation.name}\n{config!r}\n".encode())
+    roots = target.read_manifest(generation).roots
+    digest = hashlib.sha256(f"{generation}\n{config!r}\n".encode())
     newest = 0.0
     for root in roots:
         path = Path(root)

@@ -17,6 +17,7 @@ from bot.config import IndexConfig
 from bot.documents import Chunk, Document, sentence_reading, table_headers
 from bot.errors import IndexUnavailable, UserError
 from bot.index import store
+from bot.index.stores import Store, open_store
 from bot.ingest.chunking import Chunker, embedding_text
 from bot.ingest.loaders import SkippedFile, load_documents
 from bot.ingest.loaders.files import shown_path
@@ -111,17 +112,20 @@ def sync_index(
     `wait` seconds for the first, then builds on what it published.
     """
     began = time.perf_counter()
-    with store.IngestLock(config.index_dir, wait):
+    target = open_store(config)
+    with target.lock(wait):
         summary = _sync_locked(
-            docs, config, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop
+            target, docs, config, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop
         )
     summary.seconds = time.perf_counter() - began
     return summary
 
 
-def _sync_locked(docs, config, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop):
-    previous = None if rebuild else store.current_generation(config.index_dir)
-    manifest, hashes = store.read_contents(previous) if previous else (None, {})
+def _sync_locked(
+    target: Store, docs, config, embedder_factory, roots, rebuild, with_sentences, progress, keep, drop
+):
+    previous = None if rebuild else target.current()
+    manifest, hashes = target.read_contents(previous) if previous else (None, {})
     if manifest is not None:
         store.check_compatible(manifest, config)
     if roots is None:
@@ -150,7 +154,7 @@ def _sync_locked(docs, config, embedder_factory, roots, rebuild, with_sentences,
             summary.unchanged.append(doc.source)
 
     if manifest is not None and not summary.changed:
-        store.collect_garbage(config.index_dir, keep=previous)  # what readers have let go since
+        target.collect_garbage(keep=previous)  # what readers have let go since
         summary.chunks = manifest.chunks
         summary.version = manifest.version
         return summary
@@ -160,7 +164,7 @@ def _sync_locked(docs, config, embedder_factory, roots, rebuild, with_sentences,
             ".md, .txt, .html, .pdf, .docx, .odt, .pptx). Aucun index n'a été publié."
         )
 
-    old = store.read_generation(previous)[1] if previous else {}  # texts and vectors to reuse
+    old = target.read_generation(previous)[1] if previous else {}  # texts and vectors to reuse
     language = manifest.language if manifest else _language(config, docs)
     dimension = manifest.dimension if manifest else 0
     indexed = {s: old[s] for s in (*summary.unchanged, *summary.kept, *retained)}
@@ -193,17 +197,40 @@ def _sync_locked(docs, config, embedder_factory, roots, rebuild, with_sentences,
         chunks=sum(len(d.chunks) for d in indexed.values()),
         backend=config.embedding.backend if fresh or manifest is None else manifest.backend,
     )
-    generation = store.write_generation(
-        config.index_dir,
+    generation = target.write_generation(
         new_manifest,
         [indexed[s] for s in sorted(indexed)],
         bm25_terms=chunk_terms(language),
         dense_exact_max=config.dense_exact_max,
     )
-    store.collect_garbage(config.index_dir, keep=generation)
+    target.collect_garbage(keep=generation)
     summary.chunks = new_manifest.chunks
     summary.version = name
     return summary
+
+
+def copy_index(source: Store, target: Store, wait: float = 600.0) -> str:
+    """Publish the source's published generation in the target, vectors and all, under a new
+    name: nothing is embedded again (BM25 is recounted from the texts, with the analyzer
+    that built it). Returns the new generation's name."""
+    name = source.current()
+    if name is None:
+        raise IndexUnavailable(f"Aucun index publié dans {source.describe()} : rien à copier.")
+    manifest, docs = source.read_generation(name)
+    with target.lock(wait):
+        copied = target.write_generation(
+            replace(manifest, version=store.new_generation_name()),
+            [docs[s] for s in sorted(docs)],
+            bm25_terms=chunk_terms(manifest.language),
+            dense_exact_max=_exact_max(manifest),
+        )
+        target.collect_garbage(keep=copied)
+    return copied
+
+
+def _exact_max(manifest: store.Manifest) -> int:
+    """The copy keeps the source's kind of dense index (exact or graph)."""
+    return manifest.chunks if manifest.dense.get("type", "flat") == "flat" else 0
 
 
 def chunk_terms(language: str) -> Callable[[Document, Chunk], list[str]]:
@@ -331,13 +358,14 @@ def ensure_index(config: IndexConfig, embedder_factory) -> IngestSummary:
     Sources that have disappeared (a deleted temporary folder) are left alone rather
     than emptying the index.
     """
-    generation = store.current_generation(config.index_dir)  # raises if CURRENT is broken
+    target = open_store(config)
+    generation = target.current()  # raises if CURRENT is broken
     if generation is None:
         roots = [config.documents_dir]
     else:
-        roots = [Path(r) for r in store.read_stored_manifest(generation).roots]
+        roots = [Path(r) for r in target.read_manifest(generation).roots]
         if not roots or not all(r.exists() for r in roots):
-            return IngestSummary(version=generation.name)
+            return IngestSummary(version=generation)
     # Another ingest running: serve what is published rather than wait for it.
     wait = 0.0 if generation is not None else 600.0
     try:
@@ -346,4 +374,4 @@ def ensure_index(config: IndexConfig, embedder_factory) -> IngestSummary:
         if generation is None:
             raise
         log.warning("index not brought up to date (another ingest is running)")
-        return IngestSummary(version=generation.name)
+        return IngestSummary(version=generation)

@@ -8,6 +8,7 @@ import re
 import string
 import tempfile
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from bot.config import Settings
 from bot.documents import Document
 from bot.embedding import load_embedder
 from bot.errors import UserError
+from bot.index.stores import open_store
 from bot.ingest.pipeline import sync_index
 from bot.text import contains_answer
 
@@ -179,6 +181,8 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
     embedder = load_embedder(settings.embedding)
     with tempfile.TemporaryDirectory(prefix="alliance-eval-") as tmp:
         temp_settings = settings.model_copy(update={"index_dir": Path(tmp)})
+        if settings.index.store_url:  # a collection of its own in that database, dropped after
+            temp_settings = temp_settings.model_copy(update={"collection": f"eval-{uuid.uuid4().hex[:8]}"})
         t = time.perf_counter()
         summary = sync_index(corpus, temp_settings.index, lambda: embedder, with_sentences=False)
         ingest_seconds = time.perf_counter() - t
@@ -186,17 +190,30 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
         retriever = Retriever(
             assistant.index, settings.retrieval.fusion, settings.retrieval.dense_weight, depth=300
         )
-        ndcgs, recall, mrr, latencies = [], [], [], []
-        for q in queries:
-            t = time.perf_counter()
-            vector = embedder.encode_queries([q["text"]])[0]
-            hits = retriever.search(vector, q["text"], k=300)
-            latencies.append((time.perf_counter() - t) * 1000)
-            ranking = list(dict.fromkeys(h.chunk.source for h in hits))
-            relevant = qrels[str(q["id"])]
-            ndcgs.append(ndcg(ranking[:10], relevant))
-            recall.append(len(set(ranking[:100]) & set(relevant)) / len(relevant))
-            mrr.append(next((1 / (i + 1) for i, d in enumerate(ranking[:10]) if d in relevant), 0.0))
+        measured = measure(retriever, embedder, queries, qrels)
+        if settings.index.store_url:
+            open_store(temp_settings.index).drop()
+    return {
+        **measured,
+        "documents": len(corpus),
+        "chunks": summary.chunks,
+        "ingest_passages_per_s": round(summary.embedded_passages / ingest_seconds, 1),
+    }
+
+
+def measure(retriever: Retriever, embedder, queries: list[dict], qrels: dict[str, dict[str, int]]) -> dict:
+    """nDCG@10, Recall@100, MRR@10 (documents ranked by their best chunk) and latency."""
+    ndcgs, recall, mrr, latencies = [], [], [], []
+    for q in queries:
+        t = time.perf_counter()
+        vector = embedder.encode_queries([q["text"]])[0]
+        hits = retriever.search(vector, q["text"], k=300)
+        latencies.append((time.perf_counter() - t) * 1000)
+        ranking = list(dict.fromkeys(h.chunk.source for h in hits))
+        relevant = qrels[str(q["id"])]
+        ndcgs.append(ndcg(ranking[:10], relevant))
+        recall.append(len(set(ranking[:100]) & set(relevant)) / len(relevant))
+        mrr.append(next((1 / (i + 1) for i, d in enumerate(ranking[:10]) if d in relevant), 0.0))
     return {
         "n": len(queries),
         "ndcg@10": round(float(np.mean(ndcgs)), 4),
@@ -204,9 +221,6 @@ def evaluate_dataset(folder: Path, settings: Settings, limit: int | None = None)
         "mrr@10": round(float(np.mean(mrr)), 4),
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
-        "documents": len(corpus),
-        "chunks": summary.chunks,
-        "ingest_passages_per_s": round(summary.embedded_passages / ingest_seconds, 1),
     }
 
 

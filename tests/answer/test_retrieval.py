@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.answer.retrieval import Retriever, _top_positive
+from bot.answer.retrieval import Retriever
+from bot.index.bm25 import top_positive as _top_positive
 
 QUESTION = "Qui a lancé l'Alliance Dynamique ?"
 

@@ -41,7 +41,16 @@ def test_question_metrics(assistant, tmp_path):
     assert [f["question"] for f in m["failures"]] == ["Qui a lancé l'Alliance Dynamique ?"]
 
 
-def test_dataset_metrics(settings, embedder, tmp_path):
+@pytest.fixture(params=["folder", "postgresql"])
+def eval_settings(request, settings, tmp_path):
+    """The session's settings on either index store (a PostgreSQL from pgserver)."""
+    moved = settings.model_copy(update={"index_dir": tmp_path / "unused"})
+    if request.param == "folder":
+        return moved
+    return moved.model_copy(update={"store_url": request.getfixturevalue("pgvector_url")})
+
+
+def test_dataset_metrics(eval_settings, embedder, tmp_path):
     folder = tmp_path / "mini"
     folder.mkdir()
     write_jsonl(
@@ -60,6 +69,12 @@ def test_dataset_metrics(settings, embedder, tmp_path):
         ],
     )
     (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
-    m = evaluate_dataset(folder, settings.model_copy(update={"index_dir": tmp_path / "unused"}))
+    m = evaluate_dataset(folder, eval_settings)
     assert m["n"] == 2 and m["documents"] == 3
     assert m["ndcg@10"] == 1.0 and m["recall@100"] == 1.0 and m["mrr@10"] == 1.0
+    if eval_settings.store_url:  # its throwaway collection is gone from the database
+        import psycopg
+
+        with psycopg.connect(eval_settings.store_url) as conn:
+            left = conn.execute("SELECT count(*) FROM alliance_generations WHERE collection LIKE 'eval-%'")
+            assert left.fetchone()[0] == 0

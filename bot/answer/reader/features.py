@@ -225,7 +225,7 @@ def read(
     # last bits of a float sum (and, through the fit, the shipped coefficients).
     idf = {t: index.bm25.term_idf(t) for t in sorted(q_terms)}
     total = sum(idf.values()) or 1.0
-    rarest_possible = math.log1p(index.bm25.weights.shape[0] + 0.5)
+    rarest_possible = math.log1p(index.bm25.passages + 0.5)
 
     candidates: list[Candidate] = []
     evidence_terms: set[str] = set()

@@ -43,9 +43,9 @@ from bot.errors import (
     unknown_document,
     unreadable_file,
 )
-from bot.index import store
 from bot.index.collections import delete_collection, rename_collection
 from bot.index.store import IngestBusy
+from bot.index.stores import open_store, published_manifest
 from bot.ingest.loaders import MAX_FILE_BYTES
 from bot.ingest.pipeline import ingest
 from bot.schema import AdminDocument, CollectionInfo, CrawlResult, IngestResult
@@ -70,8 +70,7 @@ def list_collections(services: ServicesDep, caller: CallerDep) -> list[Collectio
     for entry in registry.entries():
         if not caller.administers(entry.name):
             continue
-        generation = store.current_generation(registry.index_dir(entry.name))
-        manifest = store.read_stored_manifest(generation) if generation is not None else None
+        manifest = published_manifest(services.settings.for_collection(entry.name).index)
         out.append(
             CollectionInfo(
                 name=entry.name,
@@ -170,7 +169,7 @@ def rename_collection_route(
 def list_documents(admin: AdminDep) -> list[AdminDocument]:
     """Every indexed document of the collection with its number of passages."""
     uploads = uploads_dir(admin.settings)
-    if admin.default or store.current_generation(admin.settings.index.index_dir) is not None:
+    if admin.default or open_store(admin.settings.index).current() is not None:
         index = admin.assistant().index
     else:
         return []  # created, nothing ingested yet
@@ -277,7 +276,7 @@ def crawl_site(body: CrawlRequest, services: ServicesDep, admin: AdminDep) -> Cr
 
 def _indexed(admin: Administered) -> dict:
     """The collection's documents by source; none before its first ingest."""
-    if not admin.default and store.current_generation(admin.settings.index.index_dir) is None:
+    if not admin.default and open_store(admin.settings.index).current() is None:
         return {}
     return admin.assistant().index.documents
 
@@ -292,8 +291,8 @@ def _reingest(services: Services, admin: Administered) -> IngestResult:
     settings, assistant = admin.settings, services.assistant  # the model is shared by every collection
     folder = uploads_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    generation = store.current_generation(settings.index.index_dir)
-    published = store.read_stored_manifest(generation).roots if generation is not None else ()
+    manifest = published_manifest(settings.index)
+    published = manifest.roots if manifest is not None else ()
     roots = [FilePath(r) for r in published if FilePath(r).exists()]
     if folder.resolve() not in [r.resolve() for r in roots]:
         roots.append(folder)

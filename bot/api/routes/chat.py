@@ -81,7 +81,7 @@ def list_models(services: ServicesDep, caller: CallerDep, settings: SettingsDep)
             if entry.default:
                 raise
             continue  # created, never ingested: nothing to answer from yet
-        created = int(served.snapshot.index.generation.stat().st_mtime)
+        created = int(served.snapshot.index.created)
         cards.append(ModelCard(id=model_id(settings, served), created=created))
     return ModelList(data=cards)
 

@@ -31,6 +31,7 @@ _HEALTH_THREADS = anyio.CapacityLimiter(2)
 async def health(services: ServicesDep, caller: CallerDep):
     try:
         assistant = await anyio.to_thread.run_sync(services.current_assistant, limiter=_HEALTH_THREADS)
+        assistant.snapshots.store.published()  # a database store that is away: not ready
         reasons = degraded(services)
         log_counts = services.conversation_log.counts() if services.conversation_log is not None else None
         names = [e.name for e in readable(services.library, caller)]
@@ -42,6 +43,7 @@ async def health(services: ServicesDep, caller: CallerDep):
             log=log_counts,
             collection=default if default in names else None,  # a private one is not named
             collections=names,
+            store=assistant.snapshots.store.kind,  # not where: no path or host to the public
         )
     except Exception:  # not ready is an answer, not an error page; the reason goes to the log
         log.exception("health: not ready")

@@ -46,5 +46,5 @@ def source_page(
     doc = index.documents.get(source)
     if doc is None:
         return HTMLResponse(not_found_page(theme), status_code=404)
-    chunks = [c for c in index.chunks if c.source == source]
+    chunks = index.chunks_of(source)
     return HTMLResponse(render_source_page(doc, chunks, start, end, theme))
