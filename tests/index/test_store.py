@@ -8,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -171,39 +170,3 @@ def test_published_files_are_complete_and_consistent(corpus, settings, embedder)
     db = sqlite3.connect(generation / store.SQLITE)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
-
-
-def test_requests_during_reloads_never_mix_generations(corpus, settings, embedder):
-    """Readers take one snapshot per request while another thread publishes and reloads."""
-    ingest([corpus], settings.index, lambda: embedder, progress=False)
-    assistant = Assistant(settings.answer, embedder=embedder)
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            try:
-                answer = assistant.ask("Qui préside la coopérative Arbres Unis ?")
-                texts = {s: d.text for s, d in assistant.snapshot.index.documents.items()}
-                for c in answer.citations:  # quotes come from the snapshot they were read in
-                    assert c.quote.strip()
-                    if c.source in texts and answer.index.version == assistant.snapshot.index.name:
-                        assert texts[c.source][c.char_start : c.char_end] == c.quote
-            except BaseException as e:  # noqa: BLE001 - the test reports any failure
-                errors.append(e)
-
-    threads = [threading.Thread(target=reader) for _ in range(2)]
-    for t in threads:
-        t.start()
-    try:
-        for i in range(3):
-            (corpus / "equipe.md").write_text(
-                f"# Équipe\n\nLa présidente de la coopérative s'appelle Personne{i} MOREAU.\n", "utf-8"
-            )
-            ingest([corpus], settings.index, lambda: embedder, progress=False)
-            assistant.refresh_if_changed()
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert errors == []
