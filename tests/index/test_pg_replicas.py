@@ -114,3 +114,73 @@ def test_index_copy_moves_an_index_both_ways_without_embedding(tmp_path, databas
             (h.chunk, round(h.score, 4)) for h in hits[0]
         ]
     assert (loaded[0].vectors == loaded[2].vectors).all()  # the very vectors, there and back
+
+
+def test_two_replicas_share_one_database(tmp_path, database, embedder):
+    """An upload through one replica is answered by the other within a second; an ingest
+    killed mid-write (kill -9) leaves both serving the generation published before it."""
+    from tests.conftest import ADMIN_TOKEN
+    from tests.index.test_stores import _KILLED_INGEST
+
+    _, url = database
+    corpus = write_corpus(tmp_path / "docs", DOCS)
+    settings = Settings(index_dir=tmp_path / "ingester", documents_dir=corpus, store_url=url)
+    ingest([corpus], settings.index, lambda: embedder, progress=False)
+    replicas = [
+        start_server(
+            tmp_path / f"replica-{i}",
+            tmp_path / "no-documents",
+            ALLIANCE_STORE_URL=url,
+            ALLIANCE_RATE_LIMIT="0",
+            ALLIANCE_ADMIN_TOKEN=ADMIN_TOKEN,
+            ALLIANCE_DATA_DIR=str(tmp_path / f"data-{i}"),
+        )
+        for i in range(2)
+    ]
+    (_, a), (_, b) = replicas
+    version = lambda base: httpx.get(f"{base}/health", timeout=10).json()["index"]["version"]  # noqa: E731
+    try:
+        uploaded = httpx.post(
+            f"{a}/admin/documents",
+            params={"filename": "erables.md"},
+            content="# Érables\n\nLe projet Érable a planté 640 arbres à Nantes.\n".encode(),
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=300,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        new, done = uploaded.json()["version"], time.monotonic()
+        while version(b) != new:
+            assert time.monotonic() - done < 1.0, "the other replica did not serve the upload within 1 s"
+            time.sleep(0.05)
+        answer = httpx.post(
+            f"{b}/ask", json={"question": "Combien d'arbres le projet Érable a-t-il plantés ?"}, timeout=60
+        )
+        assert answer.json()["status"] == "answered" and "640" in answer.json()["answer"]
+
+        (corpus / "hetres.md").write_text("# Hêtres\n\nLe projet Hêtre est né en 2022.\n", "utf-8")
+        flag = tmp_path / "writing"
+        env = os.environ | {
+            "ALLIANCE_INDEX_DIR": str(settings.index_dir),
+            "ALLIANCE_DOCUMENTS_DIR": str(corpus),
+            "ALLIANCE_STORE_URL": url,
+            "PYTHONPATH": str(ROOT),
+        }
+        proc = subprocess.Popen([sys.executable, "-c", _KILLED_INGEST, str(flag)], env=env, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 120
+            while not flag.exists():
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    "the ingest ended before it was killed"
+                )
+                time.sleep(0.2)
+        finally:
+            proc.kill()
+            proc.wait()
+        time.sleep(0.6)  # past the replicas' poll interval
+        for base in (a, b):
+            assert version(base) == new
+            asked = httpx.post(f"{base}/ask", json={"question": QUESTION}, timeout=60).json()
+            assert asked["status"] == "answered" and asked["index"]["version"] == new
+    finally:
+        for proc, _ in replicas:
+            stop_server(proc)
