@@ -30,8 +30,7 @@ _HEALTH_THREADS = anyio.CapacityLimiter(2)
 )
 async def health(services: ServicesDep, caller: CallerDep):
     try:
-        assistant = await anyio.to_thread.run_sync(services.current_assistant, limiter=_HEALTH_THREADS)
-        assistant.snapshots.store.published()  # a database store that is away: not ready
+        assistant = await anyio.to_thread.run_sync(_ready, services, limiter=_HEALTH_THREADS)
         reasons = degraded(services)
         log_counts = services.conversation_log.counts() if services.conversation_log is not None else None
         names = [e.name for e in readable(services.library, caller)]
@@ -48,6 +47,14 @@ async def health(services: ServicesDep, caller: CallerDep):
     except Exception:  # not ready is an answer, not an error page; the reason goes to the log
         log.exception("health: not ready")
         return JSONResponse(NotReady(**body(not_ready())).model_dump(), status_code=503)
+
+
+def _ready(services: Services):
+    """The assistant, once its store answers (a database store that is away: not ready).
+    Blocking: on a worker thread of its own, never on the event loop."""
+    assistant = services.current_assistant()
+    assistant.snapshots.store.published()
+    return assistant
 
 
 def degraded(services: Services) -> list[str]:
