@@ -179,8 +179,9 @@ class Timed:
             self.seconds += time.perf_counter() - began
 
 
-def write_hnsw(index_dir: Path, docs: list[store.IndexedDocument]) -> tuple[Path, float, float]:
-    manifest = store.Manifest(
+def synthetic_manifest(docs: list[store.IndexedDocument]) -> store.Manifest:
+    """A new generation's manifest for the synthetic chunks (one per store written)."""
+    return store.Manifest(
         version=store.new_generation_name(),
         model="synthetique",
         dimension=DIMENSION,
@@ -190,6 +191,10 @@ def write_hnsw(index_dir: Path, docs: list[store.IndexedDocument]) -> tuple[Path
         documents=len(docs),
         chunks=sum(len(d.chunks) for d in docs),
     )
+
+
+def write_hnsw(index_dir: Path, docs: list[store.IndexedDocument]) -> tuple[Path, float, float]:
+    manifest = synthetic_manifest(docs)
     timer = Timed()
     dense.build = timer
     try:
@@ -271,16 +276,7 @@ def write_postgres(url: str, docs: list[store.IndexedDocument], n: int) -> tuple
 
     collection = f"scale{n}"
     target = PgStore(url, collection)
-    manifest = store.Manifest(
-        version=store.new_generation_name(),
-        model="synthetique",
-        dimension=DIMENSION,
-        chunk_size=800,
-        chunk_overlap=0,
-        language="fr",
-        documents=len(docs),
-        chunks=sum(len(d.chunks) for d in docs),
-    )
+    manifest = synthetic_manifest(docs)
     began = time.perf_counter()
     with target.lock(60):
         target.write_generation(manifest, docs, chunk_terms("fr"), dense_exact_max=0)
