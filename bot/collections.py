@@ -57,6 +57,11 @@ def index_dir(root: Path, name: str, default: str) -> Path:
     return root if name == default else root / FOLDER / check_name(name)
 
 
+def data_dir(data_root: Path, name: str) -> Path:
+    """A collection's own data folder (its uploads and default documents folder)."""
+    return data_root / FOLDER / name
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str

@@ -361,7 +361,7 @@ class Settings(BaseModel):
             return self.index_dir, self.documents_dir
         return (
             named_collections.index_dir(self.index_dir, name, default),
-            self.data_path / named_collections.FOLDER / name / "documents",
+            named_collections.data_dir(self.data_path, name) / "documents",
         )
 
     @property

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.collections import FOLDER, Registry, check_name
+from bot.collections import FOLDER, Registry, check_name, data_dir
 from bot.errors import UserError, unknown_collection
 from bot.index.store import IngestLock, fsync_dir
 from bot.keys import rename_in_keys
@@ -58,11 +58,6 @@ def already_exists(name: str) -> UserError:
         f"Collection {name} already exists: choose another name.",
         status=409,
     )
-
-
-def data_dir(data_root: Path, name: str) -> Path:
-    """A collection's own data folder (its uploads and default documents folder)."""
-    return data_root / FOLDER / name
 
 
 def delete_collection(
